@@ -1,0 +1,66 @@
+"""The one exception tree of voiceagent.
+
+::
+
+    VoiceAgentError
+    ├── ConfigError          settings or per-number YAML are invalid (carries the YAML path)
+    ├── ProtocolError        a peer sent a frame we cannot parse (bad JSON, unknown shape, ...)
+    ├── SignatureError       an X-Twilio-Signature did not verify
+    ├── UpstreamError        an Inworld API failed; ``kind`` says how (see UpstreamFailure)
+    └── ClipNotFound         a clip URL is unknown or expired
+
+Third-party errors are mapped at the boundary (``raise UpstreamError(...) from exc``).
+Only the top of a call handler catches broadly.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class VoiceAgentError(Exception):
+    """Base of every error voiceagent raises on purpose."""
+
+
+class ConfigError(VoiceAgentError):
+    """The configuration is invalid; ``path`` is the YAML path of the offending value."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class ProtocolError(VoiceAgentError):
+    """A peer sent something that is not a valid frame of its protocol."""
+
+
+class SignatureError(VoiceAgentError):
+    """A Twilio request or WebSocket upgrade carried a missing or wrong signature."""
+
+
+class UpstreamFailure(StrEnum):
+    """Why an upstream (Inworld) session or request failed; used in logs, metrics and TwiML."""
+
+    AUTH = "auth"  # 401/403: the API key is wrong
+    CAPACITY = "capacity"  # concurrent-session cap reached (SESSION_RESOURCES_EXHAUSTED)
+    RATE_LIMITED = "rate_limited"  # 429
+    UNAVAILABLE = "unavailable"  # 5xx or connection refused
+    TIMEOUT = "timeout"  # no answer / no first byte in time
+    DROPPED = "dropped"  # the connection closed mid-call or mid-stream
+    ERROR = "error"  # an error event or a 4xx we do not classify further
+
+
+class UpstreamError(VoiceAgentError):
+    """An Inworld API refused, failed or dropped; ``kind`` classifies it."""
+
+    def __init__(
+        self, kind: UpstreamFailure, message: str, *, status: int | None = None, body: str = ""
+    ) -> None:
+        self.kind = kind
+        self.status = status
+        self.body = body
+        super().__init__(f"{kind.value}: {message}")
+
+
+class ClipNotFound(VoiceAgentError):
+    """A clip id is unknown or its clip has expired."""

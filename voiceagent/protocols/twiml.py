@@ -1,0 +1,45 @@
+"""TwiML documents, built with the twilio library (no I/O).
+
+twilio-python passes unknown attributes through silently, so tests assert the serialized XML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from twilio.twiml.voice_response import Connect, VoiceResponse
+
+
+def stream(url: str, action_url: str, parameters: Mapping[str, str]) -> str:
+    """`<Connect action><Stream url>` with `<Parameter>`s (Stream URLs take no query string)."""
+    response = VoiceResponse()
+    connect: Connect = response.connect(action=action_url, method="POST")
+    element = connect.stream(url=url)
+    for name, value in parameters.items():
+        if len(name) + len(value) >= 500:
+            raise ValueError(f"<Parameter> {name!r} is too long for Twilio (limit 500 chars)")
+        element.parameter(name=name, value=value)
+    return str(response)
+
+
+def say_hangup(message: str) -> str:
+    """A short spoken message, then hang up."""
+    response = VoiceResponse()
+    if message:
+        response.say(message)
+    response.hangup()
+    return str(response)
+
+
+def dial(number: str, message: str = "") -> str:
+    """Optionally say something, then connect the caller to `number`."""
+    response = VoiceResponse()
+    if message:
+        response.say(message)
+    response.dial(number)
+    return str(response)
+
+
+def empty() -> str:
+    """An empty response: Twilio goes on with the call (after `<Connect>`: hangs up)."""
+    return str(VoiceResponse())

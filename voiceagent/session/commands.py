@@ -1,0 +1,36 @@
+"""Commands the session state machines return; the mode executes them (urgent control first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ClearPlayback:
+    """Drop every buffered agent audio on the phone side (Twilio `clear`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResponse:
+    """Stop the upstream response that is still generating (Inworld `response.cancel`)."""
+
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TruncateItem:
+    """Cut the upstream assistant item at what the caller heard (`conversation.item.truncate`)."""
+
+    item_id: str
+    audio_end_ms: int
+    content_index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AbortStream:
+    """Abort the in-flight upstream request of this response (Router SSE)."""
+
+    response_id: str
+
+
+Command = ClearPlayback | CancelResponse | TruncateItem | AbortStream

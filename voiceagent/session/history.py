@@ -1,0 +1,51 @@
+"""Per-call conversation history: user transcripts and assistant turns cut to what was heard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(slots=True)
+class Turn:
+    """One entry; assistant entries are updated in place as playback is confirmed."""
+
+    role: Role
+    text: str
+    interrupted: bool = False
+    response_id: str | None = None
+
+
+class History:
+    """Ordered turns of one call. Mode-independent; the relay mode sends it to the Router."""
+
+    def __init__(self, max_turns: int = 200) -> None:
+        self._turns: list[Turn] = []
+        self._max_turns = max_turns
+
+    def add_user(self, text: str) -> Turn:
+        """Record a final caller transcript (or DTMF rendered as text)."""
+        return self._append(Turn("user", text))
+
+    def open_assistant(self, response_id: str) -> Turn:
+        """Start an assistant turn whose text grows only as the caller hears it."""
+        return self._append(Turn("assistant", "", response_id=response_id))
+
+    def _append(self, turn: Turn) -> Turn:
+        self._turns.append(turn)
+        if len(self._turns) > self._max_turns:
+            del self._turns[0]
+        return turn
+
+    @property
+    def turns(self) -> tuple[Turn, ...]:
+        return tuple(self._turns)
+
+    def messages(self) -> list[dict[str, str]]:
+        """Chat-completions messages, skipping assistant turns the caller heard nothing of."""
+        return [{"role": t.role, "content": t.text} for t in self._turns if t.text]
+
+    def __len__(self) -> int:
+        return len(self._turns)

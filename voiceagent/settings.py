@@ -1,0 +1,108 @@
+"""Environment settings (secrets, URLs, ports). Per-number behaviour lives in YAML (config.py).
+
+Read from the process environment and, if present, a `.env` file in the working directory.
+Every setting is listed, with a comment, in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from voiceagent.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/voiceagent.yaml")
+
+
+class Settings(BaseModel):
+    """Process-wide settings; one instance per app, never module-level state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    public_url: str = Field(
+        default="https://localhost:8080",
+        description="The https base URL Twilio reaches (behind proxies: the outside URL).",
+    )
+    twilio_auth_token: str = ""
+    inworld_api_key: str = ""
+    inworld_realtime_url: str = "wss://api.inworld.ai/api/v1/realtime/session"
+    inworld_router_url: str = "https://api.inworld.ai/v1/chat/completions"
+    config_path: Path = DEFAULT_CONFIG
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    insecure_skip_signature: bool = False
+    drain_grace_seconds: float = Field(default=30.0, ge=0)
+    upstream_connect_timeout: float = Field(default=5.0, gt=0)
+    router_first_byte_timeout: float = Field(default=8.0, gt=0)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    clip_ttl_seconds: float = Field(default=120.0, gt=0)
+    clip_stream_unknown_length: bool = False
+    redis_url: str = ""
+    database_url: str = "sqlite+aiosqlite:///voiceagent.sqlite3"
+    admin_token: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _https_base(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (the URL Twilio reaches)")
+        return value
+
+    @property
+    def public_wss_url(self) -> str:
+        """The WebSocket base Twilio connects to (`https://h` becomes `wss://h`)."""
+        scheme, rest = self.public_url.split("://", 1)
+        return ("wss://" if scheme == "https" else "ws://") + rest
+
+
+ENV_NAMES: dict[str, str] = {
+    "PUBLIC_URL": "public_url",
+    "TWILIO_AUTH_TOKEN": "twilio_auth_token",
+    "INWORLD_API_KEY": "inworld_api_key",
+    "INWORLD_REALTIME_URL": "inworld_realtime_url",
+    "INWORLD_ROUTER_URL": "inworld_router_url",
+    "VOICEAGENT_CONFIG": "config_path",
+    "HOST": "host",
+    "PORT": "port",
+    "LOG_LEVEL": "log_level",
+    "LOG_FORMAT": "log_format",
+    "VOICEAGENT_INSECURE_SKIP_SIGNATURE": "insecure_skip_signature",
+    "DRAIN_GRACE_SECONDS": "drain_grace_seconds",
+    "UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
+    "ROUTER_FIRST_BYTE_TIMEOUT": "router_first_byte_timeout",
+    "MAX_FRAME_BYTES": "max_frame_bytes",
+    "CLIP_TTL_SECONDS": "clip_ttl_seconds",
+    "CLIP_STREAM_UNKNOWN_LENGTH": "clip_stream_unknown_length",
+    "REDIS_URL": "redis_url",
+    "DATABASE_URL": "database_url",
+    "ADMIN_TOKEN": "admin_token",
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Build Settings from `.env` (if any) overlaid by the environment; ConfigError if invalid."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    values = {field: merged[env] for env, field in ENV_NAMES.items() if merged.get(env, "") != ""}
+    for key in ("log_level", "log_format"):
+        if key in values:
+            values[key] = values[key].lower()
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        env = next((e for e, f in ENV_NAMES.items() if f == field), field)
+        raise ConfigError(err["msg"], path=env) from exc
