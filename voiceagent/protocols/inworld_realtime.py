@@ -1,0 +1,133 @@
+"""Inworld Realtime codec (OpenAI Realtime GA shapes, extended), see inworld.md API 1.
+
+The one module to import: it holds the client events and re-exports the session shapes
+(``inworld_session``) and the server events (``inworld_server_events``), so
+``from voiceagent.protocols import inworld_realtime as rt`` gives ``rt.SessionConfig``,
+``rt.parse_server_event``, ``rt.OutputAudioDelta`` ... Both directions are lenient: unknown
+fields are ignored, because the fake server must accept what real clients send and our client
+must survive what the real server adds. Generating ``event_id`` values is the caller's job.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, cast
+
+import orjson
+from pydantic import Field
+
+from voiceagent.errors import ProtocolError
+from voiceagent.protocols._wire import (
+    WireModel,
+    b64decode,
+    b64encode,
+    dumps,
+    loads_object,
+    tag_map,
+    validate,
+)
+from voiceagent.protocols.inworld_server_events import *  # noqa: F403  (re-exported API)
+from voiceagent.protocols.inworld_server_events import UnknownEvent, UntypedFrame
+from voiceagent.protocols.inworld_session import *  # noqa: F403  (re-exported API)
+from voiceagent.protocols.inworld_session import Item, RealtimeEvent, SessionConfig
+
+_PROTOCOL = "inworld realtime"
+
+
+class SessionUpdate(RealtimeEvent):
+    type: Literal["session.update"] = "session.update"
+    session: SessionConfig
+
+
+class InputAudioBufferAppend(RealtimeEvent):
+    type: Literal["input_audio_buffer.append"] = "input_audio_buffer.append"
+    audio: str
+
+    def audio_bytes(self) -> bytes:
+        """The decoded audio; ProtocolError if it is not valid base64."""
+        return b64decode(self.audio, "input_audio_buffer.append.audio")
+
+
+class InputAudioBufferCommit(RealtimeEvent):
+    type: Literal["input_audio_buffer.commit"] = "input_audio_buffer.commit"
+
+
+class InputAudioBufferClear(RealtimeEvent):
+    type: Literal["input_audio_buffer.clear"] = "input_audio_buffer.clear"
+
+
+class ConversationItemCreate(RealtimeEvent):
+    type: Literal["conversation.item.create"] = "conversation.item.create"
+    item: Item
+    previous_item_id: str | None = None
+
+
+class ConversationItemTruncate(RealtimeEvent):
+    """Accepted by Inworld, effect unverified: never wait for ``conversation.item.truncated``."""
+
+    type: Literal["conversation.item.truncate"] = "conversation.item.truncate"
+    item_id: str
+    content_index: int = 0
+    audio_end_ms: int
+
+
+class ConversationItemDelete(RealtimeEvent):
+    type: Literal["conversation.item.delete"] = "conversation.item.delete"
+    item_id: str
+
+
+class ConversationItemRetrieve(RealtimeEvent):
+    type: Literal["conversation.item.retrieve"] = "conversation.item.retrieve"
+    item_id: str
+
+
+class ResponseCreate(RealtimeEvent):
+    type: Literal["response.create"] = "response.create"
+    response: dict[str, Any] | None = None
+
+
+class ResponseCancel(RealtimeEvent):
+    """Barge-in; an ``error`` ``response_cancel_not_active`` reply is harmless."""
+
+    type: Literal["response.cancel"] = "response.cancel"
+    response_id: str | None = None
+
+
+ClientEvent = Annotated[
+    SessionUpdate
+    | InputAudioBufferAppend
+    | InputAudioBufferCommit
+    | InputAudioBufferClear
+    | ConversationItemCreate
+    | ConversationItemTruncate
+    | ConversationItemDelete
+    | ConversationItemRetrieve
+    | ResponseCreate
+    | ResponseCancel,
+    Field(discriminator="type"),
+]
+"""Any event a client sends, discriminated on ``type``."""
+
+
+_CLIENT = tag_map(ClientEvent, "type")
+
+
+def parse_client_event(raw: str | bytes) -> ClientEvent:
+    """Parse a client event (fake server side); unknown types and bad fields raise ProtocolError."""
+    obj = loads_object(raw, _PROTOCOL)
+    kind = obj.get("type")
+    model = _CLIENT.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise ProtocolError(f"{_PROTOCOL}: unknown or missing client event type {kind!r}")
+    return cast(ClientEvent, validate(model, obj, _PROTOCOL))
+
+
+def dump_append(audio: bytes) -> str:
+    """The ``input_audio_buffer.append`` frame for raw ``audio`` (hot path)."""
+    return '{"type":"input_audio_buffer.append","audio":"' + b64encode(audio) + '"}'
+
+
+def dump(event: WireModel | UnknownEvent | UntypedFrame) -> str:
+    """Serialize a client or server event (None fields left out, explicit nulls kept)."""
+    if isinstance(event, UnknownEvent | UntypedFrame):
+        return orjson.dumps(event.raw).decode()
+    return dumps(event)

@@ -1,0 +1,324 @@
+"""Inworld Realtime server events (server → client), see inworld.md §1.5-1.6.
+
+Every documented event is a model; beta type names (``response.audio.delta``,
+``response.audio_transcript.*``, ``response.text.*``) map to the same GA model and keep their
+received ``type``. An unknown ``type`` becomes ``UnknownEvent`` (documented: ignore it) and a
+frame with no ``type`` becomes ``UntypedFrame``. Import them from ``inworld_realtime``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias, cast
+
+from pydantic import Field
+
+from voiceagent.protocols._wire import b64decode, loads_object, tag_map, validate
+from voiceagent.protocols.inworld_session import (
+    ContentPart,
+    ErrorDetail,
+    Item,
+    RealtimeEvent,
+    ResponseInfo,
+    ServerSession,
+)
+
+_PROTOCOL = "inworld realtime"
+
+
+class SessionCreated(RealtimeEvent):
+    type: Literal["session.created"] = "session.created"
+    session: ServerSession | None = None
+
+
+class SessionUpdated(RealtimeEvent):
+    """Exactly one per ``session.update``; clients greet on it."""
+
+    type: Literal["session.updated"] = "session.updated"
+    session: ServerSession | None = None
+
+
+class SpeechStarted(RealtimeEvent):
+    """VAD heard the caller: the barge-in trigger."""
+
+    type: Literal["input_audio_buffer.speech_started"] = "input_audio_buffer.speech_started"
+    item_id: str | None = None
+    audio_start_ms: int | None = None
+
+
+class SpeechStopped(RealtimeEvent):
+    type: Literal["input_audio_buffer.speech_stopped"] = "input_audio_buffer.speech_stopped"
+    item_id: str | None = None
+    audio_end_ms: int | None = None
+
+
+class InputAudioBufferCommitted(RealtimeEvent):
+    type: Literal["input_audio_buffer.committed"] = "input_audio_buffer.committed"
+    item_id: str | None = None
+    previous_item_id: str | None = None
+
+
+class InputAudioBufferCleared(RealtimeEvent):
+    type: Literal["input_audio_buffer.cleared"] = "input_audio_buffer.cleared"
+
+
+class ConversationItemAdded(RealtimeEvent):
+    type: Literal["conversation.item.added"] = "conversation.item.added"
+    item: Item
+    previous_item_id: str | None = None
+
+
+class ConversationItemDone(RealtimeEvent):
+    type: Literal["conversation.item.done"] = "conversation.item.done"
+    item: Item
+    previous_item_id: str | None = None
+
+
+class ConversationItemTruncated(RealtimeEvent):
+    type: Literal["conversation.item.truncated"] = "conversation.item.truncated"
+    item_id: str
+    content_index: int = 0
+    audio_end_ms: int
+
+
+class TranscriptionDelta(RealtimeEvent):
+    """Caller STT text so far; may be cumulative (Soniox), reconcile by prefix."""
+
+    type: Literal["conversation.item.input_audio_transcription.delta"] = (
+        "conversation.item.input_audio_transcription.delta"
+    )
+    item_id: str | None = None
+    content_index: int = 0
+    delta: str = ""
+
+
+class TranscriptionCompleted(RealtimeEvent):
+    """The authoritative caller transcript of ``item_id``."""
+
+    type: Literal["conversation.item.input_audio_transcription.completed"] = (
+        "conversation.item.input_audio_transcription.completed"
+    )
+    item_id: str | None = None
+    content_index: int = 0
+    transcript: str = ""
+
+
+class ResponseCreated(RealtimeEvent):
+    type: Literal["response.created"] = "response.created"
+    response: ResponseInfo
+
+
+class ResponseOutputItemAdded(RealtimeEvent):
+    type: Literal["response.output_item.added"] = "response.output_item.added"
+    response_id: str | None = None
+    output_index: int = 0
+    item: Item
+
+
+class ResponseOutputItemDone(RealtimeEvent):
+    type: Literal["response.output_item.done"] = "response.output_item.done"
+    response_id: str | None = None
+    output_index: int = 0
+    item: Item
+
+
+class _PartEvent(RealtimeEvent):
+    response_id: str | None = None
+    item_id: str | None = None
+    output_index: int = 0
+    content_index: int = 0
+
+
+class ContentPartAdded(_PartEvent):
+    type: Literal["response.content_part.added"] = "response.content_part.added"
+    part: ContentPart | None = None
+
+
+class ContentPartDone(_PartEvent):
+    type: Literal["response.content_part.done"] = "response.content_part.done"
+    part: ContentPart | None = None
+
+
+class OutputAudioDelta(_PartEvent):
+    """Agent audio in the session's output format (also sent as beta ``response.audio.delta``)."""
+
+    type: Literal["response.output_audio.delta", "response.audio.delta"] = (
+        "response.output_audio.delta"
+    )
+    delta: str
+
+    def audio(self) -> bytes:
+        """The decoded audio bytes; ProtocolError if ``delta`` is not valid base64."""
+        return b64decode(self.delta, "response.output_audio.delta")
+
+
+class OutputAudioDone(_PartEvent):
+    type: Literal["response.output_audio.done", "response.audio.done"] = (
+        "response.output_audio.done"
+    )
+
+
+class OutputAudioTranscriptDelta(_PartEvent):
+    type: Literal["response.output_audio_transcript.delta", "response.audio_transcript.delta"] = (
+        "response.output_audio_transcript.delta"
+    )
+    delta: str = ""
+
+
+class OutputAudioTranscriptDone(_PartEvent):
+    type: Literal["response.output_audio_transcript.done", "response.audio_transcript.done"] = (
+        "response.output_audio_transcript.done"
+    )
+    transcript: str = ""
+
+
+class OutputTextDelta(_PartEvent):
+    type: Literal["response.output_text.delta", "response.text.delta"] = (
+        "response.output_text.delta"
+    )
+    delta: str = ""
+
+
+class OutputTextDone(_PartEvent):
+    type: Literal["response.output_text.done", "response.text.done"] = "response.output_text.done"
+    text: str = ""
+
+
+class FunctionCallArgumentsDelta(RealtimeEvent):
+    type: Literal["response.function_call_arguments.delta"] = (
+        "response.function_call_arguments.delta"
+    )
+    response_id: str | None = None
+    item_id: str | None = None
+    call_id: str | None = None
+    delta: str = ""
+
+
+class FunctionCallArgumentsDone(RealtimeEvent):
+    """``name`` may be missing on Inworld: resolve it from the tracked item by ``call_id``."""
+
+    type: Literal["response.function_call_arguments.done"] = "response.function_call_arguments.done"
+    response_id: str | None = None
+    item_id: str | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class ResponseDone(RealtimeEvent):
+    type: Literal["response.done"] = "response.done"
+    response: ResponseInfo
+    usage: dict[str, Any] | None = None
+
+
+class ErrorEvent(RealtimeEvent):
+    """An error, nested (``error.message``) or flat (top-level ``message``)."""
+
+    type: Literal["error"] = "error"
+    error: ErrorDetail | None = None
+    top_message: str | None = Field(None, alias="message")
+
+    @property
+    def code(self) -> str | None:
+        """``error.code`` as a string (``response_cancel_not_active`` ...), if any."""
+        code = self.error.code if self.error else None
+        return None if code is None else str(code)
+
+    @property
+    def message(self) -> str:
+        """The human-readable message from whichever form was sent."""
+        nested = self.error.message if self.error else None
+        return nested or self.top_message or ""
+
+
+class Ping(RealtimeEvent):
+    type: Literal["ping"] = "ping"
+    timestamp: int | None = None
+
+
+class BackchannelAudioDelta(RealtimeEvent):
+    type: Literal["response.backchannel.audio.delta"] = "response.backchannel.audio.delta"
+    backchannel_id: str | None = None
+    delta: str = ""
+
+
+class BackchannelAudioDone(RealtimeEvent):
+    type: Literal["response.backchannel.audio.done"] = "response.backchannel.audio.done"
+    backchannel_id: str | None = None
+    phrase: str | None = None
+
+
+class BackchannelSkipped(RealtimeEvent):
+    type: Literal["response.backchannel.skipped"] = "response.backchannel.skipped"
+    backchannel_id: str | None = None
+    reason: str | None = None
+
+
+ServerEvent: TypeAlias = (
+    SessionCreated
+    | SessionUpdated
+    | SpeechStarted
+    | SpeechStopped
+    | InputAudioBufferCommitted
+    | InputAudioBufferCleared
+    | ConversationItemAdded
+    | ConversationItemDone
+    | ConversationItemTruncated
+    | TranscriptionDelta
+    | TranscriptionCompleted
+    | ResponseCreated
+    | ResponseOutputItemAdded
+    | ResponseOutputItemDone
+    | ContentPartAdded
+    | ContentPartDone
+    | OutputAudioDelta
+    | OutputAudioDone
+    | OutputAudioTranscriptDelta
+    | OutputAudioTranscriptDone
+    | OutputTextDelta
+    | OutputTextDone
+    | FunctionCallArgumentsDelta
+    | FunctionCallArgumentsDone
+    | ResponseDone
+    | ErrorEvent
+    | Ping
+    | BackchannelAudioDelta
+    | BackchannelAudioDone
+    | BackchannelSkipped
+)
+"""Any documented server event (GA and beta type names map to the same model)."""
+
+_SERVER = tag_map(ServerEvent, "type")
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownEvent:
+    """A server event whose ``type`` we do not model; documented practice is to ignore it."""
+
+    type: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UntypedFrame:
+    """A frame with no ``type``, e.g. ``{"errorType":"SESSION_RESOURCES_EXHAUSTED"}``."""
+
+    error_type: str | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+ParsedServerEvent: TypeAlias = ServerEvent | UnknownEvent | UntypedFrame
+
+
+def parse_server_event(raw: str | bytes) -> ParsedServerEvent:
+    """Parse a server frame (client side). Bad JSON or bad fields of a known type raise
+    ProtocolError; unknown types and untyped frames are returned, not raised."""
+    obj = loads_object(raw, _PROTOCOL)
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        error_type = obj.get("errorType")
+        return UntypedFrame(error_type if isinstance(error_type, str) else None, obj)
+    model = _SERVER.get(kind)
+    if model is None:
+        return UnknownEvent(kind, obj)
+    return cast(ServerEvent, validate(model, obj, _PROTOCOL))

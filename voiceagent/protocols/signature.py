@@ -1,0 +1,70 @@
+"""``X-Twilio-Signature``: compute it (simulated Twilio) and verify it (server), twilio.md §3.
+
+Twilio signs the URL it requested plus, for form POSTs, the sorted form params; WebSocket
+upgrades are signed over the ``wss://`` URL with no params. Behind proxies the request's own
+URL is not what Twilio signed, so the verifier rebuilds every URL from the configured public
+base URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+
+
+def compute_signature(
+    auth_token: str, url: str, params: Mapping[str, str | Sequence[str]] | None = None
+) -> str:
+    """The signature Twilio sends for ``url`` and form ``params`` (stdlib only, §3.6).
+
+    Params are appended as ``name + value`` in sorted name order, each name's distinct values
+    sorted, then HMAC-SHA1 with the auth token, base64-encoded.
+    """
+    signed = url
+    for name in sorted(params or {}):
+        value = (params or {})[name]
+        values = [value] if isinstance(value, str) else list(value)
+        for item in sorted(set(values)):
+            signed += name + item
+    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+class SignatureVerifier:
+    """Verifies Twilio signatures against URLs rebuilt from the public base URL."""
+
+    def __init__(self, auth_token: str, public_url: str) -> None:
+        self._validator = RequestValidator(auth_token)
+        self._https_base = public_url.rstrip("/")
+        scheme, sep, rest = self._https_base.partition("://")
+        ws_scheme = {"https": "wss", "http": "ws"}.get(scheme.lower(), scheme)
+        self._wss_base = f"{ws_scheme}{sep}{rest}"
+
+    def https_url(self, path_qs: str) -> str:
+        """The public URL Twilio requested for ``path_qs`` (path plus query string)."""
+        return self._https_base + _rooted(path_qs)
+
+    def wss_url(self, path: str) -> str:
+        """The public WebSocket URL (``wss://`` for an ``https://`` base) of ``path``."""
+        return self._wss_base + _rooted(path)
+
+    def verify_webhook(self, path_qs: str, form: Mapping[str, Any], signature: str | None) -> bool:
+        """Check a form-encoded webhook; ``form`` may be a MultiDict (duplicate keys: getall)."""
+        if not signature:
+            return False
+        return bool(self._validator.validate(self.https_url(path_qs), form, signature))
+
+    def verify_upgrade(self, path: str, signature: str | None) -> bool:
+        """Check a WebSocket upgrade: signed over the ``wss://`` URL with no params."""
+        if not signature:
+            return False
+        return bool(self._validator.validate(self.wss_url(path), {}, signature))
+
+
+def _rooted(path: str) -> str:
+    return path if path.startswith("/") else "/" + path
