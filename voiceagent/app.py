@@ -1,0 +1,77 @@
+"""The application factory: routes, typed app keys, shared services and their lifetimes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from voiceagent.config import Config, load_config
+from voiceagent.logging import get_logger
+from voiceagent.modes import load_modes
+from voiceagent.protocols.signature import SignatureVerifier
+from voiceagent.runtime import ConfigHolder, Services
+from voiceagent.settings import Settings
+from voiceagent.store.clips import make_clip_store
+from voiceagent.web.clips import clip
+from voiceagent.web.keys import SERVICES, VERIFIER
+from voiceagent.web.phone_socket import phone_socket
+from voiceagent.web.twilio_http import voice, voice_action
+
+log = get_logger("voiceagent.app")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness and load: 200 while serving, 503 while draining."""
+    services = request.app[SERVICES]
+    body = {
+        "status": "draining" if services.calls.draining else "ok",
+        "active_calls": services.calls.count(),
+        "config_version": services.config.version,
+    }
+    return web.json_response(body, status=503 if services.calls.draining else 200)
+
+
+def create_app(settings: Settings, config: Config | None = None) -> web.Application:
+    """Build the app. `config` defaults to the YAML file named by the settings."""
+    config = config if config is not None else load_config(settings.config_path)
+    modes = load_modes()
+    app = web.Application(client_max_size=1024 * 1024)
+    app[VERIFIER] = SignatureVerifier(settings.twilio_auth_token, settings.public_url)
+    holder = ConfigHolder(config)
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout)
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+            clips = make_clip_store(settings)
+            app[SERVICES] = Services(settings=settings, config=holder, http=http, clips=clips)
+            _warn_insecure(settings)
+            try:
+                yield
+            finally:
+                await clips.close()
+
+    app.cleanup_ctx.append(services_ctx)
+    app.router.add_post("/voice", voice)
+    app.router.add_post("/voice/action", voice_action)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/audio/{clip_id}", clip)
+    for mode in modes.values():
+        app.router.add_get(mode.ws_path, phone_socket(mode))
+    return app
+
+
+def _warn_insecure(settings: Settings) -> None:
+    if settings.insecure_skip_signature:
+        log.warning(
+            "signature_check_disabled",
+            message="VOICEAGENT_INSECURE_SKIP_SIGNATURE is set: anyone can place calls through "
+            "this server. Use it for local development only.",
+        )
+    elif not settings.twilio_auth_token:
+        log.error(
+            "twilio_auth_token_missing",
+            message="TWILIO_AUTH_TOKEN is empty: every Twilio request will be refused (403).",
+        )

@@ -1,0 +1,91 @@
+"""Command line: `voiceagent serve | check-config | simulate | report`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from voiceagent.config import Config, load_config
+from voiceagent.errors import ConfigError
+from voiceagent.logging import configure_logging
+from voiceagent.settings import load_settings
+
+
+def _config_table(config: Config) -> list[dict[str, str]]:
+    rows = []
+    for number, entry in sorted(config.numbers.items()):
+        plan = config.plan_for(number, "CA" + "0" * 32)
+        assert plan is not None
+        mode = entry.mode or "experiment:" + ",".join(
+            f"{a.name}={a.mode}@{a.weight:g}" for a in entry.experiment.arms  # type: ignore[union-attr]
+        )
+        rows.append({
+            "number": number,
+            "mode": mode,
+            "agent": f"{plan.agent.llm_model} / voice {plan.agent.voice} / {plan.agent.tts_model}",
+            "fallback_mode": entry.fallback_mode or "",
+        })
+    return rows
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = Path(args.path) if args.path else load_settings().config_path
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"invalid config: {exc}", file=sys.stderr)
+        return 1
+    rows = _config_table(config)
+    if args.json:
+        print(json.dumps({"path": str(path), "unknown_numbers": config.unknown_numbers.policy,
+                          "numbers": rows}, indent=2))
+        return 0
+    print(f"{path}: OK ({len(rows)} numbers; unknown numbers: {config.unknown_numbers.policy})")
+    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in rows[0]} if rows else {}
+    if rows:
+        print("  ".join(k.ljust(w) for k, w in widths.items()))
+        for r in rows:
+            print("  ".join(r[k].ljust(w) for k, w in widths.items()))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from voiceagent.server import run
+
+    try:
+        settings = load_settings()
+        if args.port is not None:
+            settings = settings.model_copy(update={"port": args.port})
+        configure_logging(settings.log_level, settings.log_format)
+        load_config(settings.config_path)  # fail fast, before listening
+    except ConfigError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 1
+    run(settings)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voiceagent", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="serve Twilio calls (settings from env / .env)")
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("check-config", help="validate a per-number YAML file")
+    p.add_argument("path", nargs="?", help="YAML file (default: VOICEAGENT_CONFIG)")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=cmd_check_config)
+    try:
+        from voiceagent.sim.rehearsal import add_parser as add_simulate
+    except ImportError:
+        pass
+    else:
+        add_simulate(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))

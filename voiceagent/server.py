@@ -1,0 +1,76 @@
+"""Run the app: listen, reload on SIGHUP, drain gracefully on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+
+from aiohttp import web
+
+from voiceagent.app import create_app
+from voiceagent.config import Config
+from voiceagent.logging import get_logger
+from voiceagent.settings import Settings
+from voiceagent.web.keys import SERVICES
+
+log = get_logger("voiceagent.server")
+
+
+async def serve(settings: Settings, config: Config | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain: refuse new calls, let calls finish, exit."""
+    app = create_app(settings, config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    services = app[SERVICES]
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(app))
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or []
+    ports = [s.getsockname()[1] for s in sockets if s.family in (socket.AF_INET, socket.AF_INET6)]
+    log.info("server_started", host=settings.host, port=ports[0] if ports else settings.port,
+             public_url=settings.public_url)
+    try:
+        await stop.wait()
+        services.calls.draining = True
+        active = services.calls.count()
+        log.info("drain_started", active_calls=active, grace_s=settings.drain_grace_seconds)
+        if not await services.calls.wait_idle(settings.drain_grace_seconds):
+            ended = services.calls.cancel_all()
+            log.warning("drain_grace_expired", ended_calls=ended)
+            await services.calls.wait_idle(5.0)
+        log.info("drain_finished")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+        log.info("server_stopped")
+
+
+def _reload(app: web.Application) -> None:
+    """SIGHUP: re-read the YAML; new calls use it, calls in flight keep their plan."""
+    from voiceagent.config import load_config
+    from voiceagent.errors import ConfigError
+
+    services = app[SERVICES]
+    try:
+        services.config.replace(load_config(services.settings.config_path))
+    except ConfigError as exc:
+        log.error("config_reload_failed", error=str(exc))
+        return
+    log.info("config_reloaded", version=services.config.version)
+
+
+def run(settings: Settings) -> None:
+    """Blocking entry point with uvloop when available."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        asyncio.run(serve(settings))
+    else:
+        uvloop.run(serve(settings))

@@ -1,0 +1,11 @@
+"""Typed keys of the aiohttp application."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from voiceagent.protocols.signature import SignatureVerifier
+from voiceagent.runtime import Services
+
+SERVICES = web.AppKey("services", Services)
+VERIFIER = web.AppKey("verifier", SignatureVerifier)

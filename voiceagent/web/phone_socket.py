@@ -1,0 +1,45 @@
+"""The WebSocket endpoints Twilio connects to (`/media-stream`, `/conversation`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from voiceagent.logging import get_logger
+from voiceagent.modes.base import Mode
+from voiceagent.transport.channel import WebSocketChannel
+from voiceagent.web.keys import SERVICES, VERIFIER
+
+log = get_logger("voiceagent.web")
+
+
+def phone_socket(mode: Mode) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler that checks the upgrade's signature, accepts it and runs `mode` on it."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        services = request.app[SERVICES]
+        signature = request.headers.get("X-Twilio-Signature")
+        skip = services.settings.insecure_skip_signature
+        if not skip and not request.app[VERIFIER].verify_upgrade(request.path, signature):
+            log.warning("signature_rejected", path=request.path, has_signature=bool(signature))
+            raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
+        if services.calls.draining:
+            raise web.HTTPServiceUnavailable(text="draining")
+        ws = web.WebSocketResponse(max_msg_size=services.settings.max_frame_bytes, autoping=True)
+        await ws.prepare(request)
+        task = asyncio.current_task()
+        assert task is not None
+        services.calls.add(task, mode.name)
+        try:
+            await mode.serve(WebSocketChannel(ws), services)
+        finally:
+            services.calls.discard(task)
+            structlog.contextvars.clear_contextvars()
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    return handler
