@@ -16,6 +16,7 @@ import aiohttp
 from voiceagent.config import CallPlan, Config
 from voiceagent.session.call import CallSession, CallSink, EndReason, NullSink
 from voiceagent.settings import Settings
+from voiceagent.store.clips import ClipStore, MemoryClipStore
 
 if TYPE_CHECKING:
     from voiceagent.metrics import Metrics
@@ -121,6 +122,7 @@ class Services:
     outcomes: OutcomeBook = field(default_factory=OutcomeBook)
     calls: ActiveCalls = field(default_factory=ActiveCalls)
     metrics: Metrics | None = None
+    clips: ClipStore = field(default_factory=MemoryClipStore)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def finish_call(self, call: CallSession, plan: CallPlan | None = None) -> None:
