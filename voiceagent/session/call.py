@@ -56,6 +56,7 @@ class CallSession:
     end_detail: str = ""
     upstream_failure: str | None = None
     failover_from: str | None = None
+    record_transcripts: bool = False  # the plan's record_transcripts: sinks may keep texts
     counters: CallCounters = field(default_factory=CallCounters)
     history: History = field(default_factory=History)
     latency: LatencyClock = field(default_factory=LatencyClock)

@@ -1,0 +1,63 @@
+"""Database fixtures: a temporary SQLite file and an isolated schema on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voiceagent.store.schema import make_engine
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a test's records live: a URL and, on PostgreSQL, the test's own schema."""
+
+    url: str
+    schema: str | None
+
+    def engine(self) -> AsyncEngine:
+        return make_engine(self.url, schema=self.schema)
+
+
+async def _postgres_schema() -> str:
+    """Create a unique schema on the test PostgreSQL; skip the test if no server answers."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # no server, refused role, ...: say why and skip
+        pytest.skip(f"PostgreSQL at {PG_URL} is not usable: {exc!r}")
+    finally:
+        await admin.dispose()
+    return schema
+
+
+async def _drop_schema(schema: str) -> None:
+    admin = make_engine(PG_URL)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Database]:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield Database(f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}", None)
+        return
+    schema = await _postgres_schema()
+    try:
+        yield Database(PG_URL, schema)
+    finally:
+        await _drop_schema(schema)

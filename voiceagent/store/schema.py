@@ -1,0 +1,128 @@
+"""Call and turn records: the tables, the async engine, and migrations run at start.
+
+SQLite (a file, zero set-up) by default; PostgreSQL when `DATABASE_URL` names one. The schema
+is owned by the alembic migrations in `store/migrations/`; `migrate()` runs `upgrade head`
+programmatically, so deploying needs no manual step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATE_LOCK = 0x766F6963  # PostgreSQL advisory lock id: one migrator at a time
+
+metadata = MetaData()
+
+COUNTERS = (
+    "frames_in",
+    "frames_out",
+    "marks_out",
+    "barge_ins",
+    "turns",
+    "dtmf",
+    "bad_frames",
+    "upstream_errors",
+)
+FIGURES = (
+    "response_ms",
+    "upstream_ttfb_ms",
+    "overhead_ms",
+    "fetch_ms",
+    "heard_ms",
+    "barge_in_ms",
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("number", String(32), nullable=False, index=True),
+    Column("experiment", String(64)),
+    Column("arm", String(64)),
+    Column("mode", String(32), nullable=False),
+    Column("failover_from", String(32)),
+    Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", String(32)),
+    Column("end_detail", String(200)),
+    Column("upstream_failure", String(32)),
+    *(Column(name, Integer, nullable=False, server_default="0") for name in COUNTERS),
+    Column("duration_s", Float),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("call_sid", String(64), nullable=False, index=True),
+    Column("mode", String(32), nullable=False),
+    Column("turn_index", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    *(Column(name, Float) for name in FIGURES),
+    Column("interrupted", Boolean, nullable=False, server_default=false()),
+    Column("failed", String(32)),
+    Column("user_text", Text),
+    Column("agent_text", Text),
+)
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy async URL for `url`: plain `postgresql://` / `sqlite://` get a driver."""
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url.removeprefix(plain)
+    return url
+
+
+def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
+    """An async engine for `url`; `schema` (PostgreSQL only) sets the search_path."""
+    url = async_url(url)
+    connect_args: dict[str, Any] = {}
+    if schema is not None:
+        if not url.startswith("postgresql"):
+            raise ValueError("a schema is only supported on PostgreSQL")
+        connect_args["server_settings"] = {"search_path": schema}
+    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+
+def _upgrade(connection: Connection) -> None:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the database to the newest schema (`alembic upgrade head`); idempotent."""
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATE_LOCK})
+        await conn.run_sync(_upgrade)
