@@ -9,11 +9,15 @@ from aiohttp import web
 
 from voiceagent.config import Config, load_config
 from voiceagent.logging import get_logger
+from voiceagent.metrics import FanOutSink, Metrics, MetricsSink
 from voiceagent.modes import load_modes
 from voiceagent.protocols.signature import SignatureVerifier
 from voiceagent.runtime import ConfigHolder, Services
+from voiceagent.session.call import CallSink
 from voiceagent.settings import Settings
 from voiceagent.store.clips import make_clip_store
+from voiceagent.store.records import RecordingSink
+from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
 from voiceagent.web.keys import SERVICES, VERIFIER
 from voiceagent.web.phone_socket import phone_socket
@@ -46,21 +50,40 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             clips = make_clip_store(settings)
-            app[SERVICES] = Services(settings=settings, config=holder, http=http, clips=clips)
+            app[SERVICES] = services = Services(
+                settings=settings, config=holder, http=http, clips=clips
+            )
             _warn_insecure(settings)
+            recorder = _telemetry(services)
             try:
+                if recorder is not None:
+                    await recorder.start()
                 yield
             finally:
+                if recorder is not None:
+                    await recorder.stop()
                 await clips.close()
 
     app.cleanup_ctx.append(services_ctx)
     app.router.add_post("/voice", voice)
     app.router.add_post("/voice/action", voice_action)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/admin/reload", admin_reload)
     app.router.add_get("/audio/{clip_id}", clip)
     for mode in modes.values():
         app.router.add_get(mode.ws_path, phone_socket(mode))
     return app
+
+
+def _telemetry(services: Services) -> RecordingSink | None:
+    """Prometheus metrics always; call/turn records unless DATABASE_URL is empty."""
+    services.metrics = Metrics(active_calls=services.calls.count)
+    url = services.settings.database_url
+    recorder = RecordingSink(url) if url else None
+    sinks: list[CallSink] = [MetricsSink(services.metrics)]
+    services.sink = FanOutSink([*sinks, recorder] if recorder is not None else sinks)
+    return recorder
 
 
 def _warn_insecure(settings: Settings) -> None:

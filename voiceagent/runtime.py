@@ -9,17 +9,23 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import aiohttp
 
-from voiceagent.config import CallPlan, Config
+from voiceagent.config import CallPlan, Config, load_config
+from voiceagent.errors import ConfigError
+from voiceagent.logging import get_logger
 from voiceagent.session.call import CallSession, CallSink, EndReason, NullSink
 from voiceagent.settings import Settings
 from voiceagent.store.clips import ClipStore, MemoryClipStore
 
 if TYPE_CHECKING:
     from voiceagent.metrics import Metrics
+
+V = TypeVar("V")
+log = get_logger("voiceagent.runtime")
 
 
 class ConfigHolder:
@@ -33,6 +39,16 @@ class ConfigHolder:
         self.current = config
         self.version += 1
 
+    def reload(self, path: Path) -> int:
+        """Re-read the YAML (SIGHUP, `POST /admin/reload`); ConfigError leaves the config as is."""
+        try:
+            self.replace(load_config(path))
+        except ConfigError as exc:
+            log.error("config_reload_failed", path=str(path), error=str(exc))
+            raise
+        log.info("config_reloaded", path=str(path), version=self.version)
+        return self.version
+
 
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
@@ -44,22 +60,27 @@ class CallOutcome:
     history: tuple[dict[str, str], ...] = ()
 
 
-class OutcomeBook:
-    """call_sid → CallOutcome, bounded in size and time (the callback comes within seconds)."""
+class CallBook(Generic[V]):
+    """call_sid → V, bounded in size and time."""
 
     def __init__(self, ttl_s: float = 600.0, max_entries: int = 10_000) -> None:
         self._ttl = ttl_s
         self._max = max_entries
-        self._items: OrderedDict[str, tuple[float, CallOutcome]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
 
-    def record(self, call_sid: str, outcome: CallOutcome) -> None:
+    def record(self, call_sid: str, value: V) -> None:
         self._expire()
-        self._items[call_sid] = (time.monotonic() + self._ttl, outcome)
+        self._items[call_sid] = (time.monotonic() + self._ttl, value)
         self._items.move_to_end(call_sid)
         while len(self._items) > self._max:
             self._items.popitem(last=False)
 
-    def take(self, call_sid: str) -> CallOutcome | None:
+    def get(self, call_sid: str) -> V | None:
+        self._expire()
+        item = self._items.get(call_sid)
+        return None if item is None else item[1]
+
+    def take(self, call_sid: str) -> V | None:
         self._expire()
         item = self._items.pop(call_sid, None)
         return None if item is None else item[1]
@@ -74,6 +95,18 @@ class OutcomeBook:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class OutcomeBook(CallBook[CallOutcome]):
+    """call_sid → CallOutcome for `/voice/action` (the callback comes within seconds)."""
+
+
+class PlanBook(CallBook[CallPlan]):
+    """call_sid → the CallPlan `/voice` answered with, so a reload before the phone socket
+    opens does not change the call's arm or agent. Kept an hour: a failover leg needs it too."""
+
+    def __init__(self, ttl_s: float = 3600.0, max_entries: int = 100_000) -> None:
+        super().__init__(ttl_s, max_entries)
 
 
 class ActiveCalls:
@@ -120,10 +153,20 @@ class Services:
     http: aiohttp.ClientSession
     sink: CallSink = field(default_factory=NullSink)
     outcomes: OutcomeBook = field(default_factory=OutcomeBook)
+    plans: PlanBook = field(default_factory=PlanBook)
     calls: ActiveCalls = field(default_factory=ActiveCalls)
     metrics: Metrics | None = None
     clips: ClipStore = field(default_factory=MemoryClipStore)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def plan_for_stream(self, number: str, call_sid: str) -> CallPlan | None:
+        """The call's plan when its phone socket starts: the one `/voice` answered with, so
+        calls in flight keep their arm and agent across reloads; else (another instance
+        answered `/voice`, or it expired) the current config's."""
+        plan = self.plans.get(call_sid)
+        if plan is not None and plan.number == number:
+            return plan
+        return self.config.current.plan_for(number, call_sid)
 
     def finish_call(self, call: CallSession, plan: CallPlan | None = None) -> None:
         """Record the outcome for `/voice/action` and hand the call to the sink."""

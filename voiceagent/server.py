@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 
@@ -54,16 +55,11 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
 
 def _reload(app: web.Application) -> None:
     """SIGHUP: re-read the YAML; new calls use it, calls in flight keep their plan."""
-    from voiceagent.config import load_config
     from voiceagent.errors import ConfigError
 
     services = app[SERVICES]
-    try:
-        services.config.replace(load_config(services.settings.config_path))
-    except ConfigError as exc:
-        log.error("config_reload_failed", error=str(exc))
-        return
-    log.info("config_reloaded", version=services.config.version)
+    with contextlib.suppress(ConfigError):  # logged by reload(); the old config stays
+        services.config.reload(services.settings.config_path)
 
 
 def run(settings: Settings) -> None:

@@ -47,6 +47,7 @@ async def voice(request: web.Request) -> web.Response:
         log.info("call_refused_unknown_number", call_sid=call_sid, number=number)
         return _xml(twiml.say_hangup(config.unknown_numbers.message))
     mode = MODES[plan.mode]
+    services.plans.record(call_sid, plan)  # the call keeps this plan across reloads
     log.info(
         "call_answered", call_sid=call_sid, number=number, mode=plan.mode, arm=plan.arm,
         caller=form.get("From", ""),

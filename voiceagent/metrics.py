@@ -1,0 +1,168 @@
+"""Prometheus metrics: one registry per app, fed by a CallSink; `GET /metrics` exposes them.
+
+Latencies are histograms in seconds (Prometheus base unit) labelled by number, arm and mode,
+with the definitions of `session/latency.py`. Calls are counted when they end (by outcome),
+turns and their latencies when each turn finishes, barge-ins from the call's counters at its
+end. Upstream failures are counted by kind: each failed turn's kind, plus the call's fatal
+`upstream_failure` unless a failed turn of that call already counted it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import get_args
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+from voiceagent.config import ModeName
+from voiceagent.errors import UpstreamFailure
+from voiceagent.logging import get_logger
+from voiceagent.session.call import CallSession, CallSink
+from voiceagent.session.latency import TurnTiming
+
+log = get_logger("voiceagent.metrics")
+
+LATENCY_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8,
+    1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+LABELS = ("number", "arm", "mode")
+# Histogram name → the TurnTiming figure it observes (greeting: response_ms of greeting turns).
+LATENCIES = {
+    "response": "response_ms",
+    "upstream_ttfb": "upstream_ttfb_ms",
+    "overhead": "overhead_ms",
+    "fetch": "fetch_ms",
+    "heard": "heard_ms",
+    "barge_in": "barge_in_ms",
+}
+UPSTREAM_KINDS = frozenset(kind.value for kind in UpstreamFailure)
+
+
+def _count_of(active_calls: Callable[[str], int], mode: str) -> Callable[[], float]:
+    return lambda: float(active_calls(mode))
+
+
+def _labels(call: CallSession) -> tuple[str, str, str]:
+    return call.number, call.arm or "", call.mode
+
+
+class Metrics:
+    """The app's Prometheus collectors, in their own registry (never the global one)."""
+
+    def __init__(self, active_calls: Callable[[str], int] | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.latency = {
+            name: Histogram(
+                f"voiceagent_{name}_latency_seconds",
+                f"Per-turn {name.replace('_', ' ')} latency (see README, Latency definitions).",
+                LABELS, buckets=LATENCY_BUCKETS, registry=r,
+            )
+            for name in (*LATENCIES, "greeting")
+        }  # fmt: skip
+        self.calls = Counter(
+            "voiceagent_calls", "Calls ended, by outcome (end reason).",
+            (*LABELS, "outcome"), registry=r,
+        )  # fmt: skip
+        self.turns = Counter(
+            "voiceagent_turns", "Agent turns finished (kind greeting or turn).",
+            (*LABELS, "kind"), registry=r,
+        )  # fmt: skip
+        self.barge_ins = Counter(
+            "voiceagent_barge_ins", "Caller barge-ins that interrupted the agent.", LABELS,
+            registry=r,
+        )  # fmt: skip
+        self.upstream_errors = Counter(
+            "voiceagent_upstream_errors", "Inworld failures by kind.", ("mode", "kind"), registry=r
+        )
+        self.failovers = Counter(
+            "voiceagent_failovers", "Calls handed to a fallback mode.",
+            ("number", "from_mode", "to_mode"), registry=r,
+        )  # fmt: skip
+        self.active_calls = Gauge(
+            "voiceagent_active_calls", "Calls in flight, per mode.", ("mode",), registry=r
+        )
+        if active_calls is not None:
+            for mode in get_args(ModeName):
+                self.active_calls.labels(mode=mode).set_function(_count_of(active_calls, mode))
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+    def observe_turn(self, call: CallSession, turn: TurnTiming) -> None:
+        labels = _labels(call)
+        self.turns.labels(*labels, turn.kind).inc()
+        figures = turn.figures()
+        for name, figure in LATENCIES.items():
+            key = "greeting" if name == "response" and turn.kind == "greeting" else name
+            value = figures[figure]
+            if value is not None:
+                self.latency[key].labels(*labels).observe(value / 1000.0)
+        if turn.failed is not None:
+            self.upstream_error(call.mode, turn.failed)
+
+    def observe_call_end(self, call: CallSession) -> None:
+        labels = _labels(call)
+        outcome = call.end_reason.value if call.end_reason else "internal_error"
+        self.calls.labels(*labels, outcome).inc()
+        if call.counters.barge_ins:
+            self.barge_ins.labels(*labels).inc(call.counters.barge_ins)
+        failure = call.upstream_failure
+        if failure is not None and all(t.failed != failure for t in call.latency.turns):
+            self.upstream_error(call.mode, failure)
+
+    def upstream_error(self, mode: str, kind: str) -> None:
+        """Count one upstream failure; kinds outside UpstreamFailure are not upstream errors."""
+        if kind in UPSTREAM_KINDS:
+            self.upstream_errors.labels(mode, kind).inc()
+
+    def failover(self, number: str, from_mode: str, to_mode: str) -> None:
+        self.failovers.labels(number, from_mode, to_mode).inc()
+
+
+class MetricsSink:
+    """A CallSink updating `Metrics`; a failover leg (call.failover_from) counts a failover."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def call_started(self, call: CallSession) -> None:
+        if call.failover_from is not None:
+            self.metrics.failover(call.number, call.failover_from, call.mode)
+
+    def turn_finished(self, call: CallSession, turn: TurnTiming) -> None:
+        self.metrics.observe_turn(call, turn)
+
+    def call_ended(self, call: CallSession) -> None:
+        self.metrics.observe_call_end(call)
+
+
+class FanOutSink:
+    """A CallSink handing every milestone to several sinks, in order.
+
+    Telemetry must never end a call: a sink that raises is logged and the others still run.
+    """
+
+    def __init__(self, sinks: Iterable[CallSink]) -> None:
+        self.sinks = tuple(sinks)
+
+    def call_started(self, call: CallSession) -> None:
+        self._each("call_started", lambda sink: sink.call_started(call))
+
+    def turn_finished(self, call: CallSession, turn: TurnTiming) -> None:
+        self._each("turn_finished", lambda sink: sink.turn_finished(call, turn))
+
+    def call_ended(self, call: CallSession) -> None:
+        self._each("call_ended", lambda sink: sink.call_ended(call))
+
+    def _each(self, milestone: str, deliver: Callable[[CallSink], None]) -> None:
+        for sink in self.sinks:
+            try:
+                deliver(sink)
+            except Exception:
+                log.error(
+                    "sink_failed", sink=type(sink).__name__, milestone=milestone, exc_info=True
+                )
