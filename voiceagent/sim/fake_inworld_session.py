@@ -1,0 +1,513 @@
+"""One session of the fake Inworld Realtime server: what it does with each client event.
+
+Behaves as inworld.md API 1 describes: one ``session.updated`` per ``session.update`` (or an
+``invalid_value`` error for an unknown transcription model, update not applied), an energy
+VAD on the audio it receives, transcription events, responses streamed as audio deltas
+faster than real time, ``response.cancel``, ``conversation.item.truncate`` and server-side
+``interrupt_response``. Everything received is recorded in a ``SessionRecord``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from voiceagent.audio import speech_like_ulaw, ulaw_bytes
+from voiceagent.errors import ProtocolError
+from voiceagent.protocols import inworld_realtime as rt
+from voiceagent.protocols._wire import b64decode, b64encode
+from voiceagent.sim.energy_vad import EnergyVad, VadEvent
+from voiceagent.sim.fake_options import FakeRealtimeOptions
+
+TRANSCRIPTION_MODELS = frozenset(
+    {
+        "inworld/inworld-stt-1",
+        "assemblyai/u3-rt-pro",
+        "assemblyai/universal-streaming-multilingual",
+        "assemblyai/universal-streaming-english",
+        "soniox/stt-rt-v4",
+    }
+)
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+@lru_cache(maxsize=64)
+def response_audio(ms: int, seed: int) -> bytes:
+    """Deterministic speech-like µ-law for a response (cached: the same lengths recur)."""
+    return speech_like_ulaw(ms, seed=seed)
+
+
+@dataclass
+class ResponseRecord:
+    """One response the fake generated."""
+
+    id: str
+    item_id: str
+    text: str
+    trigger: str  # "response.create" or "vad"
+    status: str = "in_progress"
+    audio_ms_sent: float = 0.0
+    delta_times: list[float] = field(default_factory=list)
+
+
+@dataclass
+class SessionRecord:
+    """What one session received and did, for assertions and benchmarks."""
+
+    key: str
+    opened: float = field(default_factory=time.monotonic)
+    closed: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    appends: int = 0
+    audio_bytes: int = 0
+    append_times: list[tuple[float, int]] = field(default_factory=list)
+    responses: list[ResponseRecord] = field(default_factory=list)
+    vad: list[VadEvent] = field(default_factory=list)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        """Received client events of ``kind`` (appends are only counted, not kept)."""
+        return [e for e in self.events if e.get("type") == kind]
+
+
+class FakeSession:
+    """The server side of one Realtime WebSocket."""
+
+    def __init__(self, ws: web.WebSocketResponse, record: SessionRecord, opts: FakeRealtimeOptions):
+        self.ws = ws
+        self.record = record
+        self.opts = opts
+        self.config: dict[str, Any] = {
+            "type": "realtime",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 24000},
+                    "turn_detection": {
+                        "type": "semantic_vad",
+                        "eagerness": "medium",
+                        "create_response": True,
+                        "interrupt_response": True,
+                    },
+                },
+                "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "Dennis"},
+            },
+        }
+        self.configured = False
+        self.vad: EnergyVad | None = None
+        self.pre_audio = bytearray()
+        self.user_texts: list[str] = []
+        self.turns = 0
+        self.response: ResponseRecord | None = None
+        self.response_task: asyncio.Task[None] | None = None
+        self._ids = 0
+
+    # -- helpers --------------------------------------------------------------------------------
+    def new_id(self, prefix: str) -> str:
+        self._ids += 1
+        return f"{prefix}_{self._ids}"
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        if self.ws.closed:
+            return
+        event.setdefault("event_id", self.new_id("evt"))
+        await self.ws.send_str(orjson.dumps(event).decode())
+
+    async def emit_raw(self, frame: dict[str, Any]) -> None:
+        """Send a frame as-is (no ``event_id``): untyped frames, fault injection."""
+        if not self.ws.closed:
+            await self.ws.send_str(orjson.dumps(frame).decode())
+
+    async def error(
+        self, code: str, message: str, param: str | None = None, kind: str = "invalid_request_error"
+    ) -> None:
+        await self.emit(
+            {
+                "type": "error",
+                "error": {
+                    "type": kind,
+                    "code": code,
+                    "message": message,
+                    "param": param,
+                    "event_id": None,
+                },
+            }
+        )
+
+    @property
+    def turn_detection(self) -> dict[str, Any] | None:
+        td: dict[str, Any] | None = self.config["audio"]["input"].get("turn_detection")
+        return td
+
+    # -- dispatch -------------------------------------------------------------------------------
+    async def handle(self, raw: str) -> None:
+        if raw.startswith('{"type":"input_audio_buffer.append"'):  # hot path, no model
+            try:
+                await self.on_append(_append_audio(raw))
+            except ProtocolError as exc:
+                await self.error("invalid_value", str(exc)[:200], "audio")
+            return
+        try:
+            event = rt.parse_client_event(raw)
+        except ProtocolError as exc:
+            await self.error("invalid_event", str(exc)[:300])
+            return
+        if isinstance(event, rt.InputAudioBufferAppend):
+            try:
+                await self.on_append(event.audio_bytes())
+            except ProtocolError as exc:
+                await self.error("invalid_value", str(exc)[:200], "audio")
+            return
+        self.record.events.append(orjson.loads(raw))
+        if isinstance(event, rt.SessionUpdate):
+            await self.on_session_update(orjson.loads(raw)["session"])
+        elif isinstance(event, rt.ConversationItemCreate):
+            await self.on_item_create(event)
+        elif isinstance(event, rt.ResponseCreate):
+            await self.on_response_create()
+        elif isinstance(event, rt.ResponseCancel):
+            await self.on_response_cancel()
+        elif isinstance(event, rt.ConversationItemTruncate):
+            await self.on_truncate(event)
+        elif isinstance(event, rt.InputAudioBufferCommit):
+            await self.end_user_turn(self.vad.position_ms if self.vad else 0)
+        elif isinstance(event, rt.InputAudioBufferClear):
+            await self.emit({"type": "input_audio_buffer.cleared"})
+
+    async def on_session_update(self, session: dict[str, Any]) -> None:
+        model = (((session.get("audio") or {}).get("input") or {}).get("transcription") or {}).get(
+            "model"
+        )
+        if model is not None and model not in TRANSCRIPTION_MODELS:
+            await self.error(
+                "invalid_value",
+                f"unknown transcription model {model!r}",
+                "session.audio.input.transcription.model",
+            )
+            return
+        _merge(self.config, session)
+        if self.vad is None or "format" in ((session.get("audio") or {}).get("input") or {}):
+            self._configure_vad()
+        self.configured = True
+        await self.emit(
+            {"type": "session.updated", "session": {"id": self.record.key, **self.config}}
+        )
+        if self.opts.untyped_after_update:
+            await self.emit_raw({"note": "a frame with no type"})
+            await self.emit_raw({"errorType": "SOMETHING_ELSE"})
+        if self.opts.error_after_update is not None:
+            await self.emit({"type": "error", "error": dict(self.opts.error_after_update)})
+
+    def _configure_vad(self) -> None:
+        fmt = self.config["audio"]["input"].get("format")
+        ulaw = rt.is_ulaw_format(fmt)
+        rate = (
+            8000
+            if ulaw
+            else int((fmt or {}).get("rate", 24000))
+            if isinstance(fmt, dict)
+            else 24000
+        )
+        position = self.vad.position_ms if self.vad else 0
+        o = self.opts
+        self.vad = EnergyVad(
+            o.vad_threshold_dbfs, o.vad_start_ms, o.vad_hangover_ms, ulaw=ulaw, rate=rate
+        )
+        self.vad.position_ms = position
+
+    async def on_append(self, audio: bytes) -> None:
+        rec = self.record
+        rec.appends += 1
+        rec.audio_bytes += len(audio)
+        if self.opts.record_timing:
+            rec.append_times.append((time.monotonic(), len(audio)))
+        if self.vad is None:  # before any session.update: interpreted once the format is known
+            self.pre_audio += audio
+            return
+        if self.pre_audio:
+            audio, self.pre_audio = bytes(self.pre_audio) + audio, bytearray()
+        if self.turn_detection is None:
+            self.vad.feed(audio)  # manual mode: track position only, no VAD events
+            return
+        for boundary in self.vad.feed(audio):
+            rec.vad.append(boundary)
+            if boundary.kind == "started":
+                await self.on_speech_started(boundary.ms)
+            else:
+                await self.end_user_turn(boundary.ms)
+
+    async def on_speech_started(self, ms: int) -> None:
+        await self.emit(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "item_id": f"item_user_{self.turns + 1}",
+                "audio_start_ms": ms,
+            }
+        )
+        td = self.turn_detection or {}
+        if self.response_task is not None and td.get("interrupt_response", True):
+            await self.cancel_response("turn_detected")
+
+    async def end_user_turn(self, ms: int) -> None:
+        self.turns += 1
+        item_id = f"item_user_{self.turns}"
+        scripted = self.opts.transcripts
+        text = scripted[(self.turns - 1) % len(scripted)] if scripted else f"utterance {self.turns}"
+        if self.turn_detection is not None:
+            await self.emit(
+                {
+                    "type": "input_audio_buffer.speech_stopped",
+                    "item_id": item_id,
+                    "audio_end_ms": ms,
+                }
+            )
+        await self.emit(
+            {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None}
+        )
+        await self.emit(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item_id,
+                "content_index": 0,
+                "transcript": text,
+            }
+        )
+        self.user_texts.append(text)
+        td = self.turn_detection
+        if td is not None and td.get("create_response", True) and self.response_task is None:
+            self.start_response(self.answer(), "vad")
+
+    def answer(self) -> str:
+        answers = self.opts.answers
+        return answers[(self.turns - 1) % len(answers)] if answers else f"answer {self.turns}"
+
+    async def on_item_create(self, event: rt.ConversationItemCreate) -> None:
+        item = event.item
+        text = " ".join(p.text or "" for p in item.content or [] if p.type == "input_text")
+        if text:
+            self.user_texts.append(text)
+        item_id = item.id or self.new_id("item")
+        await self.emit(
+            {
+                "type": "conversation.item.added",
+                "previous_item_id": None,
+                "item": {"id": item_id, **item.model_dump(exclude_none=True, exclude={"id"})},
+            }
+        )
+
+    async def on_response_create(self) -> None:
+        if self.response_task is not None:
+            await self.error(
+                "conversation_already_has_active_response",
+                "Conversation already has an active response",
+            )
+            return
+        last = self.user_texts[-1] if self.user_texts else ""
+        quoted = _QUOTED.search(last)
+        self.start_response(quoted.group(1) if quoted else self.answer(), "response.create")
+
+    async def on_response_cancel(self) -> None:
+        if self.response_task is None:
+            await self.error(
+                "response_cancel_not_active", "Cancellation failed: no active response"
+            )
+            return
+        await self.cancel_response("client_cancelled")
+
+    async def on_truncate(self, event: rt.ConversationItemTruncate) -> None:
+        sent = next(
+            (r.audio_ms_sent for r in self.record.responses if r.item_id == event.item_id), None
+        )
+        if sent is None or event.audio_end_ms > sent + 1:
+            await self.error(
+                "invalid_value", "audio_end_ms is beyond the item's audio", "audio_end_ms"
+            )
+            return
+        await self.emit(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": event.item_id,
+                "content_index": event.content_index,
+                "audio_end_ms": event.audio_end_ms,
+            }
+        )
+
+    # -- responses ------------------------------------------------------------------------------
+    def start_response(self, text: str, trigger: str) -> None:
+        resp = ResponseRecord(self.new_id("resp"), self.new_id("item"), text, trigger)
+        self.record.responses.append(resp)
+        self.response = resp
+        self.response_task = asyncio.get_running_loop().create_task(self._stream(resp))
+
+    async def cancel_response(self, reason: str) -> None:
+        task, resp = self.response_task, self.response
+        if task is None or resp is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self.response_task = None
+        resp.status = "cancelled"
+        await self.emit(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": resp.id,
+                    "object": "realtime.response",
+                    "status": "cancelled",
+                    "status_details": {"type": "cancelled", "reason": reason},
+                    "output": [],
+                },
+            }
+        )
+
+    async def _stream(self, resp: ResponseRecord) -> None:
+        o = self.opts
+        common = {
+            "response_id": resp.id,
+            "item_id": resp.item_id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+        await self.emit(
+            {
+                "type": "response.created",
+                "response": {
+                    "id": resp.id,
+                    "object": "realtime.response",
+                    "status": "in_progress",
+                    "output": [],
+                },
+            }
+        )
+        await self.emit(
+            {
+                "type": "response.output_item.added",
+                "response_id": resp.id,
+                "output_index": 0,
+                "item": {
+                    "id": resp.item_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "status": "in_progress",
+                    "content": [],
+                },
+            }
+        )
+        await self.emit(
+            {
+                "type": "response.content_part.added",
+                **common,
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
+        await asyncio.sleep(o.first_delta_delay_s)
+        audio_ms = o.response_audio_ms or max(400, 55 * len(resp.text))
+        audio = response_audio(audio_ms, len(self.record.responses))
+        step = ulaw_bytes(o.chunk_ms)
+        chunks = [audio[i : i + step] for i in range(0, len(audio), step)]
+        words = _spread(resp.text, len(chunks))
+        for chunk, words_part in zip(chunks, words, strict=True):
+            if words_part:
+                await self.emit(
+                    {
+                        "type": "response.output_audio_transcript.delta",
+                        **common,
+                        "delta": words_part,
+                    }
+                )
+            now = time.monotonic()
+            await self.emit(
+                {"type": "response.output_audio.delta", **common, "delta": b64encode(chunk)}
+            )
+            resp.audio_ms_sent += len(chunk) / 8
+            if o.record_timing:
+                resp.delta_times.append(now)
+            if o.chunk_gap_s:
+                await asyncio.sleep(o.chunk_gap_s)
+        await self._done(resp, common)
+
+    async def _done(self, resp: ResponseRecord, common: dict[str, Any]) -> None:
+        part = {"type": "audio", "transcript": resp.text}
+        await self.emit({"type": "response.output_audio.done", **common})
+        await self.emit(
+            {"type": "response.output_audio_transcript.done", **common, "transcript": resp.text}
+        )
+        await self.emit({"type": "response.content_part.done", **common, "part": part})
+        item = {
+            "id": resp.item_id,
+            "type": "message",
+            "status": "completed",
+            "role": "assistant",
+            "content": [part],
+        }
+        await self.emit(
+            {
+                "type": "response.output_item.done",
+                "response_id": resp.id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        resp.status = "completed"
+        self.response_task = None
+        await self.emit(
+            {
+                "type": "response.done",
+                "response": {
+                    "id": resp.id,
+                    "object": "realtime.response",
+                    "status": "completed",
+                    "status_details": None,
+                    "output": [item],
+                    "usage": {"total_tokens": 30, "input_tokens": 20, "output_tokens": 10},
+                },
+            }
+        )
+        done = sum(1 for r in self.record.responses if r.status == "completed")
+        limit = self.opts.drop_after_responses
+        if limit is not None and done >= limit:
+            await self.ws.close(code=1011, message=b"fake: dropped after responses")
+
+    async def close(self) -> None:
+        if self.response_task is not None:
+            self.response_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.response_task
+            self.response_task = None
+
+
+def _append_audio(raw: str) -> bytes:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"invalid JSON: {exc}") from exc
+    audio = obj.get("audio") if isinstance(obj, dict) else None
+    if not isinstance(audio, str):
+        raise ProtocolError("input_audio_buffer.append without audio")
+    return b64decode(audio, "input_audio_buffer.append.audio")
+
+
+def _spread(text: str, parts: int) -> list[str]:
+    """Split ``text`` into ``parts`` pieces at word boundaries (some may be empty)."""
+    words = text.split(" ")
+    out = [""] * max(parts, 1)
+    for index, word in enumerate(words):
+        slot = index * len(out) // max(len(words), 1)
+        out[slot] += word if index == 0 else " " + word
+    return out[:parts] if parts else []
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    """Deep-merge a partial ``session`` into the current config (explicit nulls kept)."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
