@@ -62,4 +62,5 @@ async def voice_action(request: web.Request) -> web.Response:
     if mode is None:
         log.warning("action_unknown_mode", mode=request.query.get("mode"))
         return _xml(twiml.empty())
-    return _xml(mode.action(form, request.app[SERVICES]))
+    # The action URL's own query (mode, attempt, ...) is signed too; form fields win.
+    return _xml(mode.action({**request.query, **form}, request.app[SERVICES]))

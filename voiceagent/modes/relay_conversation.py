@@ -1,0 +1,201 @@
+"""The two directions of one relay-router call, after `setup`.
+
+The reader parses every ConversationRelay message: a final `prompt` or a `dtmf` queues a user
+input (superseding a reply still being generated), an `interrupt` aborts the reply and cuts the
+history to what was heard; anything else is logged (bad messages are counted and ignored).
+The worker runs one turn at a time (one Router request with the whole history) in a task it
+holds, so the reader can cancel it: cancelling closes the Router request and sends nothing
+more of that turn. Both run in one TaskGroup; when the caller's side ends, the worker stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from voiceagent.config import CallPlan
+from voiceagent.errors import ProtocolError, UpstreamError
+from voiceagent.logging import get_logger
+from voiceagent.modes.relay_turns import ClipSpeaker, TextSpeaker
+from voiceagent.protocols.conversation_relay import (
+    Dtmf,
+    Error,
+    Interrupt,
+    Prompt,
+    RelayOutbound,
+    Setup,
+    Text,
+    dump,
+    parse_inbound,
+)
+from voiceagent.protocols.inworld_router import AudioRequest, ChatMessage, ChatRequest
+from voiceagent.runtime import Services
+from voiceagent.session.call import CallSession, EndReason
+from voiceagent.session.commands import AbortStream
+from voiceagent.session.playback import PlaybackTracker
+from voiceagent.transport.channel import Channel, ChannelClosed
+
+log = get_logger("voiceagent.relay")
+
+GREETING_INSTRUCTIONS = "Repeat the following greeting exactly as given."
+INPUT_QUEUE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class UserInput:
+    kind: Literal["greeting", "turn"]
+    text: str
+    received: float
+
+
+class RelayConversation:
+    """Runs one call's conversation over an accepted ConversationRelay channel."""
+
+    def __init__(
+        self, phone: Channel, services: Services, plan: CallPlan, call: CallSession
+    ) -> None:
+        self._phone = phone
+        self._services = services
+        self._plan = plan
+        self._call = call
+        self._tracker = PlaybackTracker(call.history, confirm_by_marks=False)
+        self._inputs: asyncio.Queue[UserInput] = asyncio.Queue(INPUT_QUEUE)
+        self._turn: asyncio.Task[None] | None = None
+        self._response_id: str | None = None
+        self._seq = 0
+        if plan.relay.voice_source == "twilio":
+            self._speaker: ClipSpeaker | TextSpeaker = TextSpeaker(
+                services, call, self._tracker, self.send
+            )
+        else:
+            self._speaker = ClipSpeaker(services, plan, call, self._tracker, self.send)
+
+    async def run(self, greet: bool) -> None:
+        """Serve until the caller's side closes."""
+        if greet:
+            self._inputs.put_nowait(
+                UserInput("greeting", self._plan.agent.greeting, self._call.started)
+            )
+        async with asyncio.TaskGroup() as group:
+            worker = group.create_task(self._work())
+            group.create_task(self._read(worker))
+
+    async def send(self, message: RelayOutbound) -> None:
+        try:
+            await self._phone.send(dump(message))
+        except ChannelClosed:
+            return
+        self._call.counters.frames_out += 1
+
+    # -- caller → us ---------------------------------------------------------------------------
+    async def _read(self, worker: asyncio.Task[None]) -> None:
+        try:
+            while (raw := await self._phone.receive()) is not None:
+                self._call.counters.frames_in += 1
+                self._on_message(raw)
+            self._call.end(EndReason.CALLER_HANGUP, self._phone.close_reason)
+        finally:
+            worker.cancel()
+
+    def _on_message(self, raw: str | bytes) -> None:
+        try:
+            message = parse_inbound(raw)
+        except ProtocolError as exc:
+            self._call.counters.bad_frames += 1
+            log.warning("relay_message_invalid", error=str(exc)[:300])
+            return
+        if isinstance(message, Prompt):
+            if message.last:
+                self._user_input(message.voice_prompt)
+        elif isinstance(message, Interrupt):
+            self._barge_in(message.duration_until_interrupt_ms, message.utterance_until_interrupt)
+        elif isinstance(message, Dtmf):
+            self._call.counters.dtmf += 1
+            log.info("dtmf_received", digit=message.digit)
+            self._user_input(self._plan.relay.dtmf_template.replace("{digit}", message.digit))
+        elif isinstance(message, Error):
+            log.warning("relay_error_received", description=message.description[:300])
+        elif isinstance(message, Setup):
+            self._call.counters.bad_frames += 1
+            log.warning("relay_setup_repeated")
+        else:
+            log.debug("relay_info", name=message.name, value=message.value)
+
+    def _user_input(self, text: str) -> None:
+        now = time.monotonic()
+        turn = self._turn
+        if turn is not None and not turn.done() and not turn.cancelling():
+            self._barge_in(None, None, superseded=True)
+        try:
+            self._inputs.put_nowait(UserInput("turn", text, now))
+        except asyncio.QueueFull:
+            self._call.counters.bad_frames += 1
+            log.warning("user_input_dropped", reason="queue_full")
+
+    def _barge_in(
+        self, heard_ms: int | None, heard_text: str | None, superseded: bool = False
+    ) -> None:
+        detected = time.monotonic()
+        commands = self._tracker.interrupted(heard_ms, heard_text or None)
+        running = self._turn is not None and not self._turn.done()
+        aborts = any(isinstance(c, AbortStream) for c in commands)
+        if (running or aborts) and self._turn is not None:
+            self._turn.cancel()
+        self._call.counters.barge_ins = self._tracker.barge_ins
+        self._call.latency.barge_in(detected, time.monotonic())
+        log.info(
+            "barge_in", superseded=superseded, heard_ms=heard_ms, aborted=running,
+            kept_chars=len(self._call.history.turns[-1].text) if len(self._call.history) else 0,
+        )  # fmt: skip
+
+    # -- us → caller ---------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            item = await self._inputs.get()
+            self._turn = asyncio.create_task(self._run_turn(item))
+            try:
+                await asyncio.wait([self._turn])
+            finally:
+                if not self._turn.done():
+                    self._turn.cancel()
+                    await asyncio.wait([self._turn])
+            if not self._turn.cancelled() and (exc := self._turn.exception()) is not None:
+                raise exc
+
+    async def _run_turn(self, item: UserInput) -> None:
+        agent = self._plan.agent
+        if self._response_id is not None:
+            self._tracker.forget(self._response_id)
+        self._seq += 1
+        response_id = self._response_id = f"turn-{self._seq}"
+        if item.kind == "greeting":
+            messages = [ChatMessage(role="system", content=GREETING_INSTRUCTIONS),
+                        ChatMessage(role="user", content=item.text)]  # fmt: skip
+        else:
+            self._call.counters.turns += 1
+            self._call.history.add_user(item.text)
+            messages = [ChatMessage(role="system", content=agent.instructions)]
+            messages += [ChatMessage(**m) for m in self._call.history.messages()]
+        self._tracker.begin_response(response_id)
+        timing = self._call.latency.start_turn(item.received, item.kind, item.text)
+        request = ChatRequest(
+            model=agent.llm_model, messages=messages, stream=True, temperature=agent.temperature,
+            audio=None if self._plan.relay.voice_source == "twilio"
+            else AudioRequest(voice=agent.voice, model=agent.tts_model),
+        )  # fmt: skip
+        try:
+            await self._speaker.speak(response_id, request, timing)
+        except UpstreamError as exc:
+            self._call.counters.upstream_errors += 1
+            timing.failed = exc.kind.value
+            log.warning(
+                "router_failed", kind=exc.kind.value, status=exc.status, body=exc.body[:500],
+                error=str(exc)[:300], turn=timing.index,
+            )  # fmt: skip
+            await self.send(Text(token=agent.apology, last=True))
+        finally:
+            self._tracker.response_finished(response_id)
+            timing.agent_text = self._call.history.turns[-1].text if len(self._call.history) else ""
+            self._services.sink.turn_finished(self._call, timing)

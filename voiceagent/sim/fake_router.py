@@ -1,0 +1,240 @@
+"""A fake Inworld Router (chat completions with LLM + TTS over SSE), as inworld.md API 2 shows.
+
+A real aiohttp server. It checks auth (`Basic` or `Bearer` with the configured key) and the
+body (`parse_request`, 400 on a bad one), then streams per sentence a transcript chunk and the
+sentence's audio (48 kHz PCM16 speech-like signal, duration proportional to the text), a
+finish chunk with usage, and `data: [DONE]`. Without an `audio` block it streams text deltas
+(`delta.content`). Delays (time to first byte, synthesis time per sentence) are configurable;
+faults can be queued per request (HTTP error in either body shape, stall before the first
+byte or mid-stream, connection dropped mid-stream). Every request is recorded with its
+timeline, and a client that aborts mid-stream is survived and recorded as aborted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiohttp import web
+
+from voiceagent.audio import speech_like_pcm16
+from voiceagent.errors import ProtocolError
+from voiceagent.protocols import inworld_router as ir
+
+GREETING_MARKER = "Repeat the following greeting exactly as given."
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class RouterFault:
+    """A fault for one request: `http` error, `stall` (forever) or `drop` (connection cut).
+
+    `after_sentences` = 0 stalls before the first byte; n > 0 after n whole sentences.
+    """
+
+    kind: Literal["http", "stall", "drop"]
+    status: int = 500
+    style: Literal["openai", "grpc"] = "openai"
+    message: str = "upstream model failed"
+    after_sentences: int = 0
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """One request as received, with the times (monotonic s) the stream reached milestones."""
+
+    authorization: str
+    body: ir.ChatRequest | None
+    raw: bytes
+    received: float
+    status: int = 200
+    first_byte: float | None = None
+    first_audio: float | None = None
+    first_segment_shown_complete: float | None = None
+    finished: float | None = None
+    aborted: bool = False
+    sentences: list[str] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        if self.body is None:
+            return []
+        return [{"role": m.role, "content": m.content} for m in self.body.messages]
+
+
+def derived_answer(request: ir.ChatRequest) -> str:
+    """The default answer: the greeting repeated, else a two-sentence echo of the last input."""
+    system = next((m.content for m in request.messages if m.role == "system"), "")
+    last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    if system == GREETING_MARKER:
+        return last_user
+    return f"You said: {last_user.strip().rstrip('.?!')}. Is there anything else I can do?"
+
+
+class FakeRouter:
+    """The fake server; `url` is valid after `start()`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-inworld-key",
+        ttfb_s: float = 0.0,
+        sentence_s: float = 0.0,
+        ms_per_char: float = 50.0,
+        audio_chunk_ms: float = 100.0,
+        mirror_content: bool = False,
+        answer: Callable[[ir.ChatRequest], str] = derived_answer,
+    ) -> None:
+        self.api_key = api_key
+        self.ttfb_s = ttfb_s
+        self.sentence_s = sentence_s
+        self.ms_per_char = ms_per_char
+        self.audio_chunk_ms = audio_chunk_ms
+        self.mirror_content = mirror_content
+        self.answer = answer
+        self.answers: deque[str] = deque()  # canned answers, used before `answer`
+        self.faults: deque[RouterFault | None] = deque()  # one per request, in order
+        self.requests: list[RecordedRequest] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._handle)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(
+            self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        self.url = f"http://{host}:{sockets[0].getsockname()[1]}/v1/chat/completions"
+        return self.url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- handler ---------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        auth = request.headers.get("Authorization", "")
+        record = RecordedRequest(auth, None, raw, time.monotonic())
+        self.requests.append(record)
+        if auth not in (f"Basic {self.api_key}", f"Bearer {self.api_key}"):
+            return self._error(record, 401, "openai", "invalid API key")
+        try:
+            record.body = ir.parse_request(raw)
+        except ProtocolError as exc:
+            return self._error(record, 400, "openai", str(exc))
+        fault = self.faults.popleft() if self.faults else None
+        if fault is not None and fault.kind == "http":
+            return self._error(record, fault.status, fault.style, fault.message)
+        if fault is not None and fault.kind == "stall" and fault.after_sentences == 0:
+            await self._stall(record)  # no first byte: not even the headers
+        text = self.answers.popleft() if self.answers else self.answer(record.body)
+        record.sentences = [s for s in _SENTENCE.split(text.strip()) if s]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        try:
+            await asyncio.sleep(self.ttfb_s)
+            await response.prepare(request)
+            await self._stream(response, record, record.body, fault, request)
+        except ConnectionError:
+            record.aborted = True  # the client went away mid-stream (barge-in): survive it
+        except asyncio.CancelledError:
+            record.aborted = True
+            raise
+        return response
+
+    async def _stall(self, record: RecordedRequest) -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            record.aborted = True
+
+    def _error(
+        self, record: RecordedRequest, status: int, style: str, message: str
+    ) -> web.Response:
+        record.status = status
+        record.finished = time.monotonic()
+        body = ir.error_body("grpc" if style == "grpc" else "openai", status, message)
+        return web.json_response(body, status=status)
+
+    async def _stream(
+        self,
+        response: web.StreamResponse,
+        record: RecordedRequest,
+        body: ir.ChatRequest,
+        fault: RouterFault | None,
+        request: web.Request,
+    ) -> None:
+        cid, model = f"chatcmpl-{len(self.requests)}", body.model
+        for index, sentence in enumerate(record.sentences):
+            if fault is not None and index == fault.after_sentences:
+                await self._fault(fault, request)
+                return
+            piece = sentence + " "
+            if body.audio is None:
+                await self._text(response, record, cid, model, piece)
+                continue
+            await self._write(response, record, ir.transcript_chunk(cid, model, piece, index == 0))
+            if index == 1:
+                record.first_segment_shown_complete = time.monotonic()
+            if self.mirror_content:
+                await self._write(response, record, ir.text_chunk(cid, model, piece))
+            await self._audio(response, record, cid, model, piece, seed=index)
+        if record.first_segment_shown_complete is None:
+            record.first_segment_shown_complete = time.monotonic()
+        chars = sum(map(len, record.sentences))
+        usage = {
+            "prompt_tokens": 20,
+            "completion_tokens": chars // 4,
+            "total_tokens": 20 + chars // 4,
+        }
+        await self._write(response, record, ir.finish_chunk(cid, model, usage))
+        await response.write(ir.SSE_DONE)
+        await response.write_eof()
+        record.finished = time.monotonic()
+
+    async def _audio(
+        self, response: web.StreamResponse, record: RecordedRequest, cid: str, model: str,
+        text: str, seed: int,
+    ) -> None:  # fmt: skip
+        total_ms = max(self.audio_chunk_ms, len(text) * self.ms_per_char)
+        pcm = speech_like_pcm16(total_ms, seed=seed)
+        step = int(self.audio_chunk_ms * 48) * 2
+        chunks = [pcm[i : i + step] for i in range(0, len(pcm), step)]
+        for chunk in chunks:
+            await asyncio.sleep(self.sentence_s / len(chunks))
+            await self._write(response, record, ir.audio_chunk(cid, model, chunk))
+            if record.first_audio is None:
+                record.first_audio = time.monotonic()
+
+    async def _text(
+        self, response: web.StreamResponse, record: RecordedRequest, cid: str, model: str, text: str
+    ) -> None:
+        words = re.findall(r"\S+\s*", text)
+        for word in words:
+            await asyncio.sleep(self.sentence_s / max(1, len(words)))
+            await self._write(response, record, ir.text_chunk(cid, model, word))
+
+    async def _write(
+        self, response: web.StreamResponse, record: RecordedRequest, chunk: dict[str, object]
+    ) -> None:
+        await response.write(ir.sse(chunk))
+        if record.first_byte is None:
+            record.first_byte = time.monotonic()
+
+    async def _fault(self, fault: RouterFault, request: web.Request) -> None:
+        if fault.kind == "stall":
+            await self._stall(self.requests[-1])
+        elif request.transport is not None:  # drop: cut the connection, no terminating chunk
+            request.transport.close()

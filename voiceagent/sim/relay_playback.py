@@ -1,0 +1,238 @@
+"""The simulated ConversationRelay's playback side: what Twilio does with `play` and `text`.
+
+Every `play` URL is fetched at once, as Twilio would, and the clip checked (a WAV at 8 kHz,
+µ-law or 16-bit PCM, mono, with a duration); clips and text cycles are then "played" in
+order, each clip for its duration and text at ~15 chars/s, on a clock that a speed factor
+accelerates. An interrupt stops playback and reports how long and which text was played.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from voiceagent.audio import WavFormat, parse_wav
+from voiceagent.errors import ProtocolError
+
+TTS_CHARS_PER_S = 15.0
+_TICK_S = 0.005
+WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave")
+
+
+@dataclass(slots=True)
+class ClipRecord:
+    """One fetched `play` clip and what the simulated Twilio found in it."""
+
+    url: str
+    play_received: float
+    fetch_done: float | None = None
+    status: int = 0
+    content_type: str = ""
+    content_length: int | None = None
+    wav_format: int = 0
+    sample_rate: int = 0
+    channels: int = 0
+    bits_per_sample: int = 0
+    duration_ms: float = 0.0
+    error: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return not self.error
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    """One agent reply as the caller experienced it (turn 0 is the greeting)."""
+
+    prompt: str | None
+    sent_at: float
+    first_play_at: float | None = None
+    first_clip_fetched_at: float | None = None
+    first_text_at: float | None = None
+    clips: list[ClipRecord] = field(default_factory=list)
+    text: str = ""
+    heard_ms: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def prompt_to_first_play_ms(self) -> float | None:
+        return _ms(self.sent_at, self.first_play_at)
+
+    @property
+    def prompt_to_clip_fetched_ms(self) -> float | None:
+        return _ms(self.sent_at, self.first_clip_fetched_at)
+
+
+def _ms(start: float, end: float | None) -> float | None:
+    return None if end is None else round((end - start) * 1000, 3)
+
+
+@dataclass(slots=True)
+class _Item:
+    clip: ClipRecord | None = None
+    fetch: asyncio.Task[bytes] | None = None
+    text: str = ""
+    complete: bool = False
+
+
+class Player:
+    """Queue of clips and text cycles played in order on an accelerated clock."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str, public_url: str, speed: float):
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._public = public_url.rstrip("/")
+        self._speed = speed
+        self._queue: list[_Item] = []
+        self._text_item: _Item | None = None
+        self.turn: TurnRecord | None = None
+        self.playing: _Item | None = None
+        self.elapsed_ms = 0.0  # agent playback of the current turn, agent time
+        self.spoken = ""  # text of the current turn played so far
+        self.tasks: set[asyncio.Task[bytes]] = set()
+        self._wake = asyncio.Event()
+
+    # -- input -------------------------------------------------------------------------------
+    def on_play(self, source: str, now: float) -> None:
+        record = ClipRecord(source, now)
+        if self.turn is not None:
+            self.turn.clips.append(record)
+            if self.turn.first_play_at is None:
+                self.turn.first_play_at = now
+        fetch = asyncio.create_task(self._fetch(record, self.turn))
+        self.tasks.add(fetch)
+        fetch.add_done_callback(self.tasks.discard)
+        self._push(_Item(clip=record, fetch=fetch, complete=True))
+
+    def on_text(self, token: str, last: bool, now: float) -> None:
+        if self.turn is not None and self.turn.first_text_at is None and token:
+            self.turn.first_text_at = now
+        if self._text_item is None:
+            self._text_item = _Item()
+            self._push(self._text_item)
+        self._text_item.text += token
+        if last:
+            self._text_item.complete = True
+            self._text_item = None
+        self._wake.set()
+
+    def new_turn(self, turn: TurnRecord) -> None:
+        self.turn = turn
+        self.elapsed_ms = 0.0
+        self.spoken = ""
+
+    def _push(self, item: _Item) -> None:
+        self._queue.append(item)
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue and self.playing is None and self._text_item is None
+
+    def stop(self) -> tuple[float, str]:
+        """Barge-in: drop everything queued; returns (ms played, text played) of the turn."""
+        self._queue.clear()
+        self._text_item = None
+        self.playing = None
+        if self.turn is not None:
+            self.turn.interrupted = True
+        self._wake.set()
+        return self.elapsed_ms, self.spoken
+
+    # -- playback ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = self._queue[0]
+            self.playing = item
+            if item.fetch is not None:
+                await self._play_clip(item)
+            else:
+                await self._speak(item)
+            if self.playing is item:
+                self._queue.pop(0)
+                self.playing = None
+
+    async def _play_clip(self, item: _Item) -> None:
+        assert item.fetch is not None and item.clip is not None
+        await asyncio.wait([item.fetch])
+        await self._advance(item, item.clip.duration_ms, "")
+
+    async def _speak(self, item: _Item) -> None:
+        spoken = 0.0
+        while self.playing is item and (not item.complete or spoken < len(item.text)):
+            if spoken >= len(item.text):
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            chars = min(len(item.text) - spoken, TTS_CHARS_PER_S * _TICK_S * self._speed * 4)
+            before = int(spoken)
+            spoken += chars
+            await self._advance(
+                item, chars / TTS_CHARS_PER_S * 1000, item.text[before : int(spoken)]
+            )
+
+    async def _advance(self, item: _Item, ms: float, text: str) -> None:
+        """Play `ms` of agent audio in ticks, stopping early if interrupted."""
+        left = ms
+        while left > 0 and self.playing is item:
+            step = min(left, _TICK_S * 1000 * self._speed)
+            await asyncio.sleep(step / 1000 / self._speed)
+            if self.playing is not item:
+                return
+            left -= step
+            self.elapsed_ms += step
+            if self.turn is not None:
+                self.turn.heard_ms = self.elapsed_ms
+        if self.playing is item:
+            self.spoken += text
+            if self.turn is not None:
+                self.turn.text += text
+
+    async def _fetch(self, record: ClipRecord, turn: TurnRecord | None) -> bytes:
+        url = record.url.replace(self._public, self._base, 1)
+        try:
+            async with self._http.get(url, timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                body = await resp.read()
+                record.status, record.content_length = resp.status, resp.content_length
+                record.content_type = resp.headers.get("Content-Type", "").split(";")[0]
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            record.error = f"fetch failed: {exc!r}"
+            return b""
+        record.fetch_done = time.monotonic()
+        if turn is not None and turn.first_clip_fetched_at is None and record.status == 200:
+            turn.first_clip_fetched_at = record.fetch_done
+        record.error = check_clip(record, body)
+        return body
+
+
+def check_clip(record: ClipRecord, body: bytes) -> str:
+    """Fill `record` from a fetched clip; the reason Twilio could not play it, or ""."""
+    if record.status != 200:
+        return f"HTTP {record.status}"
+    if record.content_type not in WAV_TYPES:
+        return f"Content-Type {record.content_type!r} is not a WAV type"
+    if record.content_length is not None and record.content_length != len(body):
+        return f"Content-Length {record.content_length} but {len(body)} bytes"
+    try:
+        info = parse_wav(body)
+    except ProtocolError as exc:
+        return str(exc)
+    record.wav_format, record.sample_rate = info.fmt, info.sample_rate
+    record.channels, record.bits_per_sample = info.channels, info.bits_per_sample
+    record.duration_ms = info.duration_ms
+    expected_bits = {int(WavFormat.ULAW): 8, int(WavFormat.PCM): 16}.get(info.fmt, 0)
+    if info.sample_rate != 8000 or info.channels != 1 or info.bits_per_sample != expected_bits:
+        return (
+            f"not 8 kHz mono µ-law/PCM: fmt {info.fmt}, {info.sample_rate} Hz, {info.channels} ch"
+        )
+    if info.duration_ms <= 0:
+        return "empty clip"
+    return ""
