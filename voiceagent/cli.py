@@ -10,6 +10,8 @@ from pathlib import Path
 from voiceagent.config import Config, load_config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
+from voiceagent.reload import add_parser as add_reload
+from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
 
 
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_simulate(sub)
+    add_report(sub)
+    add_reload(sub)
     return parser
 
 

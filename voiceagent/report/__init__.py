@@ -1,0 +1,21 @@
+"""`voiceagent report`: per number and arm, calls, turns, latency percentiles and which arm is
+faster, with a bootstrap confidence interval (stats.py), printed as table/JSON/CSV (render.py).
+"""
+
+from __future__ import annotations
+
+from voiceagent.report.command import add_parser, load_report, parse_since
+from voiceagent.report.render import render
+from voiceagent.report.stats import ArmStats, Comparison, Quantiles, Report, build_report
+
+__all__ = [
+    "ArmStats",
+    "Comparison",
+    "Quantiles",
+    "Report",
+    "add_parser",
+    "build_report",
+    "load_report",
+    "parse_since",
+    "render",
+]

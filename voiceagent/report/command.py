@@ -1,0 +1,92 @@
+"""`voiceagent report`: read the records, build the report, print it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voiceagent.report.render import render
+from voiceagent.report.stats import Report, build_report
+from voiceagent.store.reading import load_rows
+from voiceagent.store.schema import async_url, make_engine, migrate
+
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`1h`, `30m`, `7d`, `2w` (ago), or an ISO date/time (UTC unless it says otherwise)."""
+    now = now or datetime.now(UTC)
+    match = _RELATIVE.match(text.strip())
+    if match:
+        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise ValueError(f"--since: {text!r} is neither like 1h/7d nor an ISO date") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def load_report(
+    database: str | AsyncEngine,
+    *,
+    since: datetime | None = None,
+    number: str | None = None,
+    **options: Any,
+) -> Report:
+    """Read the records (migrating an empty database first) and build the report."""
+    engine = make_engine(database) if isinstance(database, str) else database
+    try:
+        await migrate(engine)
+        calls, turns = await load_rows(engine, since=since, number=number)
+    finally:
+        if isinstance(database, str):
+            await engine.dispose()
+    return build_report(calls, turns, since=since, **options)
+
+
+def _missing_sqlite(url: str) -> Path | None:
+    """The SQLite file a URL names, if it does not exist (the report does not create one)."""
+    url = async_url(url)
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix) or ":memory:" in url:
+        return None
+    path = Path(url.removeprefix(prefix).split("?", 1)[0])
+    return None if path.exists() else path
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from voiceagent.logging import configure_logging
+    from voiceagent.settings import load_settings
+
+    configure_logging("warning")  # logs go to stderr; stdout is the report
+    url = args.database_url or load_settings().database_url
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    missing = _missing_sqlite(url)
+    if missing is not None:
+        print(f"no records yet: {missing} does not exist (DATABASE_URL={url})", file=sys.stderr)
+        return 1
+    report = asyncio.run(load_report(url, since=since, number=args.number))
+    sys.stdout.write(render(report, args.format))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register `voiceagent report` on the CLI's subparsers."""
+    p = sub.add_parser("report", help="latency per number and arm, and which arm is faster")
+    p.add_argument("--since", help="only calls since: 1h, 30m, 7d, 2w or an ISO date/time")
+    p.add_argument("--number", help="only calls to this number (E.164)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--database-url", help="records database (default: DATABASE_URL)")
+    p.set_defaults(func=cmd_report)

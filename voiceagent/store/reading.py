@@ -1,0 +1,78 @@
+"""Reading call and turn records back for the report (the writer is `records.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voiceagent.store.schema import FIGURES, calls, turns
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One call as the report sees it; `mode` is the arm's mode (before any failover)."""
+
+    call_sid: str
+    number: str
+    arm: str | None
+    mode: str
+    failover_from: str | None = None
+    end_reason: str | None = None
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRow:
+    """One finished agent turn: its call and latency figures (milliseconds, None if absent)."""
+
+    call_sid: str
+    kind: str
+    figures: Mapping[str, float | None]
+    mode: str = ""  # the mode that served this turn (differs from the arm's after failover)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+async def load_rows(
+    engine: AsyncEngine, *, since: datetime | None = None, number: str | None = None
+) -> tuple[list[CallRow], list[TurnRow]]:
+    """The calls started since `since` (to `number`, if given) and all their turns."""
+    where = []
+    if since is not None:
+        where.append(calls.c.started_at >= since)
+    if number is not None:
+        where.append(calls.c.number == number)
+    call_query = select(calls).where(*where).order_by(calls.c.started_at)
+    turn_query = (
+        select(turns.c.call_sid, turns.c.kind, turns.c.mode, *(turns.c[f] for f in FIGURES))
+        .join(calls, calls.c.call_sid == turns.c.call_sid)
+        .where(*where)
+        .order_by(turns.c.id)
+    )
+    async with engine.connect() as conn:
+        call_rows = [
+            CallRow(
+                call_sid=r.call_sid,
+                number=r.number,
+                arm=r.arm,
+                mode=r.failover_from or r.mode,
+                failover_from=r.failover_from,
+                end_reason=r.end_reason,
+                started_at=_utc(r.started_at),
+            )
+            for r in await conn.execute(call_query)
+        ]
+        turn_rows = [
+            TurnRow(r.call_sid, r.kind, {f: r._mapping[f] for f in FIGURES}, r.mode)
+            for r in await conn.execute(turn_query)
+        ]
+    return call_rows, turn_rows
