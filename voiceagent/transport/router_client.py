@@ -11,7 +11,7 @@ connection closed, which is how a barge-in stops generation upstream.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import aiohttp
 
@@ -48,7 +48,7 @@ async def stream_chat(
     api_key: str,
     request: ChatRequest,
     first_byte_timeout: float,
-) -> AsyncIterator[RouterChunk]:
+) -> AsyncGenerator[RouterChunk, None]:
     """POST `request` and yield its chunks; raise UpstreamError on any failure (see module)."""
     headers = {
         "Authorization": f"Basic {api_key}",
