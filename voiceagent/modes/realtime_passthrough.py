@@ -57,7 +57,7 @@ class RealtimePassthrough:
             return
         info = start.start
         number = info.custom_parameters.get("number", "")
-        plan = services.config.current.plan_for(number, info.call_sid)
+        plan = services.plan_for_stream(number, info.call_sid)
         call = CallSession(
             call_sid=info.call_sid,
             number=number,
@@ -85,8 +85,8 @@ class RealtimePassthrough:
         outcome = services.outcomes.take(call_sid)
         if outcome is None or outcome.reason not in APOLOGY_REASONS:
             return twiml.empty()
+        plan = services.plan_for_stream(form.get("To", ""), call_sid)
         config = services.config.current
-        plan = config.plan_for(form.get("To", ""), call_sid)
         apology = plan.agent.apology if plan is not None else config.defaults.agent.apology
         log.info("action_apology", call_sid=call_sid, reason=outcome.reason.value)
         return twiml.say_hangup(apology)

@@ -1,0 +1,274 @@
+"""Whole realtime-passthrough calls through the real app, the fake Inworld Realtime server and
+the simulated Twilio, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+from structlog.testing import capture_logs
+
+from tests.e2e.realtime_harness import (
+    NUMBER_A,
+    NUMBER_B,
+    PUBLIC,
+    TOKEN,
+    fast_options,
+    harness,
+)
+from voiceagent.protocols.signature import compute_signature
+from voiceagent.session.call import EndReason
+from voiceagent.sim.call_script import (
+    CallScript,
+    Drop,
+    HangUp,
+    PressDigit,
+    Silence,
+    Speak,
+    WaitForAgent,
+)
+from voiceagent.sim.twilio_media import call_form
+
+APOLOGY = "<Say>Sorry, we have a technical problem. Goodbye.</Say><Hangup />"
+
+
+def turns(n: int) -> CallScript:
+    steps: list[Any] = [WaitForAgent()]
+    for i in range(n):
+        steps += [Speak(700, seed=i + 1), WaitForAgent()]
+    return CallScript((*steps, HangUp()))
+
+
+async def test_greeting_is_heard_and_session_configured_for_ulaw() -> None:
+    """The agent greets first and the one session.update asks for µ-law both ways."""
+    async with harness() as h:
+        rec = await h.call(CallScript((WaitForAgent(), HangUp())))
+        session = h.fake.session(rec.call_sid)
+    assert rec.webhook_status == 200 and rec.parameters["number"] == NUMBER_A
+    assert "?" not in rec.stream_url and rec.parameters["mode"] == "realtime-passthrough"
+    assert rec.heard_ms >= 500 and rec.greeting_latency_ms is not None
+    [update] = session.of_type("session.update")
+    audio = update["session"]["audio"]
+    assert audio["input"]["format"] == "g711_ulaw" and audio["output"]["format"] == "g711_ulaw"
+    td = audio["input"]["turn_detection"]
+    assert td["create_response"] is True and td["interrupt_response"] is True
+    assert session.responses[0].text == "Hello from A." and session.responses[0].trigger != "vad"
+    assert [e["type"] for e in session.events[1:3]] == [
+        "conversation.item.create",
+        "response.create",
+    ]
+
+
+async def test_three_turns_are_answered_and_kept_in_history() -> None:
+    """Three caller turns get three answers; the history holds transcripts and heard answers."""
+    async with harness() as h:
+        rec = await h.call(turns(3))
+        call = await h.ended(rec.call_sid)
+        session = h.fake.session(rec.call_sid)
+    assert [r.status for r in session.responses] == ["completed"] * 4
+    assert len(rec.responses_heard()) == 4 and rec.warnings == []
+    assert call.counters.turns == 3 and call.end_reason is EndReason.CALLER_HANGUP
+    texts = [(t.role, t.text) for t in call.history.turns]
+    for i in (1, 2, 3):
+        assert ("user", f"utterance {i}") in texts
+    assert ("assistant", "Sure, I can help with that.") in texts
+    assert len(rec.turn_latencies_ms()) == 3
+
+
+async def test_barge_in_clears_cancels_and_truncates_at_heard_audio() -> None:
+    """Speech over the agent: clear, cancel, truncate ≤ played, and no stale audio afterwards."""
+    slow = fast_options(response_audio_ms=4000, chunk_gap_s=0.08)
+    async with harness(slow) as h:
+        rec = await h.call(
+            CallScript((WaitForAgent("playing", 400), Speak(600), WaitForAgent(), HangUp()))
+        )
+        call = await h.ended(rec.call_sid)
+        session = h.fake.session(rec.call_sid)
+    greeting = session.responses[0]
+    assert len(rec.clears) == 1 and call.counters.barge_ins == 1
+    assert session.of_type("response.cancel")
+    [truncate] = session.of_type("conversation.item.truncate")
+    assert truncate["item_id"] == greeting.item_id
+    assert 0 < truncate["audio_end_ms"] <= rec.heard_ms_by_response[greeting.id] + 1
+    assert rec.heard_ms_by_response[greeting.id] < 4000
+    cleared_at = rec.clears[0]
+    later = [o for o in rec.outbound if o.at > cleared_at and o.event == "mark"]
+    assert later and all(not str(o.detail).startswith(greeting.id + ":") for o in later)
+    assert session.responses[1].status == "completed"  # the call went on after the benign error
+    assert call.end_reason is EndReason.CALLER_HANGUP
+
+
+async def test_dtmf_is_logged_and_counted() -> None:
+    """A key press is logged with its digit and counted on the call."""
+    async with harness() as h:
+        with capture_logs() as logs:
+            rec = await h.call(CallScript((Silence(200), PressDigit("7"), Silence(200), HangUp())))
+            call = await h.ended(rec.call_sid)
+    assert call.counters.dtmf == 1
+    assert any(e["event"] == "dtmf" and e["digit"] == "7" for e in logs)
+    [ended] = [e for e in logs if e["event"] == "call_ended"]
+    assert ended["dtmf"] == 1 and ended["reason"] == "caller_hangup"
+
+
+@pytest.mark.parametrize("ending", [HangUp(), Drop()])
+async def test_caller_leaving_closes_the_upstream_session(ending: Any) -> None:
+    """A hang-up (stop) or a dropped connection closes the Inworld session within a second."""
+    async with harness() as h:
+        rec = await h.call(CallScript((WaitForAgent(), Speak(300), ending)))
+        assert await h.fake.wait_no_open_sessions(within=1.5)
+        call = await h.ended(rec.call_sid)
+    expected = (
+        EndReason.CALLER_HANGUP if isinstance(ending, HangUp) else (EndReason.CALLER_DISCONNECTED)
+    )
+    assert call.end_reason is expected and rec.closed_by == "caller"
+
+
+async def test_bad_signatures_are_refused_on_webhook_and_upgrade() -> None:
+    """A wrongly signed webhook gets 403; a wrongly signed upgrade is refused, no session opens."""
+    async with harness() as h:
+        rec = await h.call(turns(0), bad_signature=True)
+        assert rec.webhook_status == 403 and rec.stream_url == ""
+        url = h.target.local(PUBLIC.replace("https", "wss") + "/media-stream")
+        async with aiohttp.ClientSession() as http:
+            for signature in ("", compute_signature(TOKEN, PUBLIC + "/media-stream", {})):
+                with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                    await http.ws_connect(url, headers={"x-twilio-signature": signature})
+                assert err.value.status == 403
+        assert h.fake.sessions == []
+
+
+async def test_malformed_frames_are_ignored_without_touching_another_call() -> None:
+    """Bad JSON, binary, unknown events and bad base64 are counted; the call and a concurrent
+    call go on normally."""
+    from voiceagent.sim.call_script import SendRaw
+
+    bad_media = (
+        '{"event":"media","sequenceNumber":"9","media":{"track":"inbound","chunk":"9",'
+        '"timestamp":"180","payload":"@@not-base64@@"},"streamSid":"MZx"}'
+    )
+    junk = CallScript(
+        (
+            Silence(100),
+            SendRaw("not json"),
+            SendRaw(b"\x00\x01binary"),
+            SendRaw('{"event":"no-such-event"}'),
+            SendRaw(bad_media),
+            SendRaw("[1,2]"),
+            WaitForAgent(),
+            Speak(600),
+            WaitForAgent(),
+            HangUp(),
+        )
+    )
+    async with harness() as h:
+        bad, good = await asyncio.gather(h.call(junk), h.call(turns(1), to=NUMBER_B))
+        bad_call, good_call = await h.ended(bad.call_sid), await h.ended(good.call_sid)
+    assert bad_call.counters.bad_frames == 5
+    assert bad_call.end_reason is EndReason.CALLER_HANGUP and len(bad.responses_heard()) == 2
+    assert good_call.counters.bad_frames == 0 and len(good.responses_heard()) == 2
+
+
+async def test_oversized_frame_closes_only_that_call() -> None:
+    """A frame over MAX_FRAME_BYTES closes that stream; a concurrent call is unaffected."""
+    from voiceagent.sim.call_script import SendRaw
+
+    huge = CallScript((Silence(100), SendRaw("x" * 5000), Silence(400), HangUp()))
+    async with harness(max_frame_bytes=4096) as h:
+        bad, good = await asyncio.gather(h.call(huge), h.call(turns(1), to=NUMBER_B))
+        bad_call, good_call = await h.ended(bad.call_sid), await h.ended(good.call_sid)
+        assert await h.fake.wait_no_open_sessions(within=2.0)
+    assert bad.closed_by == "server" and bad_call.end_reason is EndReason.CALLER_DISCONNECTED
+    assert good_call.end_reason is EndReason.CALLER_HANGUP and len(good.responses_heard()) == 2
+
+
+async def test_media_before_start_is_ignored_then_the_stream_is_closed() -> None:
+    """A stream that never sends `start` is closed by the server, and no upstream session opens."""
+    async with harness() as h:
+        rec = await h.call(CallScript((Silence(1300),), skip_start=True))
+    assert rec.closed_by == "server" and h.fake.sessions == []
+
+
+@pytest.mark.parametrize(
+    ("change", "failure"),
+    [
+        ({"api_key": "another-key"}, "auth"),
+        ({"refuse_status": 429}, "rate_limited"),
+        ({"refuse_status": 503}, "unavailable"),
+        ({"max_sessions": 0}, "capacity"),
+    ],
+)
+async def test_upstream_refusal_ends_the_call_with_an_apology(
+    change: dict[str, Any], failure: str
+) -> None:
+    """Inworld refusing the session ends the stream; the action callback apologises."""
+    async with harness(fast_options(**change), inworld_api_key="fake-inworld-key") as h:
+        with capture_logs() as logs:
+            rec = await h.call(turns(1))
+            call = await h.ended(rec.call_sid)
+    assert call.end_reason is EndReason.UPSTREAM_FAILED and call.upstream_failure == failure
+    assert rec.closed_by == "server" and rec.action_status == 200
+    assert rec.action_twiml is not None and APOLOGY in rec.action_twiml
+    assert any(e["event"] == "upstream_failed" and e["failure"] == failure for e in logs)
+
+
+async def test_upstream_drop_mid_call_ends_the_call_with_an_apology() -> None:
+    """Inworld closing mid-call closes the stream; the number's apology is spoken."""
+    async with harness(fast_options(drop_after_responses=1)) as h:
+        rec = await h.call(turns(2), to=NUMBER_B)
+        call = await h.ended(rec.call_sid)
+    assert call.end_reason is EndReason.UPSTREAM_FAILED and call.upstream_failure == "dropped"
+    assert rec.action_twiml is not None and "<Say>B is sorry.</Say><Hangup />" in rec.action_twiml
+
+
+async def test_untyped_frames_and_non_fatal_errors_do_not_end_the_call() -> None:
+    """Frames with no `type` and a non-fatal error event are logged; the call goes on."""
+    error = {"type": "server_error", "code": None, "message": "Failed to read content stream."}
+    async with harness(fast_options(untyped_after_update=True, error_after_update=error)) as h:
+        rec = await h.call(turns(1))
+        call = await h.ended(rec.call_sid)
+    assert call.end_reason is EndReason.CALLER_HANGUP and len(rec.responses_heard()) == 2
+    assert call.counters.upstream_errors == 1
+
+
+async def test_normal_end_action_is_empty() -> None:
+    """After a caller hang-up the `<Connect action>` callback answers with an empty response."""
+    async with harness() as h:
+        rec = await h.call(turns(0))
+        await h.ended(rec.call_sid)
+        url = PUBLIC + "/voice/action?mode=realtime-passthrough"
+        form = dict(
+            call_form(rec.call_sid, NUMBER_A, "+14155550100", "AC" + "0" * 32),
+            CallStatus="completed",
+        )
+        headers = {"X-Twilio-Signature": compute_signature(TOKEN, url, form)}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(h.target.local(url), data=form, headers=headers) as resp,
+        ):
+            body = await resp.text()
+    assert resp.status == 200 and "<Say>" not in body and "<Response />" in body
+
+
+async def test_two_concurrent_calls_get_their_own_agents() -> None:
+    """Two calls on two numbers at once: each Inworld session is configured for its number."""
+    async with harness() as h:
+        a, b = await asyncio.gather(h.call(turns(1)), h.call(turns(1), to=NUMBER_B))
+        sa, sb = h.fake.session(a.call_sid), h.fake.session(b.call_sid)
+    ua, ub = sa.of_type("session.update")[0]["session"], sb.of_type("session.update")[0]["session"]
+    assert ua["instructions"] == "You are agent A." and ua["audio"]["output"]["voice"] == "Sarah"
+    assert ub["instructions"] == "You are agent B." and ub["audio"]["output"]["voice"] == "Dennis"
+    assert ub["model"] == "openai/gpt-4.1-nano"
+    assert ub["audio"]["input"]["turn_detection"]["eagerness"] == "high"
+    assert sa.responses[0].text == "Hello from A."
+    assert (sa.appends - 1) * 320 < sa.audio_bytes <= sa.appends * 320  # 40 ms appends
+    assert (sb.appends - 1) * 480 < sb.audio_bytes <= sb.appends * 480  # 60 ms appends
+
+
+async def test_unknown_number_gets_the_refusal_twiml() -> None:
+    """A call to a number missing from the config is refused in TwiML; no stream opens."""
+    async with harness() as h:
+        rec = await h.call(turns(0), to="+15550009999")
+    assert rec.webhook_status == 200 and "<Hangup />" in rec.twiml and "<Say>" in rec.twiml
+    assert rec.stream_url == "" and h.fake.sessions == []
