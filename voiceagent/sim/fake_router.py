@@ -12,8 +12,11 @@ timeline, and a client that aborts mid-stream is survived and recorded as aborte
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import functools
 import re
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -106,6 +109,7 @@ class FakeRouter:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_get("/_records", self._records)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -122,6 +126,17 @@ class FakeRouter:
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _records(self, request: web.Request) -> web.Response:
+        """The recorded timelines as JSON (for a benchmark running the fake as a process)."""
+        rows = [
+            {"messages": r.messages, "status": r.status, "received": r.received,
+             "first_byte": r.first_byte, "first_audio": r.first_audio,
+             "first_segment_shown_complete": r.first_segment_shown_complete,
+             "finished": r.finished, "aborted": r.aborted}
+            for r in self.requests
+        ]  # fmt: skip
+        return web.json_response(rows)
 
     # -- handler ---------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -209,7 +224,7 @@ class FakeRouter:
         text: str, seed: int,
     ) -> None:  # fmt: skip
         total_ms = max(self.audio_chunk_ms, len(text) * self.ms_per_char)
-        pcm = speech_like_pcm16(total_ms, seed=seed)
+        pcm = _speech(total_ms, seed)
         step = int(self.audio_chunk_ms * 48) * 2
         chunks = [pcm[i : i + step] for i in range(0, len(pcm), step)]
         for chunk in chunks:
@@ -238,3 +253,36 @@ class FakeRouter:
             await self._stall(self.requests[-1])
         elif request.transport is not None:  # drop: cut the connection, no terminating chunk
             request.transport.close()
+
+
+@functools.lru_cache(maxsize=512)
+def _speech(total_ms: float, seed: int) -> bytes:
+    return speech_like_pcm16(total_ms, seed=seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake as a process: `python -m voiceagent.sim.fake_router --port 0 ...`."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-key", default="test-inworld-key")
+    parser.add_argument("--ttfb", type=float, default=0.0, help="seconds to first byte")
+    parser.add_argument("--sentence", type=float, default=0.0, help="synthesis s per sentence")
+    parser.add_argument("--ms-per-char", type=float, default=50.0)
+    args = parser.parse_args(argv)
+    fake = FakeRouter(api_key=args.api_key, ttfb_s=args.ttfb, sentence_s=args.sentence,
+                      ms_per_char=args.ms_per_char)  # fmt: skip
+
+    async def serve() -> None:
+        print(await fake.start(port=args.port), flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        import uvloop
+
+        uvloop.run(serve())
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -151,12 +151,12 @@ class _Session:
         while turn is not None and not (turn.clips or turn.first_text_at or turn.text):
             if time.monotonic() > deadline or self.ended.is_set():
                 return
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.01)
         while not self.ended.is_set():
             quiet = time.monotonic() - self.last_message >= self.quiet_s
             if quiet and self.player.idle:
                 return
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
 
     async def interrupt(self, step: Interrupt) -> None:
         deadline = time.monotonic() + 15.0

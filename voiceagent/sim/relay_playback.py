@@ -18,7 +18,6 @@ from voiceagent.audio import WavFormat, parse_wav
 from voiceagent.errors import ProtocolError
 
 TTS_CHARS_PER_S = 15.0
-_TICK_S = 0.005
 WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave")
 
 
@@ -91,7 +90,11 @@ class Player:
         self._text_item: _Item | None = None
         self.turn: TurnRecord | None = None
         self.playing: _Item | None = None
-        self.elapsed_ms = 0.0  # agent playback of the current turn, agent time
+        self._elapsed = 0.0  # agent playback of the current turn before the playing piece
+        self._play_start: float | None = None
+        self._play_ms = 0.0
+        self._play_text = ""
+        self._stop = asyncio.Event()
         self.spoken = ""  # text of the current turn played so far
         self.tasks: set[asyncio.Task[bytes]] = set()
         self._wake = asyncio.Event()
@@ -122,7 +125,7 @@ class Player:
 
     def new_turn(self, turn: TurnRecord) -> None:
         self.turn = turn
-        self.elapsed_ms = 0.0
+        self._elapsed = 0.0
         self.spoken = ""
 
     def _push(self, item: _Item) -> None:
@@ -133,15 +136,30 @@ class Player:
     def idle(self) -> bool:
         return not self._queue and self.playing is None and self._text_item is None
 
+    @property
+    def elapsed_ms(self) -> float:
+        """Agent playback of the current turn so far (agent time), live while playing."""
+        if self._play_start is None:
+            return self._elapsed
+        live = (time.monotonic() - self._play_start) * self._speed * 1000
+        return self._elapsed + min(live, self._play_ms)
+
     def stop(self) -> tuple[float, str]:
         """Barge-in: drop everything queued; returns (ms played, text played) of the turn."""
+        elapsed = self.elapsed_ms
+        spoken = self.spoken
+        if self._play_start is not None and self._play_ms > 0:
+            fraction = (elapsed - self._elapsed) / self._play_ms
+            spoken += self._play_text[: int(len(self._play_text) * fraction)]
         self._queue.clear()
         self._text_item = None
         self.playing = None
+        self._stop.set()
         if self.turn is not None:
             self.turn.interrupted = True
+            self.turn.heard_ms, self.turn.text = elapsed, spoken
         self._wake.set()
-        return self.elapsed_ms, self.spoken
+        return elapsed, spoken
 
     # -- playback ----------------------------------------------------------------------------
     async def run(self) -> None:
@@ -166,35 +184,33 @@ class Player:
         await self._advance(item, item.clip.duration_ms, "")
 
     async def _speak(self, item: _Item) -> None:
-        spoken = 0.0
+        spoken = 0
         while self.playing is item and (not item.complete or spoken < len(item.text)):
             if spoken >= len(item.text):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            chars = min(len(item.text) - spoken, TTS_CHARS_PER_S * _TICK_S * self._speed * 4)
-            before = int(spoken)
-            spoken += chars
-            await self._advance(
-                item, chars / TTS_CHARS_PER_S * 1000, item.text[before : int(spoken)]
-            )
+            text = item.text[spoken:]
+            spoken = len(item.text)
+            await self._advance(item, len(text) / TTS_CHARS_PER_S * 1000, text)
 
     async def _advance(self, item: _Item, ms: float, text: str) -> None:
-        """Play `ms` of agent audio in ticks, stopping early if interrupted."""
-        left = ms
-        while left > 0 and self.playing is item:
-            step = min(left, _TICK_S * 1000 * self._speed)
-            await asyncio.sleep(step / 1000 / self._speed)
-            if self.playing is not item:
-                return
-            left -= step
-            self.elapsed_ms += step
-            if self.turn is not None:
-                self.turn.heard_ms = self.elapsed_ms
-        if self.playing is item:
-            self.spoken += text
-            if self.turn is not None:
-                self.turn.text += text
+        """Play `ms` of agent audio (speaking `text`) unless a barge-in stops it first."""
+        self._stop = stop = asyncio.Event()
+        self._play_start, self._play_ms, self._play_text = time.monotonic(), ms, text
+        try:
+            async with asyncio.timeout(ms / 1000 / self._speed):
+                await stop.wait()
+        except TimeoutError:
+            pass
+        self._play_start = None
+        if stop.is_set() or self.playing is not item:
+            return  # stop() accounted for the part played
+        self._elapsed += ms
+        self.spoken += text
+        if self.turn is not None:
+            self.turn.heard_ms = self._elapsed
+            self.turn.text += text
 
     async def _fetch(self, record: ClipRecord, turn: TurnRecord | None) -> bytes:
         url = record.url.replace(self._public, self._base, 1)

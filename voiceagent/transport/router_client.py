@@ -69,7 +69,9 @@ async def stream_chat(
         async for chunk in _events(response, first_byte_timeout, deadline):
             yield chunk
     finally:
-        response.close()
+        # Back to the pool when the body was read to its end; otherwise (abort, failure) the
+        # connection is closed, which is what tells the Router to stop generating.
+        response.release()
 
 
 async def _raise_for_status(response: aiohttp.ClientResponse) -> None:

@@ -1,0 +1,208 @@
+"""relay-router latency: how much voiceagent adds between the caller's prompt and the caller's ear.
+
+Three processes on this machine: the voiceagent server (`voiceagent serve`), the fake Inworld
+Router (`python -m voiceagent.sim.fake_router`, with realistic delays) and this script, which
+places simulated ConversationRelay calls (`place_relay_call`). Monotonic clocks are shared by
+processes on Linux, so the fake's own timeline is subtracted from what the caller saw:
+
+- overhead = (prompt → first `play` received) - (Router request received → first audio sent):
+  everything voiceagent adds, including the two local network hops;
+- fetch lag = first clip fully fetched - the moment the stream showed the first segment
+  complete (the next transcript or the end): what the held-open fetch costs.
+
+Targets: overhead p99 < 5 ms; fetch lag p99 < 5 ms. Also the server's CPU-seconds per
+call-minute and peak RSS. Run: `.venv/bin/python benchmarks/relay_latency.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from voiceagent.sim.relay_caller import RelayCallRecord, Say, place_relay_call
+
+PUBLIC = "https://bench.voiceagent.test"
+TOKEN = "bench-token"
+KEY = "bench-key"
+NUMBER = "+18005550102"
+CONFIG = f"""
+defaults:
+  agent: {{instructions: "Be brief.", greeting: "Hello! How can I help?"}}
+numbers:
+  "{NUMBER}": {{mode: relay-router}}
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_router(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voiceagent.sim.fake_router", "--api-key", KEY,
+         "--ttfb", str(args.ttfb), "--sentence", str(args.sentence), "--ms-per-char", "50"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def _start_server(router_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    config = workdir / "voiceagent.yaml"
+    config.write_text(CONFIG)
+    env = {
+        **os.environ, "PUBLIC_URL": PUBLIC, "TWILIO_AUTH_TOKEN": TOKEN, "INWORLD_API_KEY": KEY,
+        "INWORLD_ROUTER_URL": router_url, "VOICEAGENT_CONFIG": str(config),
+        "LOG_LEVEL": "warning", "DATABASE_URL": "", "REDIS_URL": "",
+    }  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "voiceagent", "serve", "--port", str(port)], env=env, cwd=workdir
+    )
+
+
+async def _wait_healthy(base: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(base + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _calls(base: str, n_calls: int, turns: int, tag: str) -> list[RelayCallRecord]:
+    async def one(i: int) -> RelayCallRecord:
+        await asyncio.sleep(i * 0.02)  # callers do not all dial in the same millisecond
+        script = [Say(f"{tag} call {i} question {t}?") for t in range(turns)]
+        return await place_relay_call(
+            base, public_url=PUBLIC, auth_token=TOKEN, number=NUMBER, script=script,
+            speed=1.0, quiet_s=0.2, http=http,
+        )  # fmt: skip
+
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        return list(await asyncio.gather(*(one(i) for i in range(n_calls))))
+
+
+def _figures(
+    records: list[RelayCallRecord], router_rows: list[dict[str, Any]]
+) -> dict[str, list[float]]:
+    by_prompt = {row["messages"][-1]["content"]: row for row in router_rows if row["messages"]}
+    out: dict[str, list[float]] = {"play": [], "fetched": [], "overhead": [], "fetch_lag": []}
+    for record in records:
+        for turn in record.turns[1:]:
+            row = by_prompt.get(turn.prompt or "")
+            if row is None or turn.first_play_at is None or turn.first_clip_fetched_at is None:
+                continue
+            play_ms = (turn.first_play_at - turn.sent_at) * 1000
+            router_ms = (row["first_audio"] - row["received"]) * 1000
+            out["play"].append(play_ms)
+            out["fetched"].append((turn.first_clip_fetched_at - turn.sent_at) * 1000)
+            out["overhead"].append(play_ms - router_ms)
+            lag = turn.first_clip_fetched_at - row["first_segment_shown_complete"]
+            out["fetch_lag"].append(lag * 1000)
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _report(name: str, figures: dict[str, list[float]]) -> None:
+    print(f"\n{name}: {len(figures['play'])} turns")
+    labels = {
+        "play": "prompt -> first play", "fetched": "prompt -> first clip fetched",
+        "overhead": "our overhead (play - router first audio)",
+        "fetch_lag": "fetch lag (fetched - segment complete)",
+    }  # fmt: skip
+    for key, label in labels.items():
+        values = figures[key]
+        print(f"  {label:44s} p50 {_pct(values, 50):8.2f} ms   p99 {_pct(values, 99):8.2f} ms"
+              f"   max {max(values, default=float('nan')):8.2f} ms")  # fmt: skip
+
+
+async def _router_rows(router_url: str) -> list[dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(router_url.replace("/v1/chat/completions", "/_records")) as resp,
+    ):
+        rows: list[dict[str, Any]] = await resp.json()
+        return rows
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    router, router_url = _start_router(args)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        server = _start_server(router_url, port, Path(tmp))
+        try:
+            await _wait_healthy(base)
+            seq = await _calls(base, 1, args.turns, "seq")
+            _report("sequential (1 call)", _figures(seq, await _router_rows(router_url)))
+            cpu0, t0 = _cpu_seconds(server.pid), time.monotonic()
+            conc = await _calls(base, args.calls, args.concurrent_turns, "conc")
+            wall = time.monotonic() - t0
+            cpu = _cpu_seconds(server.pid) - cpu0
+            figures = _figures(conc, await _router_rows(router_url))
+            _report(f"{args.calls} concurrent calls", figures)
+            call_minutes = args.calls * wall / 60
+            rss = _peak_rss_mb(server.pid)
+            print(f"\n  server CPU: {cpu:.2f} s over {wall:.1f} s wall, {args.calls} calls "
+                  f"-> {cpu / call_minutes:.3f} CPU-s per call-minute")  # fmt: skip
+            print(f"  server peak RSS: {rss:.1f} MB")
+            ok = _pct(figures["overhead"], 99) < 5 and _pct(figures["fetch_lag"], 99) < 5
+            print(
+                f"\n  targets (overhead p99 < 5 ms, fetch lag p99 < 5 ms): {'MET' if ok else 'MISSED'}"
+            )
+            return {"figures": figures, "cpu_per_call_minute": cpu / call_minutes, "rss_mb": rss}
+        finally:
+            server.terminate()
+            server.wait(10)
+            router.terminate()
+            router.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--turns", type=int, default=30, help="turns of the sequential call")
+    parser.add_argument("--concurrent-turns", type=int, default=4)
+    parser.add_argument("--ttfb", type=float, default=0.25, help="fake Router s to first byte")
+    parser.add_argument("--sentence", type=float, default=0.4, help="fake s per sentence")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
