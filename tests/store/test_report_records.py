@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from tests.store.conftest import Database
-from voiceagent.cli import main
 from voiceagent.report import load_report
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.store.records import RecordingSink
@@ -80,29 +78,29 @@ async def test_since_filters_old_calls(database: Database) -> None:
     assert {a.number for a in recent.arms} == {"+18005550103"}
 
 
-async def test_cli_prints_the_report_as_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_cli_prints_the_report_as_json(tmp_path: Path) -> None:
     """`voiceagent report --format json --number N --database-url U` prints that number's arms."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}"
     await _fill(RecordingSink(url))
-    capsys.readouterr()
     args = ["report", "--database-url", url, "--format", "json", "--number", "+18005550103"]
-    assert await _run_cli(args) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert [a["arm"] for a in data["arms"]] == ["A", "B"]
+    code, out, _ = await _run_cli(args)
+    assert code == 0
+    assert [a["arm"] for a in json.loads(out)["arms"]] == ["A", "B"]
 
 
-async def test_cli_refuses_a_missing_sqlite_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+async def test_cli_refuses_a_missing_sqlite_file(tmp_path: Path) -> None:
     """Reporting on a SQLite file that does not exist says so and creates nothing."""
     url = f"sqlite:///{tmp_path / 'nothing.sqlite3'}"
-    assert await _run_cli(["report", "--database-url", url]) == 1
-    assert "no records yet" in capsys.readouterr().err
+    code, _, err = await _run_cli(["report", "--database-url", url])
+    assert code == 1 and "no records yet" in err
     assert not (tmp_path / "nothing.sqlite3").exists()
 
 
-async def _run_cli(args: list[str]) -> int:
-    """Run the CLI (which starts its own event loop) off this test's loop."""
-    return await asyncio.to_thread(main, args)
+async def _run_cli(args: list[str]) -> tuple[int, str, str]:
+    """Run `python -m voiceagent ARGS` (the CLI configures logging process-wide)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "voiceagent", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
