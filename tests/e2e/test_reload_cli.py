@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from tests.cli_process import run_cli
+
 ADMIN = "cli-admin-token"
 CONFIG = {"numbers": {"+18005550101": {"mode": "relay-router"}}}
 
@@ -23,15 +25,6 @@ async def _log_event(stream: asyncio.StreamReader, event: str) -> dict[str, Any]
         assert line, f"server exited before logging {event}"
         if line.startswith(b"{") and (record := json.loads(line)).get("event") == event:
             return record  # type: ignore[no-any-return]
-
-
-async def _cli(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "voiceagent", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_reload_cli_by_http_and_by_sighup(tmp_path: Path) -> None:
@@ -50,14 +43,14 @@ async def test_reload_cli_by_http_and_by_sighup(tmp_path: Path) -> None:
     try:
         started = await _log_event(server.stderr, "server_started")
         url = f"http://127.0.0.1:{started['port']}"
-        code, out, _ = await _cli(env, "reload", "--url", url)
+        code, out, _ = await run_cli("reload", "--url", url, env=env)
         assert (code, out.strip()) == (0, "config reloaded: version 2")
         assert (await _log_event(server.stderr, "config_reloaded"))["version"] == 2
         config.write_text("numbers: {'+18005550101': {mode: fax}}\n")
-        code, _, err = await _cli(env, "reload", "--url", url)
+        code, _, err = await run_cli("reload", "--url", url, env=env)
         assert code == 1 and "reload refused (400)" in err and "numbers.+18005550101.mode" in err
         config.write_text(yaml.safe_dump(CONFIG))
-        code, out, _ = await _cli(env, "reload", "--pid", str(server.pid))
+        code, out, _ = await run_cli("reload", "--pid", str(server.pid), env=env)
         assert code == 0 and "sent SIGHUP" in out
         assert (await _log_event(server.stderr, "config_reloaded"))["version"] == 3
     finally:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.cli_process import run_cli
 from tests.store.conftest import Database
 from voiceagent.report import load_report
 from voiceagent.session.call import CallSession, EndReason
@@ -83,7 +82,7 @@ async def test_cli_prints_the_report_as_json(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}"
     await _fill(RecordingSink(url))
     args = ["report", "--database-url", url, "--format", "json", "--number", "+18005550103"]
-    code, out, _ = await _run_cli(args)
+    code, out, _ = await run_cli(*args)
     assert code == 0
     assert [a["arm"] for a in json.loads(out)["arms"]] == ["A", "B"]
 
@@ -91,16 +90,6 @@ async def test_cli_prints_the_report_as_json(tmp_path: Path) -> None:
 async def test_cli_refuses_a_missing_sqlite_file(tmp_path: Path) -> None:
     """Reporting on a SQLite file that does not exist says so and creates nothing."""
     url = f"sqlite:///{tmp_path / 'nothing.sqlite3'}"
-    code, _, err = await _run_cli(["report", "--database-url", url])
+    code, _, err = await run_cli("report", "--database-url", url)
     assert code == 1 and "no records yet" in err
     assert not (tmp_path / "nothing.sqlite3").exists()
-
-
-async def _run_cli(args: list[str]) -> tuple[int, str, str]:
-    """Run `python -m voiceagent ARGS` (the CLI configures logging process-wide)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "voiceagent", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
