@@ -178,8 +178,7 @@ class RecordingSink:
         for attempt, pause in enumerate((*_RETRIES, None)):
             try:
                 async with self.engine.begin() as conn:
-                    for item in items:
-                        await self._write(conn, item)
+                    await self._write(conn, items)
             except Exception as exc:  # the database is the boundary: never kill the writer
                 if pause is None:
                     log.error("records_lost", items=len(items), error=repr(exc), exc_info=True)
@@ -190,14 +189,18 @@ class RecordingSink:
                 self.written += len(items)
                 return
 
-    async def _write(self, conn: AsyncConnection, item: _Item) -> None:
-        if item.op == "turn":
-            await conn.execute(insert(turns).values(item.row))
-        elif item.op == "start":
-            await conn.execute(self._upsert_start(conn, item.row))
-        else:
-            assert item.end is not None
-            await self._write_end(conn, item.row, item.end)
+    async def _write(self, conn: AsyncConnection, items: list[_Item]) -> None:
+        """Starts, then all turns in one executemany, then ends; the same result as writing
+        them in queue order, since turns never touch a call row and each kind keeps its order."""
+        for item in items:
+            if item.op == "start":
+                await conn.execute(self._upsert_start(conn, item.row))
+        rows = [item.row for item in items if item.op == "turn"]
+        if rows:
+            await conn.execute(insert(turns), rows)
+        for item in items:
+            if item.end is not None:
+                await self._write_end(conn, item.row, item.end)
 
     @staticmethod
     def _upsert_start(conn: AsyncConnection, row: dict[str, Any]) -> Any:
