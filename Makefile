@@ -30,6 +30,7 @@ types: install
 bench: install
 	$(BIN)/python benchmarks/realtime_load.py
 	$(BIN)/python benchmarks/relay_latency.py
+	$(BIN)/python benchmarks/records_throughput.py
 
 serve: install
 	$(BIN)/voiceagent serve
