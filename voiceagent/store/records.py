@@ -190,17 +190,16 @@ class RecordingSink:
                 return
 
     async def _write(self, conn: AsyncConnection, items: list[_Item]) -> None:
-        """Starts, then all turns in one executemany, then ends; the same result as writing
-        them in queue order, since turns never touch a call row and each kind keeps its order."""
+        """Starts and ends in queue order, then all turns in one executemany: the same result
+        as writing everything in queue order, since a turn row never touches a call row."""
         for item in items:
             if item.op == "start":
                 await conn.execute(self._upsert_start(conn, item.row))
+            elif item.end is not None:
+                await self._write_end(conn, item.row, item.end)
         rows = [item.row for item in items if item.op == "turn"]
         if rows:
             await conn.execute(insert(turns), rows)
-        for item in items:
-            if item.end is not None:
-                await self._write_end(conn, item.row, item.end)
 
     @staticmethod
     def _upsert_start(conn: AsyncConnection, row: dict[str, Any]) -> Any:
