@@ -27,6 +27,15 @@ class Database:
         return make_engine(self.url, schema=self.schema)
 
 
+def _unreachable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) is a connection failure: nobody listening."""
+    while exc is not None:
+        if isinstance(exc, OSError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 async def _postgres_schema() -> str:
     """Create a unique schema on the test PostgreSQL; skip the test if no server answers."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -34,8 +43,10 @@ async def _postgres_schema() -> str:
     try:
         async with admin.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # no server, refused role, ...: say why and skip
-        pytest.skip(f"PostgreSQL at {PG_URL} is not usable: {exc!r}")
+    except Exception as exc:
+        if not _unreachable(exc):
+            raise  # a server answered: a refused role or a bad database is a failure
+        pytest.skip(f"no PostgreSQL server answers at {PG_URL}: {exc!r}")
     finally:
         await admin.dispose()
     return schema
