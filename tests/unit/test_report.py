@@ -135,3 +135,29 @@ def test_since_accepts_relative_and_iso_times() -> None:
     assert parse_since("2026-11-20T08:00:00+02:00", now).hour == 8
     with pytest.raises(ValueError, match="--since"):
         parse_since("yesterday", now)
+
+
+def test_rows_from_sessions_join_failover_legs() -> None:
+    """Ended CallSessions become report rows; a failover leg joins its call's first arm."""
+    from voiceagent.session.call import CallSession, EndReason
+    from voiceagent.store.reading import rows_from_sessions
+
+    first = CallSession("CA1", NUMBER, "realtime-passthrough", arm="A", started=0.0)
+    first.end(EndReason.UPSTREAM_FAILED, now=1.0)
+    second = CallSession("CA1", NUMBER, "relay-router", arm="A", started=2.0,
+                         failover_from="realtime-passthrough")  # fmt: skip
+    turn = second.latency.start_turn(3.0)
+    second.latency.audio_out(3.5)
+    second.end(EndReason.CALLER_HANGUP, now=9.0)
+    calls, turns = rows_from_sessions([first, second])
+    [call] = calls
+    assert (call.arm, call.mode, call.failover_from, call.end_reason) == (
+        "A",
+        "realtime-passthrough",
+        "realtime-passthrough",
+        "caller_hangup",
+    )
+    assert [(t.mode, t.figures["response_ms"]) for t in turns] == [("relay-router", 500.0)]
+    assert turn.index == 0
+    [arm] = build_report(calls, turns).arms
+    assert (arm.arm, arm.failovers, arm.turns) == ("A", 1, 1)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from voiceagent.session.call import CallSession
 from voiceagent.store.schema import FIGURES, calls, turns
 
 
@@ -76,3 +77,23 @@ async def load_rows(
             for r in await conn.execute(turn_query)
         ]
     return call_rows, turn_rows
+
+
+def rows_from_sessions(sessions: Iterable[CallSession]) -> tuple[list[CallRow], list[TurnRow]]:
+    """Report rows straight from ended CallSessions (a rehearsal needs no database). A
+    failover leg (same CallSid) joins its call: the call keeps its first leg's arm and mode."""
+    call_rows: dict[str, CallRow] = {}
+    turn_rows: list[TurnRow] = []
+    for s in sessions:
+        first = call_rows.get(s.call_sid)
+        call_rows[s.call_sid] = CallRow(
+            call_sid=s.call_sid,
+            number=s.number,
+            arm=first.arm if first else s.arm,
+            mode=first.mode if first else (s.failover_from or s.mode),
+            failover_from=s.failover_from or (first.failover_from if first else None),
+            end_reason=s.end_reason.value if s.end_reason else None,
+            started_at=first.started_at if first else datetime.fromtimestamp(s.started_wall, UTC),
+        )
+        turn_rows += [TurnRow(s.call_sid, t.kind, t.figures(), s.mode) for t in s.latency.turns]
+    return list(call_rows.values()), turn_rows
