@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from voiceagent.report import build_report, parse_since, render
+from voiceagent.report import build_report, parse_since, render, rows_from_sessions
+from voiceagent.session.call import CallSession, EndReason
 from voiceagent.store.reading import CallRow, TurnRow
 
 NUMBER = "+18005550103"
@@ -139,9 +140,6 @@ def test_since_accepts_relative_and_iso_times() -> None:
 
 def test_rows_from_sessions_join_failover_legs() -> None:
     """Ended CallSessions become report rows; a failover leg joins its call's first arm."""
-    from voiceagent.session.call import CallSession, EndReason
-    from voiceagent.store.reading import rows_from_sessions
-
     first = CallSession("CA1", NUMBER, "realtime-passthrough", arm="A", started=0.0)
     first.end(EndReason.UPSTREAM_FAILED, now=1.0)
     second = CallSession("CA1", NUMBER, "relay-router", arm="A", started=2.0,
