@@ -180,3 +180,30 @@ async def test_killed_process_keeps_every_finished_turn(database: Database) -> N
     assert row["call_sid"] == "CAcrash" and row["ended_at"] is None
     kept = await _rows(database, turns)
     assert [(t["turn_index"], t["response_ms"]) for t in kept] == [(0, 350.0), (1, 350.0)]
+
+
+MIGRATOR = """
+import asyncio, sys
+from voiceagent.store.schema import make_engine, migrate
+
+async def main():
+    engine = make_engine(sys.argv[1], schema=sys.argv[2] or None)
+    await migrate(engine)
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+async def test_processes_starting_together_migrate_once(database: Database) -> None:
+    """Three processes migrating a fresh database at once all succeed (one migrates, the others
+    wait for its lock and find the schema at head)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    args = (sys.executable, "-c", MIGRATOR, database.url, database.schema or "")
+    procs = [
+        await asyncio.create_subprocess_exec(*args, env=env, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    results = [await asyncio.wait_for(p.communicate(), 60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in results]
+    assert await _rows(database, calls) == []

@@ -121,8 +121,26 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the database to the newest schema (`alembic upgrade head`); idempotent."""
+    """Bring the database to the newest schema (`alembic upgrade head`); idempotent, and safe
+    when several processes start at once (each migrates under a database-wide lock)."""
+    if engine.dialect.name == "sqlite":
+        await _migrate_sqlite(engine)
+        return
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATE_LOCK})
         await conn.run_sync(_upgrade)
+
+
+async def _migrate_sqlite(engine: AsyncEngine) -> None:
+    """SQLite: `BEGIN IMMEDIATE` takes the write lock before alembic reads the version, so a
+    second process waits, then finds the schema at head (the driver would begin too late)."""
+    async with engine.connect() as base:
+        conn = await base.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            await conn.run_sync(_upgrade)
+        except BaseException:
+            await conn.exec_driver_sql("ROLLBACK")
+            raise
+        await conn.exec_driver_sql("COMMIT")
