@@ -81,6 +81,8 @@ class ClipSpeaker:
                         self._call.latency.upstream_byte(time.monotonic())
                     for event in segmenter.feed(chunk.transcript, chunk.audio):
                         await self._on_segment(response_id, event, timing)
+                    if chunk.finish_reason is not None:  # the last segment is complete now
+                        await self._close(response_id, segmenter, timing)
             finally:
                 await stream.aclose()
         except UpstreamError:

@@ -29,6 +29,7 @@ from voiceagent.protocols.inworld_router import (
 
 _READ_SIZE = 64 * 1024
 _BODY_LIMIT = 2000
+_DRAIN_S = 0.2
 
 
 def failure_for_status(status: int) -> UpstreamFailure:
@@ -74,6 +75,17 @@ async def stream_chat(
         response.release()
 
 
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read what follows `[DONE]` (normally just the end of the body), briefly, so the
+    connection goes back to the pool instead of being closed."""
+    try:
+        async with asyncio.timeout(_DRAIN_S):
+            while await response.content.readany():
+                pass
+    except (TimeoutError, aiohttp.ClientError):
+        pass
+
+
 async def _raise_for_status(response: aiohttp.ClientResponse) -> None:
     try:
         body = (await response.read()).decode("utf-8", errors="replace")[:_BODY_LIMIT]
@@ -113,6 +125,7 @@ async def _events(
             except ProtocolError:
                 continue  # the reference client skips lines it cannot parse
             if isinstance(event, RouterDone):
+                await _drain(response)
                 return
             if isinstance(event, RouterStreamError):
                 raise UpstreamError(UpstreamFailure.ERROR, event.message, body=event.message)
