@@ -19,6 +19,7 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from functools import lru_cache
 
 import aiohttp
 
@@ -43,6 +44,11 @@ from voiceagent.sim.call_script import (
 
 TICK_S = 0.02
 _SILENCE_B64 = binascii.b2a_base64(b"\xff" * FRAME_BYTES, newline=False).decode()
+
+
+@lru_cache(maxsize=32)
+def _speech(ms: int, seed: int) -> bytes:
+    return speech_like_ulaw(ms, seed=seed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +247,7 @@ class _Call:
             if self.server_closed.is_set():
                 return
             if isinstance(step, Speak):
-                audio = speech_like_ulaw(step.ms, seed=step.seed)
+                audio = _speech(step.ms, step.seed)
                 for i in range(0, len(audio), FRAME_BYTES):
                     if not await self._tick(ws, audio[i : i + FRAME_BYTES]):
                         return

@@ -1,0 +1,390 @@
+"""Load and soak benchmark of realtime-passthrough: N concurrent simulated calls.
+
+The fake Inworld Realtime server and the voiceagent server each run in their own subprocess;
+the simulated Twilio callers run here. Latencies compare ``time.monotonic()`` stamps taken in
+different processes, which is sound on Linux (CLOCK_MONOTONIC is system-wide):
+
+- added latency: the fake records when it sent each audio delta, the caller when the matching
+  ``media`` frame arrived (voiceagent forwards each delta as one frame, in order);
+- append delay: the fake records when each ``input_audio_buffer.append`` arrived, the caller
+  when it sent each 20 ms frame; the delay is counted from the frame holding the append's
+  last byte, i.e. beyond the configured batching;
+- frames lost: caller audio bytes sent vs audio bytes appended at the fake.
+
+Usage::
+
+    python benchmarks/realtime_load.py --calls 100 --seconds 60
+    python benchmarks/realtime_load.py --soak --calls 2000 --concurrency 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from voiceagent.sim.call_script import (
+    CallRecord,
+    CallScript,
+    Drop,
+    HangUp,
+    Silence,
+    Speak,
+    Step,
+    WaitForAgent,
+)
+from voiceagent.sim.twilio_media import SimTarget, place_call
+
+PUBLIC = "https://bench.example.test"
+TOKEN = "bench-token"
+API_KEY = "bench-inworld-key"
+NUMBER = "+18005550101"
+CONFIG = f"""
+defaults:
+  agent: {{greeting: "Hello, this is the benchmark."}}
+numbers:
+  "{NUMBER}": {{mode: realtime-passthrough}}
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_fake(args: argparse.Namespace, port: int) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "voiceagent.sim.fake_inworld_realtime",
+        "--port",
+        str(port),
+        "--api-key",
+        API_KEY,
+        "--chunk-ms",
+        str(args.chunk_ms),
+        "--chunk-gap",
+        str(args.chunk_gap),
+        "--response-ms",
+        str(args.response_ms),
+    ]
+    if not args.soak:
+        cmd.append("--record-timing")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("ready"), line
+    return proc
+
+
+NO_RECORDS = (
+    "from voiceagent.cli import configure_logging; from voiceagent.server import run; "
+    "from voiceagent.settings import load_settings; s = load_settings(); "
+    "configure_logging(s.log_level, s.log_format); run(s.model_copy(update={'database_url': ''}))"
+)
+
+
+def start_server(
+    workdir: Path, port: int, fake_port: int, log_level: str, records: bool = True
+) -> subprocess.Popen[str]:
+    config = workdir / "voiceagent.yaml"
+    config.write_text(CONFIG)
+    env = dict(
+        os.environ,
+        PUBLIC_URL=PUBLIC,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        INWORLD_API_KEY=API_KEY,
+        INWORLD_REALTIME_URL=f"ws://127.0.0.1:{fake_port}/api/v1/realtime/session",
+        PORT=str(port),
+        HOST="127.0.0.1",
+        VOICEAGENT_CONFIG=str(config),
+        LOG_LEVEL=log_level,
+    )
+    log = (workdir / "server.log").open("w")
+    cmd = ["-m", "voiceagent", "serve"] if records else ["-c", NO_RECORDS]
+    if os.environ.get("BENCH_SERVER_SCRIPT"):
+        cmd = [os.environ["BENCH_SERVER_SCRIPT"]]
+    return subprocess.Popen(
+        [sys.executable, *cmd], cwd=workdir, env=env, stderr=log, stdout=log, text=True
+    )
+
+
+async def wait_healthy(base: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(200):
+            try:
+                async with http.get(base + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not become healthy")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def load_script(seconds: float) -> CallScript:
+    steps: list[Step] = [WaitForAgent(timeout_ms=5000)]
+    cycles = max(1, int(seconds / 4.2))
+    for i in range(cycles):
+        steps += [Speak(1000, seed=i % 7 + 1), WaitForAgent(timeout_ms=4000), Silence(1000)]
+    return CallScript((*steps, HangUp()))
+
+
+async def fake_stats(fake_port: int) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{fake_port}/_fake/stats") as r,
+    ):
+        return dict(await r.json())
+
+
+def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
+    by_key = {s["key"]: s for s in stats["sessions"]}
+    added: list[tuple[float, float]] = []  # (when, ms)
+    appends: list[tuple[float, float]] = []
+    mismatched = 0
+    sent_bytes = appended_bytes = 0
+    for rec in records:
+        session = next((s for k, s in by_key.items() if rec.call_sid in k), None)
+        if session is None:
+            continue
+        sent_bytes += rec.frames_sent * 160
+        appended_bytes += session["audio_bytes"]
+        deltas = [t for r in session["responses"] for t in r["delta_times"]]
+        if len(deltas) != len(rec.media_received):
+            mismatched += 1
+        added += [
+            (sent, (got - sent) * 1000)
+            for sent, (got, _) in zip(deltas, rec.media_received, strict=False)
+        ]
+        offset = 0
+        for at, n in session["append_times"]:
+            offset += n
+            frame = min((offset - 1) // 160, len(rec.frame_times) - 1)
+            appends.append((at, (at - rec.frame_times[frame]) * 1000))
+    return {
+        "added": added,
+        "appends": appends,
+        "mismatched": mismatched,
+        "sent_bytes": sent_bytes,
+        "appended_bytes": appended_bytes,
+    }
+
+
+async def run_load(args: argparse.Namespace, target: SimTarget, pid: int, fake_port: int) -> None:
+    script = load_script(args.seconds)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        # warm-up call (imports, first connections), not measured
+        await place_call(target, NUMBER, CallScript((WaitForAgent(), HangUp())), http=http)
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        fake_cpu0, own_cpu0 = cpu_seconds(args.fake_pid), time.process_time()
+        spy = None
+        if args.profile:  # py-spy (pip install py-spy): collapsed stacks of the server
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "-p",
+                    str(pid),
+                    "-f",
+                    "raw",
+                    "-r",
+                    "200",
+                    "-d",
+                    str(int(args.seconds)),
+                    "-o",
+                    args.profile,
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        async def one(i: int) -> CallRecord:
+            await asyncio.sleep(i * args.ramp / max(args.calls, 1))
+            return await place_call(target, NUMBER, script, http=http, record_timing=True)
+
+        records = await asyncio.gather(*(one(i) for i in range(args.calls)))
+        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        fake_cpu, own_cpu = cpu_seconds(args.fake_pid) - fake_cpu0, time.process_time() - own_cpu0
+        if spy is not None:
+            spy.wait(30)
+    call_minutes = sum((r.ended_at or t1) - (r.started_at or t0) for r in records) / 60
+    stats = await fake_stats(fake_port)
+    result = analyse(records, stats)
+    cpu = cpu1 - cpu0
+    print(
+        f"calls: {args.calls} concurrent, {args.seconds:.0f} s each; wall {t1 - t0:.1f} s; "
+        f"{call_minutes:.1f} call-minutes"
+    )
+    print(
+        f"server CPU: {cpu:.2f} s = {cpu / call_minutes:.3f} CPU-s per call-minute (target <= 0.35)"
+    )
+    print(
+        f"other processes: fake Inworld {fake_cpu / (t1 - t0):.0%} of a core, simulated "
+        f"callers {own_cpu / (t1 - t0):.0%} of a core (2 cores in all)"
+    )
+    print(f"server peak RSS (VmHWM): {status_kb(pid, 'VmHWM') / 1024:.1f} MiB")
+    steady_from = t0 + args.ramp + 1.0  # calls starting (webhooks, upgrades) are excluded
+    for name, pairs in (
+        ("added latency upstream delta -> Twilio media", result["added"]),
+        ("append delay beyond batching", result["appends"]),
+    ):
+        every = [ms for _, ms in pairs]
+        steady = [ms for at, ms in pairs if at >= steady_from]
+        print(
+            f"{name}: all (n={len(every)}) p50 {pct(every, 50):.2f} ms, p99 "
+            f"{pct(every, 99):.2f} ms, max {max(every, default=0):.2f} ms; after the ramp "
+            f"(n={len(steady)}) p50 {pct(steady, 50):.2f} ms, p99 {pct(steady, 99):.2f} ms"
+        )
+    lost = (result["sent_bytes"] - result["appended_bytes"]) / 160
+    print(
+        f"frames lost: {lost:.0f} of {result['sent_bytes'] // 160} "
+        f"(calls with delta/frame count mismatch: {result['mismatched']})"
+    )
+    heard = [r.greeting_latency_ms for r in records if r.greeting_latency_ms is not None]
+    print(
+        f"greeting heard after start: p50 {pct(heard, 50):.1f} ms, p99 {pct(heard, 99):.1f} ms;"
+        f" warnings {sorted({w for r in records for w in r.warnings})}"
+    )
+
+
+async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_port: int) -> None:
+    samples: list[tuple[float, int]] = []
+    done = 0
+    sem = asyncio.Semaphore(args.concurrency)
+    t0 = time.monotonic()
+
+    async def sample() -> None:
+        while True:
+            samples.append((time.monotonic() - t0, status_kb(pid, "VmRSS")))
+            await asyncio.sleep(1.0)
+
+    async def one(i: int, http: aiohttp.ClientSession) -> None:
+        nonlocal done
+        ending: Step = HangUp() if i % 2 else Drop()
+        script = CallScript((Silence(200 + (i % 5) * 100), Speak(300, seed=i % 5 + 1), ending))
+        async with sem:
+            await place_call(target, NUMBER, script, http=http)
+        done += 1
+
+    sampler = asyncio.create_task(sample())
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        await asyncio.gather(*(one(i, http) for i in range(args.calls)))
+    await asyncio.sleep(1.5)
+    sampler.cancel()
+    stats = await fake_stats(fake_port)
+    async with aiohttp.ClientSession() as http, http.get(target.base_url + "/healthz") as r:
+        health = await r.json()
+    warm = [kb for t, kb in samples if t > (samples[-1][0] * 0.2)]
+    print(f"soak: {done} calls ({args.concurrency} at a time) in {time.monotonic() - t0:.0f} s")
+    print(
+        "server RSS MiB over time: "
+        + ", ".join(f"{t:.0f}s={kb / 1024:.1f}" for t, kb in samples[:: max(1, len(samples) // 12)])
+    )
+    if warm:
+        print(
+            f"after warm-up (last 80%): min {min(warm) / 1024:.1f} MiB, max "
+            f"{max(warm) / 1024:.1f} MiB, first {warm[0] / 1024:.1f}, last {warm[-1] / 1024:.1f}"
+        )
+    print(
+        f"fake open sessions at the end: {stats['open_sessions']} (must be 0); sessions "
+        f"opened {len(stats['sessions'])}; server active calls {health['active_calls']}"
+    )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    fake_port, port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.workdir:
+            tmp = args.workdir
+            Path(tmp).mkdir(parents=True, exist_ok=True)
+        fake = start_fake(args, fake_port)
+        args.fake_pid = fake.pid
+        server = start_server(Path(tmp), port, fake_port, args.log_level, not args.no_records)
+        try:
+            target = SimTarget(f"http://127.0.0.1:{port}", PUBLIC, TOKEN)
+            await wait_healthy(target.base_url)
+            if args.soak:
+                await run_soak(args, target, server.pid, fake_port)
+            else:
+                await run_load(args, target, server.pid, fake_port)
+        finally:
+            server.terminate()
+            server.wait(30)
+            fake.terminate()
+            fake.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=None, help="100 (load) / 2000 (soak)")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=4.2,
+        help="seconds over which calls start (one turn cycle: phases spread)",
+    )
+    parser.add_argument("--soak", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=50, help="soak: calls at a time")
+    parser.add_argument("--chunk-ms", type=int, default=100, help="fake audio delta size")
+    parser.add_argument("--chunk-gap", type=float, default=0.02)
+    parser.add_argument("--response-ms", type=int, default=1200)
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--no-records",
+        action="store_true",
+        help="serve without the call/turn records store (isolates its cost)",
+    )
+    parser.add_argument("--workdir", default="", help="keep the server's config and log here")
+    parser.add_argument("--profile", default="", help="write py-spy collapsed stacks here")
+    args = parser.parse_args()
+    if args.calls is None:
+        args.calls = 2000 if args.soak else 100
+    if not args.soak:  # the callers are the measuring instrument: no GC pauses in their stamps
+        gc.disable()
+    try:
+        import uvloop
+
+        uvloop.run(main_async(args))
+    except ImportError:
+        asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
