@@ -177,7 +177,8 @@ class _Call:
             await self._stream(ws, script)
         self.record.ended_at = time.monotonic()
         if self.record.closed_by == "server" and self.record.action_url:
-            await self._post_action()
+            with contextlib.suppress(aiohttp.ClientError):  # e.g. the server has gone
+                await self._post_action()
 
     def _follow_twiml(self) -> bool:
         """Read ``<Connect action><Stream url>``; False for any other TwiML (e.g. a refusal)."""
