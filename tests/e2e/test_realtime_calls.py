@@ -186,8 +186,11 @@ async def test_oversized_frame_closes_only_that_call() -> None:
 async def test_media_before_start_is_ignored_then_the_stream_is_closed() -> None:
     """A stream that never sends `start` is closed by the server, and no upstream session opens."""
     async with harness() as h:
-        rec = await h.call(CallScript((Silence(1300),), skip_start=True))
+        with capture_logs() as logs:
+            rec = await h.call(CallScript((Silence(1300),), skip_start=True))
     assert rec.closed_by == "server" and h.fake.sessions == []
+    events = [e["event"] for e in logs]
+    assert "phone_frame_before_start" in events and "stream_closed_before_start" in events
 
 
 @pytest.mark.parametrize(

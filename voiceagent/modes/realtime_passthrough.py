@@ -137,7 +137,7 @@ async def _await_start(phone: Channel) -> tm.Start | None:
                     return msg
                 if not isinstance(msg, tm.Connected):
                     ignored += 1
-                    log.warning("phone_frame_before_start", event=msg.event)
+                    log.warning("phone_frame_before_start", frame=msg.event)
     except TimeoutError:
         log.warning("stream_start_timeout", seconds=START_TIMEOUT_S)
         await phone.close(1000, "no start")
