@@ -27,6 +27,7 @@ PUBLIC = "https://voice.example.test"
 TOKEN = "test-auth-token"
 NUMBER_A = "+18005550101"
 NUMBER_B = "+18005550103"
+NUMBER_BAD_STT = "+18005550104"
 CONFIG = parse_config(
     {
         "defaults": {"agent": {"apology": "Sorry, we have a technical problem. Goodbye."}},
@@ -49,6 +50,10 @@ CONFIG = parse_config(
                     "apology": "B is sorry.",
                 },
                 "realtime": {"append_ms": 60},
+            },
+            NUMBER_BAD_STT: {
+                "mode": "realtime-passthrough",
+                "agent": {"transcription_model": "nobody/no-such-stt"},
             },
         },
     }

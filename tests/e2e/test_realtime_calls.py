@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 from tests.e2e.realtime_harness import (
     NUMBER_A,
     NUMBER_B,
+    NUMBER_BAD_STT,
     PUBLIC,
     TOKEN,
     fast_options,
@@ -223,6 +224,35 @@ async def test_upstream_drop_mid_call_ends_the_call_with_an_apology() -> None:
         call = await h.ended(rec.call_sid)
     assert call.end_reason is EndReason.UPSTREAM_FAILED and call.upstream_failure == "dropped"
     assert rec.action_twiml is not None and "<Say>B is sorry.</Say><Hangup />" in rec.action_twiml
+
+
+async def test_rejected_session_update_is_fatal() -> None:
+    """Inworld rejecting the session.update (unknown transcription model) ends the call with
+    an apology instead of running a session in the wrong audio format."""
+    async with harness() as h:
+        rec = await h.call(turns(1), to=NUMBER_BAD_STT)
+        call = await h.ended(rec.call_sid)
+        session = h.fake.session(rec.call_sid)
+    assert call.end_reason is EndReason.UPSTREAM_FAILED and call.upstream_failure == "error"
+    assert "invalid_value" in call.end_detail and session.responses == []
+    assert rec.action_twiml is not None and APOLOGY in rec.action_twiml
+
+
+async def test_upstream_connect_timeout_is_a_timeout_failure() -> None:
+    """An Inworld endpoint that never answers the upgrade is a `timeout` failure."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"ws://127.0.0.1:{port}/api/v1/realtime/session"
+    async with server, harness(inworld_realtime_url=url, upstream_connect_timeout=0.3) as h:
+        rec = await h.call(turns(1))
+        call = await h.ended(rec.call_sid)
+    assert call.upstream_failure == "timeout" and rec.action_twiml is not None
+    assert APOLOGY in rec.action_twiml
 
 
 async def test_untyped_frames_and_non_fatal_errors_do_not_end_the_call() -> None:
