@@ -23,6 +23,7 @@ from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
 from voiceagent.session.playback import PlaybackTracker
 from voiceagent.session.segments import (
+    WAV_CONTENT_TYPE,
     ClipEncoder,
     SegmentAudio,
     SegmentClosed,
@@ -109,22 +110,22 @@ class ClipSpeaker:
             self._tracker.audio_sent(response_id, clip.encoder.duration_ms, event.text)
 
     async def _open(self, timing: TurnTiming) -> None:
-        encoder = ClipEncoder(self._plan.relay.clip_format)
+        """Announce the segment's clip at once (`play`); its fetch waits for the audio."""
         first = timing.first_audio_out is None
 
         def fetched() -> None:
             if timing.clip_fetched is None:
                 timing.clip_fetched = time.monotonic()
 
-        clip_id = await self._services.clips.open(
-            encoder.content_type, on_fetched=fetched if first else None
-        )
-        self._clip = _Clip(clip_id, encoder)
-        if self._stream_wav:
-            self._services.clips.append(clip_id, encoder.header(None))
+        clips = self._services.clips
+        clip_id = await clips.open(WAV_CONTENT_TYPE, on_fetched=fetched if first else None)
         url = f"{self._services.settings.public_url}/audio/{clip_id}.wav"
         await self._send(Play(source=url))
         self._call.latency.audio_out(time.monotonic())
+        encoder = ClipEncoder(self._plan.relay.clip_format)
+        self._clip = _Clip(clip_id, encoder)
+        if self._stream_wav:
+            clips.append(clip_id, encoder.header(None))
 
     def _write(self, pcm: bytes, *, last: bool = False, clip: _Clip | None = None) -> None:
         clip = clip or self._clip

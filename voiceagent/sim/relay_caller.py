@@ -273,7 +273,8 @@ async def _call(
     session = _Session(http, base_url, public_url, record, speed, quiet_s)
     started = time.monotonic()
     session_id = _sid("VX")
-    async with http.ws_connect(local_ws, headers={"x-twilio-signature": signature}) as ws:
+    headers = {"x-twilio-signature": signature}
+    async with http.ws_connect(local_ws, headers=headers, compress=0) as ws:
         session.ws = ws
         await session.send({
             "type": "setup", "sessionId": session_id, "accountSid": account,
