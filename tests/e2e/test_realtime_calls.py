@@ -305,3 +305,21 @@ async def test_unknown_number_gets_the_refusal_twiml() -> None:
         rec = await h.call(turns(0), to="+15550009999")
     assert rec.webhook_status == 200 and "<Hangup />" in rec.twiml and "<Say>" in rec.twiml
     assert rec.stream_url == "" and h.fake.sessions == []
+
+
+async def test_no_per_call_state_survives_the_calls() -> None:
+    """After calls end (hang-up, drop, upstream failure) no bridge, tracker or socket is left."""
+    import gc
+
+    from voiceagent.modes.realtime_bridge import Bridge
+    from voiceagent.session.playback import PlaybackTracker
+
+    async with harness(fast_options(drop_after_s=1.0)) as h:
+        await asyncio.gather(
+            h.call(turns(0)), h.call(CallScript((Speak(300), Drop()))), h.call(turns(2))
+        )
+        assert await h.fake.wait_no_open_sessions(within=2)
+        assert h.services.calls.count() == 0
+        gc.collect()
+        leftovers = [o for o in gc.get_objects() if isinstance(o, Bridge | PlaybackTracker)]
+    assert leftovers == []
