@@ -3,9 +3,10 @@
 The reader parses every ConversationRelay message: a final `prompt` or a `dtmf` queues a user
 input (superseding a reply still being generated), an `interrupt` aborts the reply and cuts the
 history to what was heard; anything else is logged (bad messages are counted and ignored).
-The worker runs one turn at a time (one Router request with the whole history) in a task it
-holds, so the reader can cancel it: cancelling closes the Router request and sends nothing
-more of that turn. Both run in one TaskGroup; when the caller's side ends, the worker stops.
+Each turn (one Router request with the whole history) runs in a task of the call's TaskGroup
+that the reader holds, so it can cancel it: cancelling closes the Router request and sends
+nothing more of that turn; at most one turn runs, a new one first waits for a superseded one
+to finish cleaning up. When the caller's side ends, the running turn is cancelled.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from voiceagent.transport.channel import Channel, ChannelClosed
 log = get_logger("voiceagent.relay")
 
 GREETING_INSTRUCTIONS = "Repeat the following greeting exactly as given."
-INPUT_QUEUE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class RelayConversation:
         self._plan = plan
         self._call = call
         self._tracker = PlaybackTracker(call.history, confirm_by_marks=False)
-        self._inputs: asyncio.Queue[UserInput] = asyncio.Queue(INPUT_QUEUE)
+        self._group: asyncio.TaskGroup | None = None
         self._turn: asyncio.Task[None] | None = None
         self._response_id: str | None = None
         self._seq = 0
@@ -73,14 +73,18 @@ class RelayConversation:
             self._speaker = ClipSpeaker(services, plan, call, self._tracker, self.send)
 
     async def run(self, greet: bool) -> None:
-        """Serve until the caller's side closes."""
-        if greet:
-            self._inputs.put_nowait(
-                UserInput("greeting", self._plan.agent.greeting, self._call.started)
-            )
+        """Serve until the caller's side closes: this task reads, each turn is a group task."""
         async with asyncio.TaskGroup() as group:
-            worker = group.create_task(self._work())
-            group.create_task(self._read(worker))
+            self._group = group
+            if greet:
+                self._start_turn(
+                    UserInput("greeting", self._plan.agent.greeting, self._call.started)
+                )
+            try:
+                await self._read()
+            finally:
+                if self._turn is not None:
+                    self._turn.cancel()
 
     async def send(self, message: RelayOutbound) -> None:
         try:
@@ -90,14 +94,11 @@ class RelayConversation:
         self._call.counters.frames_out += 1
 
     # -- caller → us ---------------------------------------------------------------------------
-    async def _read(self, worker: asyncio.Task[None]) -> None:
-        try:
-            while (raw := await self._phone.receive()) is not None:
-                self._call.counters.frames_in += 1
-                self._on_message(raw)
-            self._call.end(EndReason.CALLER_HANGUP, self._phone.close_reason)
-        finally:
-            worker.cancel()
+    async def _read(self) -> None:
+        while (raw := await self._phone.receive()) is not None:
+            self._call.counters.frames_in += 1
+            self._on_message(raw)
+        self._call.end(EndReason.CALLER_HANGUP, self._phone.close_reason)
 
     def _on_message(self, raw: str | bytes) -> None:
         try:
@@ -128,11 +129,7 @@ class RelayConversation:
         turn = self._turn
         if turn is not None and not turn.done() and not turn.cancelling():
             self._barge_in(None, None, superseded=True)
-        try:
-            self._inputs.put_nowait(UserInput("turn", text, now))
-        except asyncio.QueueFull:
-            self._call.counters.bad_frames += 1
-            log.warning("user_input_dropped", reason="queue_full")
+        self._start_turn(UserInput("turn", text, now))
 
     def _barge_in(
         self, heard_ms: int | None, heard_text: str | None, superseded: bool = False
@@ -151,20 +148,15 @@ class RelayConversation:
         )  # fmt: skip
 
     # -- us → caller ---------------------------------------------------------------------------
-    async def _work(self) -> None:
-        while True:
-            item = await self._inputs.get()
-            self._turn = asyncio.create_task(self._run_turn(item))
-            try:
-                await asyncio.wait([self._turn])
-            finally:
-                if not self._turn.done():
-                    self._turn.cancel()
-                    await asyncio.wait([self._turn])
-            if not self._turn.cancelled() and (exc := self._turn.exception()) is not None:
-                raise exc
+    def _start_turn(self, item: UserInput) -> None:
+        """Start the agent's answer to `item` now (no hand-off through a queue: one loop cycle
+        less between the prompt and the Router request)."""
+        assert self._group is not None
+        self._turn = self._group.create_task(self._run_turn(item, self._turn))
 
-    async def _run_turn(self, item: UserInput) -> None:
+    async def _run_turn(self, item: UserInput, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # a superseded turn finishes its clean-up first
         agent = self._plan.agent
         if self._response_id is not None:
             self._tracker.forget(self._response_id)
