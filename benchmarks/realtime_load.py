@@ -121,6 +121,26 @@ def start_server(
     )
 
 
+def start_profiler(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
+    """py-spy (pip install py-spy) writing the server's collapsed stacks to ``out``."""
+    cmd = [
+        "py-spy",
+        "record",
+        "-p",
+        str(pid),
+        "-f",
+        "raw",
+        "-r",
+        "200",
+        "-d",
+        str(int(seconds)),
+        "-o",
+        out,
+        "--nonblocking",
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def wait_healthy(base: str) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(200):
@@ -209,27 +229,7 @@ async def run_load(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
         await place_call(target, NUMBER, CallScript((WaitForAgent(), HangUp())), http=http)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         fake_cpu0, own_cpu0 = cpu_seconds(args.fake_pid), time.process_time()
-        spy = None
-        if args.profile:  # py-spy (pip install py-spy): collapsed stacks of the server
-            spy = subprocess.Popen(
-                [
-                    "py-spy",
-                    "record",
-                    "-p",
-                    str(pid),
-                    "-f",
-                    "raw",
-                    "-r",
-                    "200",
-                    "-d",
-                    str(int(args.seconds)),
-                    "-o",
-                    args.profile,
-                    "--nonblocking",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        spy = start_profiler(pid, args.seconds, args.profile) if args.profile else None
 
         async def one(i: int) -> CallRecord:
             await asyncio.sleep(i * args.ramp / max(args.calls, 1))
@@ -327,9 +327,7 @@ async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
 async def main_async(args: argparse.Namespace) -> None:
     fake_port, port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        if args.workdir:
-            tmp = args.workdir
-            Path(tmp).mkdir(parents=True, exist_ok=True)
+        tmp = args.workdir or tmp
         fake = start_fake(args, fake_port)
         args.fake_pid = fake.pid
         server = start_server(Path(tmp), port, fake_port, args.log_level, not args.no_records)
@@ -375,6 +373,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.calls is None:
         args.calls = 2000 if args.soak else 100
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     if not args.soak:  # the callers are the measuring instrument: no GC pauses in their stamps
         gc.disable()
     try:
