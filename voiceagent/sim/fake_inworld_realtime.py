@@ -20,8 +20,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from voiceagent.sim.fake_inworld_session import FakeSession, SessionRecord
+from voiceagent.sim.fake_inworld_session import FakeSession
 from voiceagent.sim.fake_options import FakeRealtimeOptions
+from voiceagent.sim.fake_responses import SessionRecord
 
 SESSION_PATH = "/api/v1/realtime/session"
 

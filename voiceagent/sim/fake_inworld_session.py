@@ -13,19 +13,26 @@ import asyncio
 import contextlib
 import re
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from voiceagent.audio import speech_like_ulaw, ulaw_bytes
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols._wire import b64decode, b64encode
-from voiceagent.sim.energy_vad import EnergyVad, VadEvent
+from voiceagent.sim.energy_vad import EnergyVad
 from voiceagent.sim.fake_options import FakeRealtimeOptions
+from voiceagent.sim.fake_responses import (
+    ResponseRecord,
+    SessionRecord,
+    audio_chunks,
+    cancelled_event,
+    closing_events,
+    opening_events,
+    part_fields,
+    response_audio,
+)
 
 TRANSCRIPTION_MODELS = frozenset(
     {
@@ -37,44 +44,6 @@ TRANSCRIPTION_MODELS = frozenset(
     }
 )
 _QUOTED = re.compile(r'"([^"]+)"')
-
-
-@lru_cache(maxsize=64)
-def response_audio(ms: int, seed: int) -> bytes:
-    """Deterministic speech-like µ-law for a response (cached: the same lengths recur)."""
-    return speech_like_ulaw(ms, seed=seed)
-
-
-@dataclass
-class ResponseRecord:
-    """One response the fake generated."""
-
-    id: str
-    item_id: str
-    text: str
-    trigger: str  # "response.create" or "vad"
-    status: str = "in_progress"
-    audio_ms_sent: float = 0.0
-    delta_times: list[float] = field(default_factory=list)
-
-
-@dataclass
-class SessionRecord:
-    """What one session received and did, for assertions and benchmarks."""
-
-    key: str
-    opened: float = field(default_factory=time.monotonic)
-    closed: float | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
-    appends: int = 0
-    audio_bytes: int = 0
-    append_times: list[tuple[float, int]] = field(default_factory=list)
-    responses: list[ResponseRecord] = field(default_factory=list)
-    vad: list[VadEvent] = field(default_factory=list)
-
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        """Received client events of ``kind`` (appends are only counted, not kept)."""
-        return [e for e in self.events if e.get("type") == kind]
 
 
 class FakeSession:
@@ -354,73 +323,20 @@ class FakeSession:
             await task
         self.response_task = None
         resp.status = "cancelled"
-        await self.emit(
-            {
-                "type": "response.done",
-                "response": {
-                    "id": resp.id,
-                    "object": "realtime.response",
-                    "status": "cancelled",
-                    "status_details": {"type": "cancelled", "reason": reason},
-                    "output": [],
-                },
-            }
-        )
+        await self.emit(cancelled_event(resp, reason))
 
     async def _stream(self, resp: ResponseRecord) -> None:
         o = self.opts
-        common = {
-            "response_id": resp.id,
-            "item_id": resp.item_id,
-            "output_index": 0,
-            "content_index": 0,
-        }
-        await self.emit(
-            {
-                "type": "response.created",
-                "response": {
-                    "id": resp.id,
-                    "object": "realtime.response",
-                    "status": "in_progress",
-                    "output": [],
-                },
-            }
-        )
-        await self.emit(
-            {
-                "type": "response.output_item.added",
-                "response_id": resp.id,
-                "output_index": 0,
-                "item": {
-                    "id": resp.item_id,
-                    "type": "message",
-                    "role": "assistant",
-                    "status": "in_progress",
-                    "content": [],
-                },
-            }
-        )
-        await self.emit(
-            {
-                "type": "response.content_part.added",
-                **common,
-                "part": {"type": "audio", "transcript": ""},
-            }
-        )
+        for event in opening_events(resp):
+            await self.emit(event)
         await asyncio.sleep(o.first_delta_delay_s)
         audio_ms = o.response_audio_ms or max(400, 55 * len(resp.text))
         audio = response_audio(audio_ms, len(self.record.responses))
-        step = ulaw_bytes(o.chunk_ms)
-        chunks = [audio[i : i + step] for i in range(0, len(audio), step)]
-        words = _spread(resp.text, len(chunks))
-        for chunk, words_part in zip(chunks, words, strict=True):
-            if words_part:
+        common = part_fields(resp)
+        for words, chunk in audio_chunks(resp.text, audio, o.chunk_ms):
+            if words:
                 await self.emit(
-                    {
-                        "type": "response.output_audio_transcript.delta",
-                        **common,
-                        "delta": words_part,
-                    }
+                    {"type": "response.output_audio_transcript.delta", **common, "delta": words}
                 )
             now = time.monotonic()
             await self.emit(
@@ -431,45 +347,10 @@ class FakeSession:
                 resp.delta_times.append(now)
             if o.chunk_gap_s:
                 await asyncio.sleep(o.chunk_gap_s)
-        await self._done(resp, common)
-
-    async def _done(self, resp: ResponseRecord, common: dict[str, Any]) -> None:
-        part = {"type": "audio", "transcript": resp.text}
-        await self.emit({"type": "response.output_audio.done", **common})
-        await self.emit(
-            {"type": "response.output_audio_transcript.done", **common, "transcript": resp.text}
-        )
-        await self.emit({"type": "response.content_part.done", **common, "part": part})
-        item = {
-            "id": resp.item_id,
-            "type": "message",
-            "status": "completed",
-            "role": "assistant",
-            "content": [part],
-        }
-        await self.emit(
-            {
-                "type": "response.output_item.done",
-                "response_id": resp.id,
-                "output_index": 0,
-                "item": item,
-            }
-        )
         resp.status = "completed"
         self.response_task = None
-        await self.emit(
-            {
-                "type": "response.done",
-                "response": {
-                    "id": resp.id,
-                    "object": "realtime.response",
-                    "status": "completed",
-                    "status_details": None,
-                    "output": [item],
-                    "usage": {"total_tokens": 30, "input_tokens": 20, "output_tokens": 10},
-                },
-            }
-        )
+        for event in closing_events(resp):
+            await self.emit(event)
         done = sum(1 for r in self.record.responses if r.status == "completed")
         limit = self.opts.drop_after_responses
         if limit is not None and done >= limit:
@@ -492,16 +373,6 @@ def _append_audio(raw: str) -> bytes:
     if not isinstance(audio, str):
         raise ProtocolError("input_audio_buffer.append without audio")
     return b64decode(audio, "input_audio_buffer.append.audio")
-
-
-def _spread(text: str, parts: int) -> list[str]:
-    """Split ``text`` into ``parts`` pieces at word boundaries (some may be empty)."""
-    words = text.split(" ")
-    out = [""] * max(parts, 1)
-    for index, word in enumerate(words):
-        slot = index * len(out) // max(len(words), 1)
-        out[slot] += word if index == 0 else " " + word
-    return out[:parts] if parts else []
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
