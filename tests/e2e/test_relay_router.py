@@ -7,7 +7,7 @@ import pytest
 from tests.e2e.relay_harness import KEY, relay_config, relay_rig
 from voiceagent.audio import WavFormat
 from voiceagent.sim.fake_router import FakeRouter, RouterFault
-from voiceagent.sim.relay_caller import Interrupt, PressKey, Say
+from voiceagent.sim.relay_caller import Interrupt, Pause, PressKey, Say
 
 
 def _clip_types(record: object) -> list[str]:
@@ -157,3 +157,24 @@ async def test_no_first_byte_in_time_is_an_apology() -> None:
         record = await rig.call([Say("Hello?"), Say("Still there?")])
         assert record.turns[1].text == "Sorry, a glitch." and not record.turns[1].clips
         assert record.turns[2].clips and rig.router.requests[1].aborted
+
+
+async def test_new_prompt_during_a_reply_supersedes_it() -> None:
+    """A prompt while the reply is still generating aborts it; only heard audio stays in history."""
+    router = FakeRouter(api_key=KEY, ttfb_s=0.3, ms_per_char=40.0)
+    async with relay_rig(router=router) as rig:
+        script = [Say("Talk.", listen=False), Pause(0.1), Say("Actually, stop.")]
+        record = await rig.call(script)
+        talk, after = rig.router.requests[1], rig.router.requests[2]
+        assert talk.aborted and talk.finished is None
+        assert [m["content"] for m in after.messages[-2:]] == ["Talk.", "Actually, stop."]
+        assert record.turns[2].clips and all(c.valid for c in record.turns[2].clips)
+
+
+async def test_content_mirror_does_not_duplicate_speech() -> None:
+    """A Router that mirrors transcripts into delta.content still gives one clip per sentence."""
+    router = FakeRouter(api_key=KEY, mirror_content=True, ms_per_char=40.0)
+    async with relay_rig(router=router) as rig:
+        record = await rig.call([Say("Hi.")])
+        assert len(record.turns[1].clips) == 2
+        assert rig.router.requests[1].messages[1]["content"] == "Hello there! "

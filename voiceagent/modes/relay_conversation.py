@@ -35,6 +35,8 @@ from voiceagent.protocols.inworld_router import AudioRequest, ChatMessage, ChatR
 from voiceagent.runtime import Services
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.session.commands import AbortStream
+from voiceagent.session.history import Turn
+from voiceagent.session.latency import TurnTiming
 from voiceagent.session.playback import PlaybackTracker
 from voiceagent.transport.channel import Channel, ChannelClosed
 
@@ -149,14 +151,13 @@ class RelayConversation:
 
     # -- us → caller ---------------------------------------------------------------------------
     def _start_turn(self, item: UserInput) -> None:
-        """Start the agent's answer to `item` now (no hand-off through a queue: one loop cycle
-        less between the prompt and the Router request)."""
-        assert self._group is not None
-        self._turn = self._group.create_task(self._run_turn(item, self._turn))
+        """Record the input and start the agent's answer at once, as a group task.
 
-    async def _run_turn(self, item: UserInput, previous: asyncio.Task[None] | None) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])  # a superseded turn finishes its clean-up first
+        History and playback state change here, synchronously, so a barge-in or a newer
+        prompt always sees them; no hand-off through a queue (one loop cycle less between
+        the prompt and the Router request).
+        """
+        assert self._group is not None
         agent = self._plan.agent
         if self._response_id is not None:
             self._tracker.forget(self._response_id)
@@ -170,13 +171,26 @@ class RelayConversation:
             self._call.history.add_user(item.text)
             messages = [ChatMessage(role="system", content=agent.instructions)]
             messages += [ChatMessage(**m) for m in self._call.history.messages()]
-        self._tracker.begin_response(response_id)
+        turn = self._tracker.begin_response(response_id).turn
         timing = self._call.latency.start_turn(item.received, item.kind, item.text)
         request = ChatRequest(
             model=agent.llm_model, messages=messages, stream=True, temperature=agent.temperature,
             audio=None if self._plan.relay.voice_source == "twilio"
             else AudioRequest(voice=agent.voice, model=agent.tts_model),
         )  # fmt: skip
+        answer = self._answer(response_id, request, timing, turn, previous=self._turn)
+        self._turn = self._group.create_task(answer)
+
+    async def _answer(
+        self,
+        response_id: str,
+        request: ChatRequest,
+        timing: TurnTiming,
+        turn: Turn,
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # a superseded turn finishes its clean-up first
         try:
             await self._speaker.speak(response_id, request, timing)
         except UpstreamError as exc:
@@ -186,8 +200,8 @@ class RelayConversation:
                 "router_failed", kind=exc.kind.value, status=exc.status, body=exc.body[:500],
                 error=str(exc)[:300], turn=timing.index,
             )  # fmt: skip
-            await self.send(Text(token=agent.apology, last=True))
+            await self.send(Text(token=self._plan.agent.apology, last=True))
         finally:
             self._tracker.response_finished(response_id)
-            timing.agent_text = self._call.history.turns[-1].text if len(self._call.history) else ""
+            timing.agent_text = turn.text
             self._services.sink.turn_finished(self._call, timing)

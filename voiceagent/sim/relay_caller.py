@@ -30,9 +30,11 @@ from voiceagent.sim.relay_playback import Player, TurnRecord
 
 @dataclass(frozen=True, slots=True)
 class Say:
-    """The caller says `text` (a final `prompt`) and, unless an Interrupt follows, listens."""
+    """The caller says `text` (a final `prompt`) and, unless an Interrupt follows or `listen`
+    is False (the next step comes at once, e.g. a prompt that supersedes the reply), listens."""
 
     text: str
+    listen: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +60,18 @@ class SendRaw:
 
 
 @dataclass(frozen=True, slots=True)
+class Pause:
+    """The caller stays silent for `seconds` (real time), whatever the agent does."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     """The caller hangs up (the script's end implies it)."""
 
 
-ScriptStep = Say | Interrupt | PressKey | SendRaw | Hangup
+ScriptStep = Say | Interrupt | PressKey | SendRaw | Pause | Hangup
 
 
 @dataclass(slots=True)
@@ -175,6 +184,8 @@ class _Session:
             if self.ended.is_set():
                 return False
             follows_interrupt = index + 1 < len(script) and isinstance(script[index + 1], Interrupt)
+            if isinstance(step, Say) and not step.listen:
+                follows_interrupt = True
             if isinstance(step, Say):
                 await self.prompt(step.text)
             elif isinstance(step, Interrupt):
@@ -182,6 +193,9 @@ class _Session:
             elif isinstance(step, PressKey):
                 self.start_turn(f"dtmf:{step.digit}")
                 await self.send({"type": "dtmf", "digit": step.digit})
+            elif isinstance(step, Pause):
+                await asyncio.sleep(step.seconds)
+                continue
             elif isinstance(step, SendRaw):
                 await self.send(step.data)
                 await asyncio.sleep(self.quiet_s)
