@@ -130,10 +130,10 @@ class ActiveCalls:
     def count(self, mode: str | None = None) -> int:
         return sum(1 for m in self._calls.values() if mode is None or m == mode)
 
-    async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no call is in flight; False if `timeout` passed first."""
+    async def wait_idle(self, within_s: float) -> bool:
+        """Wait until no call is in flight; False if `within_s` seconds passed first."""
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            await asyncio.wait_for(self._idle.wait(), within_s)
         except TimeoutError:
             return False
         return True

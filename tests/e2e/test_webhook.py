@@ -33,7 +33,8 @@ async def _client(aiohttp_client: Any, **overrides: Any) -> TestClient:
 
 
 async def _post(client: TestClient, form: dict[str, str], sign: bool = True) -> Any:
-    headers = {"X-Twilio-Signature": compute_signature(TOKEN, PUBLIC + "/voice", form)} if sign else {}
+    signature = compute_signature(TOKEN, PUBLIC + "/voice", form)
+    headers = {"X-Twilio-Signature": signature} if sign else {}
     return await client.post("/voice", data=form, headers=headers)
 
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from voiceagent.modes.base import Mode
 
 MODES: dict[str, Mode] = {}
@@ -19,6 +21,6 @@ def register(mode: Mode) -> Mode:
 
 def load_modes() -> dict[str, Mode]:
     """Import every built-in mode and return the registry."""
-    from voiceagent.modes import realtime_passthrough, relay_router  # noqa: F401
-
+    for module in ("realtime_passthrough", "relay_router"):
+        importlib.import_module(f"voiceagent.modes.{module}")
     return MODES

@@ -5,7 +5,7 @@ All times are `time.monotonic()` seconds supplied by the mode; figures are milli
 - response_ms: turn end known to the server → first agent audio handed to Twilio
   (realtime: Inworld `speech_stopped` → first `media`; relay: final `prompt` → first `play`).
 - upstream_ttfb_ms: turn end → first upstream audio byte (audio delta / first SSE audio).
-- overhead_ms: response_ms − upstream_ttfb_ms: the time voiceagent itself added.
+- overhead_ms: response_ms - upstream_ttfb_ms: the time voiceagent itself added.
 - fetch_ms (relay): turn end → Twilio finished fetching the first clip.
 - heard_ms (realtime): turn end → echo of the response's first mark.
 - greeting turns measure from call answered (the phone socket's start/setup).

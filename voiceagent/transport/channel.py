@@ -81,7 +81,9 @@ class WebSocketChannel:
 class MemoryChannel:
     """One end of an in-memory channel pair (bounded queues, like a socket's buffers)."""
 
-    def __init__(self, inbox: asyncio.Queue[str | bytes | None], peer: MemoryChannel | None) -> None:
+    def __init__(
+        self, inbox: asyncio.Queue[str | bytes | None], peer: MemoryChannel | None
+    ) -> None:
         self._inbox = inbox
         self._peer = peer
         self._closed = False
