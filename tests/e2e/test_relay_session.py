@@ -16,7 +16,7 @@ from voiceagent.errors import ClipNotFound
 from voiceagent.protocols.signature import compute_signature
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.sim.relay_caller import Say, SendRaw
+from voiceagent.sim.relay_caller import Drop, Say, SendRaw
 from voiceagent.store.clips import RedisClipStore
 from voiceagent.web.keys import SERVICES
 
@@ -184,3 +184,19 @@ async def test_open_clip_on_another_instance_is_served_once_finished() -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_failed_session_reconnects_once_and_keeps_the_conversation() -> None:
+    """A session lost on Twilio's side reconnects (attempt=2) with the history intact."""
+    async with relay_rig() as rig:
+        script = [Say("Remember banana."), Drop(), Say("What was it?")]
+        record = await rig.call(script)
+        assert record.sessions == 2 and record.parameters["attempt"] == "2"
+        assert record.session_status == "completed"
+        requests = rig.router.requests
+        assert len(requests) == 3  # greeting, turn 1, turn 2: no second greeting
+        assert [m["content"] for m in requests[2].messages[-3:]] == [
+            "Remember banana.",
+            "You said: Remember banana. Is there anything else I can do? ",
+            "What was it?",
+        ]

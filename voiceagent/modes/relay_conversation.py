@@ -136,20 +136,21 @@ class RelayConversation:
     def _barge_in(
         self, heard_ms: int | None, heard_text: str | None, superseded: bool = False
     ) -> None:
+        """Stop the current reply (abort its stream if running) and cut it to what was heard."""
         detected = time.monotonic()
+        before = self._tracker.barge_ins
         commands = self._tracker.interrupted(heard_ms, heard_text or None)
         running = self._turn is not None and not self._turn.done()
         aborts = any(isinstance(c, AbortStream) for c in commands)
         if (running or aborts) and self._turn is not None:
             self._turn.cancel()
+        if self._tracker.barge_ins == before and not running:
+            log.debug("interrupt_ignored", heard_ms=heard_ms)  # nothing of ours was playing
+            return
         self._call.counters.barge_ins = self._tracker.barge_ins
         self._call.latency.barge_in(detected, time.monotonic())
-        log.info(
-            "barge_in", superseded=superseded, heard_ms=heard_ms, aborted=running,
-            kept_chars=len(self._call.history.turns[-1].text) if len(self._call.history) else 0,
-        )  # fmt: skip
+        log.info("barge_in", superseded=superseded, heard_ms=heard_ms, aborted=running)
 
-    # -- us → caller ---------------------------------------------------------------------------
     def _start_turn(self, item: UserInput) -> None:
         """Record the input and start the agent's answer at once, as a group task.
 

@@ -80,6 +80,8 @@ class RelayRouter:
                 await phone.close(1000, "no plan")
                 return
             first = params.get("attempt", "1") == "1"
+            if not first:
+                _restore_history(call, services)
             if plan.relay.greeting_source == "twilio" and first:
                 call.history.open_assistant("greeting").text = plan.agent.greeting
             greet = plan.relay.greeting_source == "inworld" and first
@@ -92,13 +94,13 @@ class RelayRouter:
     def action(self, form: Mapping[str, str], services: Services) -> str:
         """ended → handoff TwiML; failed → one reconnect, then apology; completed → empty."""
         status, call_sid = form.get("SessionStatus", ""), form.get("CallSid", "")
-        services.outcomes.take(call_sid)
         config = services.config.current
         plan = config.plan_for(form.get("To", ""), call_sid)
         apology = plan.agent.apology if plan is not None else config.defaults.agent.apology
         handoff = bool(form.get("HandoffData"))
         log.info("relay_action", call_sid=call_sid, session_status=status, handoff=handoff)
         if status == "ended":
+            services.outcomes.take(call_sid)
             target = plan.relay.handoff if plan is not None and handoff else None
             if target is None or target.type == "hangup" or target.number is None:
                 return twiml.say_hangup("")
@@ -111,8 +113,19 @@ class RelayRouter:
             )  # fmt: skip
             if plan is not None and plan.mode == self.name and attempt <= RECONNECT_ATTEMPTS:
                 return self.twiml(plan, call_sid, services, attempt=attempt + 1)
-            return twiml.say_hangup(apology)
-        return twiml.empty()
+        services.outcomes.take(call_sid)
+        return twiml.say_hangup(apology) if status == "failed" else twiml.empty()
+
+
+def _restore_history(call: CallSession, services: Services) -> None:
+    """A reconnect after a failed session carries on the conversation this instance held."""
+    outcome = services.outcomes.take(call.call_sid)
+    for message in outcome.history if outcome is not None else ():
+        if message["role"] == "user":
+            call.history.add_user(message["content"])
+        elif message["role"] == "assistant":
+            call.history.open_assistant("restored").text = message["content"]
+    log.info("relay_reconnected", restored_messages=len(call.history))
 
 
 async def _converse(conversation: RelayConversation, call: CallSession, greet: bool) -> None:

@@ -6,7 +6,9 @@ mid-playback (with the played prefix and elapsed ms), DTMF, raw messages, hang-u
 messages are validated as strictly as Twilio does (an invalid one is answered with an `error`;
 ten in a row close the socket with 1007); playback is simulated by `relay_playback.Player`.
 When the session ends it POSTs the signed `<Connect action>` callback (`completed` on hang-up,
-`ended` + `HandoffData` after `end`, `failed` if the server dropped the socket).
+`ended` + `HandoffData` after `end`, `failed` if the socket broke) and, like Twilio, runs the
+TwiML it gets back: a fresh `<ConversationRelay>` (a reconnect) continues the script.
+Script steps and the call record are in relay_script.py.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -26,73 +27,22 @@ from voiceagent.errors import ProtocolError
 from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols.signature import compute_signature
 from voiceagent.sim.relay_playback import Player, TurnRecord
+from voiceagent.sim.relay_script import (
+    Drop,
+    Hangup,
+    Interrupt,
+    Pause,
+    PressKey,
+    RelayCallRecord,
+    Say,
+    ScriptStep,
+    SendRaw,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Say:
-    """The caller says `text` (a final `prompt`) and, unless an Interrupt follows or `listen`
-    is False (the next step comes at once, e.g. a prompt that supersedes the reply), listens."""
-
-    text: str
-    listen: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Interrupt:
-    """Barge in once `after_ms` of the current reply played, then say `text`."""
-
-    after_ms: float
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class PressKey:
-    """The caller presses `digit` (a `dtmf` message) and listens to the reply."""
-
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class SendRaw:
-    """Send `data` as is (to test how the server takes bad messages)."""
-
-    data: str
-
-
-@dataclass(frozen=True, slots=True)
-class Pause:
-    """The caller stays silent for `seconds` (real time), whatever the agent does."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Hangup:
-    """The caller hangs up (the script's end implies it)."""
-
-
-ScriptStep = Say | Interrupt | PressKey | SendRaw | Pause | Hangup
-
-
-@dataclass(slots=True)
-class RelayCallRecord:
-    """Everything the simulated Twilio saw of one call."""
-
-    call_sid: str
-    twiml: str = ""
-    relay_attributes: dict[str, str] = field(default_factory=dict)
-    parameters: dict[str, str] = field(default_factory=dict)
-    turns: list[TurnRecord] = field(default_factory=list)
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    errors_sent: list[str] = field(default_factory=list)
-    handoff_data: str | None = None
-    session_status: str = ""
-    action_twiml: str = ""
-    close_code: int | None = None
-
-    @property
-    def clips(self) -> list[Any]:
-        return [c for t in self.turns for c in t.clips]
+__all__ = [
+    "Drop", "Hangup", "Interrupt", "Pause", "PressKey", "RelayCallRecord", "Say", "ScriptStep",
+    "SendRaw", "place_relay_call",
+]  # fmt: skip
 
 
 class _Session:
@@ -105,6 +55,7 @@ class _Session:
         self.bad_in_a_row = 0
         self.ended = asyncio.Event()
         self.end_received = False
+        self.session_id = ""
 
     async def send(self, payload: dict[str, Any] | str) -> None:
         assert self.ws is not None
@@ -178,33 +129,33 @@ class _Session:
                          "durationUntilInterruptMs": round(heard_ms)})  # fmt: skip
         await self.prompt(step.text)
 
-    async def run_script(self, script: Sequence[ScriptStep]) -> bool:
-        """Play the script; True if the caller hung up (False: the server ended first)."""
+    async def run_script(self, script: Sequence[ScriptStep]) -> tuple[str, Sequence[ScriptStep]]:
+        """Play the script: ("hangup" | "drop" | "server", the steps not played yet)."""
         for index, step in enumerate(script):
             if self.ended.is_set():
-                return False
-            follows_interrupt = index + 1 < len(script) and isinstance(script[index + 1], Interrupt)
-            if isinstance(step, Say) and not step.listen:
-                follows_interrupt = True
+                return "server", script[index:]
+            next_step = script[index + 1] if index + 1 < len(script) else None
+            listen = not isinstance(next_step, Interrupt)
             if isinstance(step, Say):
+                listen = listen and step.listen
                 await self.prompt(step.text)
             elif isinstance(step, Interrupt):
                 await self.interrupt(step)
             elif isinstance(step, PressKey):
                 self.start_turn(f"dtmf:{step.digit}")
                 await self.send({"type": "dtmf", "digit": step.digit})
-            elif isinstance(step, Pause):
-                await asyncio.sleep(step.seconds)
+            elif isinstance(step, Pause | SendRaw):
+                if isinstance(step, SendRaw):
+                    await self.send(step.data)
+                await asyncio.sleep(step.seconds if isinstance(step, Pause) else self.quiet_s)
                 continue
-            elif isinstance(step, SendRaw):
-                await self.send(step.data)
-                await asyncio.sleep(self.quiet_s)
-                continue
+            elif isinstance(step, Drop):
+                return "drop", script[index + 1 :]
             else:
-                return True
-            if not follows_interrupt:
+                return "hangup", ()
+            if listen:
                 await self.listen()
-        return not self.ended.is_set()
+        return ("server", ()) if self.ended.is_set() else ("hangup", ())
 
 
 def _sid(prefix: str) -> str:
@@ -280,54 +231,87 @@ async def _call(
     )
     if status != 200:
         raise ProtocolError(f"/voice answered {status}: {record.twiml[:200]}")
-    ws_url, action_url = _parse_twiml(record.twiml, record)
+    started = time.monotonic()
+    while True:
+        record.sessions += 1
+        session, outcome, script = await _session(
+            http, base_url, public_url, auth_token, form, record, script, speed, quiet_s
+        )
+        action_twiml = await _report_end(
+            http, base_url, public_url, auth_token, form, record, session, outcome, started
+        )
+        if outcome != "drop" or "<ConversationRelay " not in action_twiml:
+            return record
+        record.twiml = action_twiml  # Twilio runs the action's TwiML: a reconnect
+
+
+async def _session(
+    http: aiohttp.ClientSession, base_url: str, public_url: str, auth_token: str,
+    form: dict[str, str], record: RelayCallRecord, script: Sequence[ScriptStep], speed: float,
+    quiet_s: float,
+) -> tuple[_Session, str, Sequence[ScriptStep]]:  # fmt: skip
+    """One ConversationRelay session of the call, from the TwiML in `record.twiml`."""
+    ws_url, record.action_url = _parse_twiml(record.twiml, record)
     public_wss = "wss://" + public_url.split("://", 1)[1]
     local_ws = ws_url.replace(public_wss, "ws://" + base_url.split("://", 1)[1], 1)
-    signature = compute_signature(auth_token, ws_url, {})
+    headers = {"x-twilio-signature": compute_signature(auth_token, ws_url, {})}
     session = _Session(http, base_url, public_url, record, speed, quiet_s)
-    started = time.monotonic()
-    session_id = _sid("VX")
-    headers = {"x-twilio-signature": signature}
+    session.session_id = _sid("VX")
     async with http.ws_connect(local_ws, headers=headers, compress=0) as ws:
         session.ws = ws
         await session.send({
-            "type": "setup", "sessionId": session_id, "accountSid": account,
-            "parentCallSid": "", "callSid": record.call_sid, "from": caller, "to": number,
-            "forwardedFrom": "", "callType": "PSTN", "callerName": "", "direction": "inbound",
-            "callStatus": "RINGING", "customParameters": record.parameters,
+            "type": "setup", "sessionId": session.session_id, "accountSid": form["AccountSid"],
+            "parentCallSid": "", "callSid": record.call_sid, "from": form["From"],
+            "to": form["To"], "forwardedFrom": "", "callType": "PSTN", "callerName": "",
+            "direction": "inbound", "callStatus": "RINGING", "customParameters": record.parameters,
         })  # fmt: skip
-        hung_up = await _converse(session, script)
-        if hung_up:
-            await ws.close()
+        outcome, rest = await _converse(session, script)
+        if outcome != "server":
+            await ws.close(code=1000 if outcome == "hangup" else 1011)
     await asyncio.gather(*session.player.tasks, return_exceptions=True)
+    return session, outcome, rest
+
+
+async def _report_end(
+    http: aiohttp.ClientSession, base_url: str, public_url: str, auth_token: str,
+    form: dict[str, str], record: RelayCallRecord, session: _Session, outcome: str,
+    started: float,
+) -> str:  # fmt: skip
+    """POST the signed `<Connect action>` callback as Twilio does; returns its TwiML."""
+    hung_up = outcome == "hangup"
     if hung_up:
         record.session_status = "completed"
     else:
         record.session_status = "ended" if session.end_received else "failed"
-    action_form = {**form, "SessionId": session_id, "SessionStatus": record.session_status,
-                   "SessionDuration": str(round(time.monotonic() - started)),
-                   "CallStatus": "completed" if hung_up else "in-progress"}  # fmt: skip
+    action_form = {
+        **form, "SessionId": session.session_id, "SessionStatus": record.session_status,
+        "SessionDuration": str(round(time.monotonic() - started)),
+        "CallStatus": "completed" if hung_up else "in-progress",
+    }  # fmt: skip
     if record.handoff_data is not None:
         action_form["HandoffData"] = record.handoff_data
     if record.session_status == "failed":
         action_form |= {"ErrorCode": "64105", "ErrorMessage": "WebSocket Ended"}
-    if action_url:
+    if record.action_url:
         _, record.action_twiml = await _signed_post(
-            http, base_url, public_url, action_url, action_form, auth_token
+            http, base_url, public_url, record.action_url, action_form, auth_token
         )
-    return record
+    return record.action_twiml
 
 
-async def _converse(session: _Session, script: Sequence[ScriptStep]) -> bool:
-    """Greeting, then the script, with the receive side running; True if the caller hung up."""
+async def _converse(
+    session: _Session, script: Sequence[ScriptStep]
+) -> tuple[str, Sequence[ScriptStep]]:
+    """Greeting, then the script, with the receive side running (see `run_script`)."""
     player = asyncio.create_task(session.player.run())
     receiver = asyncio.create_task(session.receive())
     try:
-        greeting = session.record.relay_attributes.get("welcomeGreeting")
-        session.start_turn(None)
-        if greeting:
-            session.player.on_text(greeting, True, time.monotonic())
-        await session.listen()
+        if session.record.sessions == 1:  # a reconnect is not greeted again
+            greeting = session.record.relay_attributes.get("welcomeGreeting")
+            session.start_turn(None)
+            if greeting:
+                session.player.on_text(greeting, True, time.monotonic())
+            await session.listen()
         return await session.run_script(script)
     finally:
         player.cancel()
