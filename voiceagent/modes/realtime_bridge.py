@@ -83,8 +83,8 @@ class Bridge:
     def refused(self, exc: UpstreamError) -> None:
         self.upstream_failed(exc.kind, str(exc))
 
-    async def close(self) -> None:
-        """Close Inworld first (within a second), then the phone socket; report open turns."""
+    async def close_upstream(self) -> None:
+        """Close Inworld (within a second) and report the turns still open."""
         self.report_turns(final=True)
         if self.upstream is not None and not self.upstream.closed:
             try:
@@ -92,6 +92,9 @@ class Bridge:
                     await self.upstream.close()
             except (TimeoutError, OSError, ChannelClosed):
                 log.warning("upstream_close_slow")
+
+    async def close_phone(self) -> None:
+        """Close the phone socket: Twilio then requests the ``<Connect action>`` callback."""
         if not self.phone.closed:
             reason = (self.call.end_reason or EndReason.INTERNAL_ERROR).value
             try:

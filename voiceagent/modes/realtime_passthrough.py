@@ -72,8 +72,8 @@ class RealtimePassthrough:
         if plan is None or plan.mode != self.name:
             call.end(EndReason.PROTOCOL_ERROR, "number not configured for this mode")
             log.warning("stream_without_plan", planned_mode=plan.mode if plan else None)
-            await phone.close(1000, "no plan")
             _finish(services, call, plan)
+            await phone.close(1000, "no plan")
             return
         if plan.realtime.greet_first:
             call.latency.start_turn(call.started, "greeting")
@@ -106,8 +106,9 @@ async def _bridge(bridge: Bridge, services: Services) -> None:
         call.end(EndReason.INTERNAL_ERROR, type(exc).__name__)
     finally:
         call.end(EndReason.CALLER_DISCONNECTED, "bridge ended")
-        await bridge.close()
-        _finish(services, call, bridge.plan)
+        await bridge.close_upstream()
+        _finish(services, call, bridge.plan)  # before the phone closes: the callback follows
+        await bridge.close_phone()
 
 
 def _finish(services: Services, call: CallSession, plan: CallPlan | None) -> None:

@@ -4,7 +4,8 @@
 the signed WebSocket (signed over the public ``wss://`` URL, connected to the local one) and
 runs it as Twilio does (twilio_stream.py: ``start`` with the ``<Parameter>``s, real-time
 media from a ``CallScript``, playback with marks and ``clear``). When the server closes the
-socket it POSTs the signed ``<Connect action>`` callback and keeps the TwiML it gets back.
+socket, or the caller hung up, it POSTs the signed ``<Connect action>`` callback and keeps the
+TwiML it gets back.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ class _Call:
             caller.record_timing = self.record_timing
             await caller.run(ws, script)
         self.record.ended_at = time.monotonic()
-        if self.record.closed_by == "server" and self.record.action_url:
+        if self.record.action_url:  # Twilio requests it however the stream ended (§0.5)
             with contextlib.suppress(aiohttp.ClientError):  # e.g. the server has gone
                 await self._post_action()
 
@@ -164,7 +165,8 @@ class _Call:
         return True
 
     async def _post_action(self) -> None:
-        form = dict(self.form, CallStatus="in-progress")
+        status = "in-progress" if self.record.closed_by == "server" else "completed"
+        form = dict(self.form, CallStatus=status)
         url = self.record.action_url
         async with self.http.post(
             self.target.local(url), data=form, headers={"X-Twilio-Signature": self.sign(url, form)}
