@@ -313,6 +313,12 @@ async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
         "server RSS MiB over time: "
         + ", ".join(f"{t:.0f}s={kb / 1024:.1f}" for t, kb in samples[:: max(1, len(samples) // 12)])
     )
+    if len(warm) > 1:
+        per_call = (warm[-1] - warm[0]) * 1024 / max(1, done * 0.8)
+        print(
+            f"RSS slope after warm-up: {per_call / 1024:.2f} KiB per call (the plan book keeps "
+            f"~1.9 KiB per call for an hour by design; anything above that would be a leak)"
+        )
     if warm:
         print(
             f"after warm-up (last 80%): min {min(warm) / 1024:.1f} MiB, max "
