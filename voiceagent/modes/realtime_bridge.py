@@ -10,6 +10,7 @@ active), then ``conversation.item.truncate`` at the heard milliseconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from voiceagent.audio import ulaw_ms
@@ -65,7 +66,8 @@ class Bridge:
             self.services.http, self.services.settings, key
         )
         log.info("upstream_connected", key=key, ms=round((time.monotonic() - started) * 1e3, 1))
-        await upstream.send(rf.session_update(self.plan))
+        with contextlib.suppress(ChannelClosed):  # closed at once (e.g. over capacity):
+            await upstream.send(rf.session_update(self.plan))  # its last frames still tell why
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._phone_to_upstream(upstream))
