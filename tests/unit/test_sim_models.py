@@ -45,3 +45,16 @@ def test_clear_drops_audio_and_echoes_every_pending_mark() -> None:
     assert playback.clear(record) == ["r1:1", "r1:2"]
     assert playback.buffered == 0 and playback.tick(record, 0.02) == []
     assert record.heard_ms == 20.0
+
+
+def test_record_summary_reports_what_was_heard() -> None:
+    """The printable summary names each response heard with its milliseconds."""
+    playback, record = TwilioPlayback(), CallRecord("CA1", "+1")
+    record.started_at = 0.9
+    playback.add_audio(b"\x00" * 160)
+    playback.add_mark("resp_1:1")
+    playback.tick(record, 1.0)
+    playback.tick(record, 1.02)
+    summary = record.summary()
+    assert summary["heard_ms_by_response"] == {"resp_1": 20}
+    assert summary["greeting_latency_ms"] == 100.0

@@ -140,6 +140,22 @@ class CallRecord:
         """Response ids in the order the caller first heard them."""
         return list(self.heard_ms_by_response)
 
+    def summary(self) -> dict[str, object]:
+        """What the caller heard and when, for printing (``voiceagent simulate``)."""
+        return {
+            "call_sid": self.call_sid,
+            "to": self.to,
+            "webhook_status": self.webhook_status,
+            "heard_ms": self.heard_ms,
+            "heard_ms_by_response": {k: round(v) for k, v in self.heard_ms_by_response.items()},
+            "greeting_latency_ms": self.greeting_latency_ms,
+            "turn_latencies_ms": self.turn_latencies_ms(),
+            "barge_in_clears": len(self.clears),
+            "closed_by": self.closed_by,
+            "action_twiml": self.action_twiml,
+            "twilio_warnings": self.warnings,
+        }
+
 
 class TwilioPlayback:
     """Twilio's outbound buffer: FIFO of audio and marks, played 160 bytes per tick."""
