@@ -50,6 +50,7 @@ CONFIG = parse_config(
                     "apology": "B is sorry.",
                 },
                 "realtime": {"append_ms": 60},
+                "record_transcripts": True,
             },
             NUMBER_BAD_STT: {
                 "mode": "realtime-passthrough",

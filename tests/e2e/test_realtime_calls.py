@@ -279,6 +279,10 @@ async def test_two_concurrent_calls_get_their_own_agents() -> None:
     async with harness() as h:
         a, b = await asyncio.gather(h.call(turns(1)), h.call(turns(1), to=NUMBER_B))
         sa, sb = h.fake.session(a.call_sid), h.fake.session(b.call_sid)
+        await h.ended(a.call_sid), await h.ended(b.call_sid)
+        turns_of = {
+            sid: [t for s, t in h.sink.turns if s == sid] for sid in (a.call_sid, b.call_sid)
+        }
     ua, ub = sa.of_type("session.update")[0]["session"], sb.of_type("session.update")[0]["session"]
     assert ua["instructions"] == "You are agent A." and ua["audio"]["output"]["voice"] == "Sarah"
     assert ub["instructions"] == "You are agent B." and ub["audio"]["output"]["voice"] == "Dennis"
@@ -287,6 +291,9 @@ async def test_two_concurrent_calls_get_their_own_agents() -> None:
     assert sa.responses[0].text == "Hello from A."
     assert (sa.appends - 1) * 320 < sa.audio_bytes <= sa.appends * 320  # 40 ms appends
     assert (sb.appends - 1) * 480 < sb.audio_bytes <= sb.appends * 480  # 60 ms appends
+    b_turn = turns_of[b.call_sid][1]  # B records transcripts: caller and heard agent text
+    assert (b_turn.user_text, b_turn.agent_text) == ("utterance 1", "Sure, I can help with that.")
+    assert all(t.user_text == t.agent_text == "" for t in turns_of[a.call_sid])
 
 
 async def test_unknown_number_gets_the_refusal_twiml() -> None:

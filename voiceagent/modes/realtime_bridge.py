@@ -56,6 +56,7 @@ class Bridge:
         self.pending_text = ""
         self.stale_deltas = 0
         self._reported_turns = 0
+        self._turn_response: dict[int, str] = {}  # latency turn index -> its response id
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -110,6 +111,8 @@ class Bridge:
         turns = self.call.latency.turns
         end = len(turns) if final else len(turns) - 1
         for turn in turns[self._reported_turns : max(end, self._reported_turns)]:
+            if self.plan.record_transcripts:
+                turn.agent_text = self._heard_text(self._turn_response.get(turn.index))
             self.services.sink.turn_finished(self.call, turn)
             log.info("turn_finished", index=turn.index, kind=turn.kind, **turn.figures())
         self._reported_turns = max(end, self._reported_turns)
@@ -271,10 +274,18 @@ class Bridge:
             for frame in rf.greeting_frames(self.plan):
                 await self.upstream.send(frame)
 
+    def _heard_text(self, response_id: str | None) -> str:
+        """What the caller heard of ``response_id`` (the history keeps it cut to that)."""
+        turns = self.call.history.turns
+        return next((t.text for t in reversed(turns) if t.response_id == response_id), "")
+
     def _begin(self, response_id: str, item_id: str | None) -> None:
         if response_id and response_id != self.active_response:
             self.active_response = response_id
             self.pending_text = ""
+            current = self.call.latency.current
+            if current is not None:
+                self._turn_response.setdefault(current.index, response_id)
         if response_id:
             self.tracker.begin_response(response_id, item_id)
 
