@@ -178,3 +178,17 @@ async def test_content_mirror_does_not_duplicate_speech() -> None:
         record = await rig.call([Say("Hi.")])
         assert len(record.turns[1].clips) == 2
         assert rig.router.requests[1].messages[1]["content"] == "Hello there! "
+
+
+async def test_interrupt_of_twilio_voice_keeps_the_spoken_prefix() -> None:
+    """With Twilio's voice, history keeps utteranceUntilInterrupt: the words actually spoken."""
+    router = FakeRouter(api_key=KEY, sentence_s=1.0)
+    answer = "One two three four five six seven eight nine ten eleven twelve."
+    router.answers.extend(["Hello there!", answer, "Okay.", "Okay."])
+    async with relay_rig(relay_config(voice_source="twilio"), router=router) as rig:
+        await rig.call([Say("Count."), Interrupt(600, "Stop.")])
+        talk, after = rig.router.requests[1], rig.router.requests[2]
+        heard = after.messages[-2]
+        assert talk.aborted and heard["role"] == "assistant"
+        assert heard["content"] and answer.startswith(heard["content"])
+        assert len(heard["content"]) < len(answer) / 2

@@ -18,6 +18,7 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -45,11 +46,18 @@ __all__ = [
 ]  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class _Pace:
+    speed: float
+    quiet_s: float
+    greeting_wait_s: float
+
+
 class _Session:
     def __init__(self, http: aiohttp.ClientSession, base_url: str, public_url: str,
-                 record: RelayCallRecord, speed: float, quiet_s: float) -> None:  # fmt: skip
-        self.http, self.record, self.quiet_s = http, record, quiet_s
-        self.player = Player(http, base_url, public_url, speed)
+                 record: RelayCallRecord, pace: _Pace) -> None:  # fmt: skip
+        self.http, self.record, self.pace, self.quiet_s = http, record, pace, pace.quiet_s
+        self.player = Player(http, base_url, public_url, pace.speed)
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.last_message = time.monotonic()
         self.bad_in_a_row = 0
@@ -93,6 +101,8 @@ class _Session:
             self.record.handoff_data = message.handoff_data
             self.end_received = True
             self.ended.set()
+            if self.ws is not None:  # Twilio ends the session: it closes the socket
+                await self.ws.close()
 
     def start_turn(self, prompt: str | None) -> TurnRecord:
         turn = TurnRecord(prompt, time.monotonic())
@@ -195,6 +205,7 @@ async def place_relay_call(
     caller: str = "+14155550100",
     speed: float = 1.0,
     quiet_s: float = 0.3,
+    greeting_wait_s: float = 10.0,
     call_sid: str | None = None,
     http: aiohttp.ClientSession | None = None,
 ) -> RelayCallRecord:
@@ -202,15 +213,17 @@ async def place_relay_call(
 
     `public_url` is the server's PUBLIC_URL (what it signs and writes into TwiML and clip
     URLs); `speed` accelerates playback (clips and Twilio's TTS); `quiet_s` is how long the
-    server must stay silent, playback idle, for the caller to take the reply as finished.
+    server must stay silent, playback idle, for the caller to take the reply as finished;
+    `greeting_wait_s` how long the caller waits for a greeting before its first step.
     """
     base_url, public_url = base_url.rstrip("/"), public_url.rstrip("/")
     record = RelayCallRecord(call_sid or _sid("CA"))
     own_http = http is None
     session_http = http or aiohttp.ClientSession()
     try:
+        pace = _Pace(speed, quiet_s, greeting_wait_s)
         return await _call(session_http, base_url, public_url, auth_token, number, script,
-                           caller, speed, quiet_s, record)  # fmt: skip
+                           caller, pace, record)  # fmt: skip
     finally:
         if own_http:
             await session_http.close()
@@ -218,8 +231,7 @@ async def place_relay_call(
 
 async def _call(
     http: aiohttp.ClientSession, base_url: str, public_url: str, auth_token: str, number: str,
-    script: Sequence[ScriptStep], caller: str, speed: float, quiet_s: float,
-    record: RelayCallRecord,
+    script: Sequence[ScriptStep], caller: str, pace: _Pace, record: RelayCallRecord,
 ) -> RelayCallRecord:  # fmt: skip
     account = _sid("AC")
     form = {
@@ -235,7 +247,7 @@ async def _call(
     while True:
         record.sessions += 1
         session, outcome, script = await _session(
-            http, base_url, public_url, auth_token, form, record, script, speed, quiet_s
+            http, base_url, public_url, auth_token, form, record, script, pace
         )
         action_twiml = await _report_end(
             http, base_url, public_url, auth_token, form, record, session, outcome, started
@@ -247,15 +259,14 @@ async def _call(
 
 async def _session(
     http: aiohttp.ClientSession, base_url: str, public_url: str, auth_token: str,
-    form: dict[str, str], record: RelayCallRecord, script: Sequence[ScriptStep], speed: float,
-    quiet_s: float,
+    form: dict[str, str], record: RelayCallRecord, script: Sequence[ScriptStep], pace: _Pace,
 ) -> tuple[_Session, str, Sequence[ScriptStep]]:  # fmt: skip
     """One ConversationRelay session of the call, from the TwiML in `record.twiml`."""
     ws_url, record.action_url = _parse_twiml(record.twiml, record)
     public_wss = "wss://" + public_url.split("://", 1)[1]
     local_ws = ws_url.replace(public_wss, "ws://" + base_url.split("://", 1)[1], 1)
     headers = {"x-twilio-signature": compute_signature(auth_token, ws_url, {})}
-    session = _Session(http, base_url, public_url, record, speed, quiet_s)
+    session = _Session(http, base_url, public_url, record, pace)
     session.session_id = _sid("VX")
     async with http.ws_connect(local_ws, headers=headers, compress=0) as ws:
         session.ws = ws
@@ -311,7 +322,7 @@ async def _converse(
             session.start_turn(None)
             if greeting:
                 session.player.on_text(greeting, True, time.monotonic())
-            await session.listen()
+            await session.listen(session.pace.greeting_wait_s)
         return await session.run_script(script)
     finally:
         player.cancel()

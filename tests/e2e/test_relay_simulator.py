@@ -1,0 +1,59 @@
+"""The simulated ConversationRelay behaves like Twilio towards a server that misbehaves."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from voiceagent.sim.relay_caller import Say, place_relay_call
+
+PUBLIC = "https://sim.example.test"
+TWIML = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Connect action="'
+    + PUBLIC
+    + '/action"><ConversationRelay url="wss://sim.example.test/ws" /></Connect></Response>'
+)
+
+
+async def test_invalid_messages_get_errors_and_end_posts_handoff() -> None:
+    """Bad server messages are answered with `error`; `end` ends with SessionStatus=ended."""
+    received: list[str] = []
+    actions: list[dict[str, str]] = []
+
+    async def voice(request: web.Request) -> web.Response:
+        return web.Response(text=TWIML, content_type="text/xml")
+
+    async def ws(request: web.Request) -> web.WebSocketResponse:
+        sock = web.WebSocketResponse()
+        await sock.prepare(request)
+        async for msg in sock:
+            received.append(msg.data)
+            if '"prompt"' in msg.data:
+                await sock.send_str('{"type":"text","token":null}')
+                await sock.send_str('{"type":"play","source":"not a url"}')
+                await sock.send_str('{"type":"end","handoffData":"{\\"to\\":\\"human\\"}"}')
+        return sock
+
+    async def action(request: web.Request) -> web.Response:
+        actions.append({k: str(v) for k, v in (await request.post()).items()})
+        return web.Response(text="<Response/>", content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/voice", voice)
+    app.router.add_get("/ws", ws)
+    app.router.add_post("/action", action)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        record = await place_relay_call(
+            str(server.make_url("")), public_url=PUBLIC, auth_token="t", number="+18005550102",
+            script=[Say("Hi."), Say("Never sent.")], speed=20, quiet_s=0.1, greeting_wait_s=0.2,
+        )  # fmt: skip
+    finally:
+        await server.close()
+    errors = [m for m in received if '"type":"error"' in m]
+    assert len(record.errors_sent) == 2 and len(errors) == 2
+    assert record.session_status == "ended" and record.handoff_data == '{"to":"human"}'
+    assert actions[0]["SessionStatus"] == "ended" and actions[0]["HandoffData"] == '{"to":"human"}'
+    assert actions[0]["CallStatus"] == "in-progress"
+    assert not any("Never sent." in m for m in received)
