@@ -13,6 +13,7 @@ from voiceagent.logging import configure_logging
 from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
+from voiceagent.sim.rehearsal import add_parser as add_simulate
 
 
 def _config_table(config: Config) -> list[dict[str, str]]:
@@ -21,14 +22,19 @@ def _config_table(config: Config) -> list[dict[str, str]]:
         plan = config.plan_for(number, "CA" + "0" * 32)
         assert plan is not None
         mode = entry.mode or "experiment:" + ",".join(
-            f"{a.name}={a.mode}@{a.weight:g}" for a in entry.experiment.arms  # type: ignore[union-attr]
+            f"{a.name}={a.mode}@{a.weight:g}"
+            for a in entry.experiment.arms  # type: ignore[union-attr]
         )
-        rows.append({
-            "number": number,
-            "mode": mode,
-            "agent": f"{plan.agent.llm_model} / voice {plan.agent.voice} / {plan.agent.tts_model}",
-            "fallback_mode": entry.fallback_mode or "",
-        })
+        rows.append(
+            {
+                "number": number,
+                "mode": mode,
+                "agent": (
+                    f"{plan.agent.llm_model} / voice {plan.agent.voice} / {plan.agent.tts_model}"
+                ),
+                "fallback_mode": entry.fallback_mode or "",
+            }
+        )
     return rows
 
 
@@ -41,8 +47,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return 1
     rows = _config_table(config)
     if args.json:
-        print(json.dumps({"path": str(path), "unknown_numbers": config.unknown_numbers.policy,
-                          "numbers": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "unknown_numbers": config.unknown_numbers.policy,
+                    "numbers": rows,
+                },
+                indent=2,
+            )
+        )
         return 0
     print(f"{path}: OK ({len(rows)} numbers; unknown numbers: {config.unknown_numbers.policy})")
     widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in rows[0]} if rows else {}
@@ -79,12 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", help="YAML file (default: VOICEAGENT_CONFIG)")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(func=cmd_check_config)
-    try:
-        from voiceagent.sim.rehearsal import add_parser as add_simulate
-    except ImportError:
-        pass
-    else:
-        add_simulate(sub)
+    add_simulate(sub)
     add_report(sub)
     add_reload(sub)
     return parser

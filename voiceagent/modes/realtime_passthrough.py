@@ -65,6 +65,7 @@ class RealtimePassthrough:
             arm=plan.arm if plan else None,
             experiment=plan.experiment if plan else None,
             stream_sid=start.stream_sid,
+            record_transcripts=plan.record_transcripts if plan else False,
         )
         bind_call(info.call_sid, number, self.name, arm=call.arm)
         services.sink.call_started(call)

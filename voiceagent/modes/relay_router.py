@@ -65,10 +65,11 @@ class RelayRouter:
             return
         params = setup.custom_parameters
         number = params.get("number") or setup.to
-        plan = services.config.current.plan_for(number, setup.call_sid)
+        plan = services.plan_for_stream(number, setup.call_sid)
         call = CallSession(
             call_sid=setup.call_sid, number=number, mode=self.name,
             arm=plan.arm if plan else None, experiment=plan.experiment if plan else None,
+            record_transcripts=plan.record_transcripts if plan else False,
         )  # fmt: skip
         bind_call(setup.call_sid, number, self.name, arm=call.arm)
         services.sink.call_started(call)

@@ -1,0 +1,215 @@
+"""`voiceagent simulate`: the offline rehearsal. No accounts, no network.
+
+Starts the real server (create_app) on 127.0.0.1 against the fake Inworld Realtime and the
+fake Router of this package, on the sample A/B config `rehearsal.yaml`, places N simulated
+Twilio callers (Media Streams or ConversationRelay, whichever TwiML the server answers),
+prints what each caller heard with its latencies, then the A/B report from the call records.
+
+Fake delays default to assumptions from public figures (see `--help`); they are the
+upstream's share of the latency, so the report shows what the modes add on top of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import select
+
+from voiceagent.app import create_app
+from voiceagent.config import load_config
+from voiceagent.logging import configure_logging
+from voiceagent.protocols.signature import compute_signature
+from voiceagent.report.command import load_report
+from voiceagent.report.render import render
+from voiceagent.settings import Settings
+from voiceagent.sim import relay_caller as rc
+from voiceagent.sim.call_script import CallScript, HangUp, Silence, Speak, WaitForAgent
+from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
+from voiceagent.sim.fake_options import FakeRealtimeOptions
+from voiceagent.sim.fake_router import FakeRouter
+from voiceagent.sim.twilio_media import SimTarget, call_form, new_sid, place_call
+from voiceagent.store.schema import make_engine, turns
+
+SAMPLE = Path(__file__).with_name("rehearsal.yaml")
+PUBLIC_URL = "https://rehearsal.voiceagent.invalid"
+NUMBERS = ("+18005550103", "+18005550101", "+18005550103", "+18005550102")
+
+
+@dataclass
+class CallLine:
+    """One finished simulated call, as printed."""
+
+    call_sid: str
+    number: str
+    protocol: str
+    greeting_ms: float | None
+    turn_ms: list[float]
+    heard_s: float
+    barge_ins: int
+
+
+def media_script() -> CallScript:
+    """Greeting, two turns, a barge-in mid-reply, one more turn, hang up."""
+    return CallScript((
+        WaitForAgent("quiet"), Speak(900, 1), WaitForAgent("quiet"),
+        Speak(700, 2), WaitForAgent("playing", min_heard_ms=400), Speak(600, 3),
+        WaitForAgent("quiet"), Silence(200), HangUp(),
+    ))  # fmt: skip
+
+
+def relay_script() -> list[rc.ScriptStep]:
+    """Greeting, two questions, an interruption, hang up."""
+    return [
+        rc.Say("What are your opening hours?"), rc.Say("Can I pay by card?"),
+        rc.Interrupt(600, "Sorry, one more thing: do you deliver?"), rc.Hangup(),
+    ]  # fmt: skip
+
+
+async def _protocol(http: aiohttp.ClientSession, base: str, token: str, to: str, sid: str) -> str:
+    """Which protocol the server's TwiML asks Twilio to open for this call."""
+    form = call_form(sid, to, "+14155550100", "AC" + secrets.token_hex(16))
+    sig = compute_signature(token, PUBLIC_URL + "/voice", form)
+    async with http.post(base + "/voice", data=form, headers={"X-Twilio-Signature": sig}) as r:
+        return "relay" if "<ConversationRelay" in await r.text() else "media"
+
+
+async def _one_call(http: aiohttp.ClientSession, base: str, token: str, to: str) -> CallLine:
+    sid = new_sid("CA")
+    if await _protocol(http, base, token, to, sid) == "media":
+        rec = await place_call(SimTarget(base, PUBLIC_URL, token), to, media_script(),
+                               call_sid=sid, http=http)  # fmt: skip
+        return CallLine(sid, to, "media-streams", rec.greeting_latency_ms,
+                        rec.turn_latencies_ms(), rec.heard_ms / 1000, len(rec.clears))  # fmt: skip
+    relay = await rc.place_relay_call(base, public_url=PUBLIC_URL, auth_token=token, number=to,
+                                      script=relay_script(), call_sid=sid, http=http)  # fmt: skip
+    firsts = [t.prompt_to_first_play_ms for t in relay.turns]
+    return CallLine(
+        sid, to, "conversation-relay", firsts[0] if firsts else None,
+        [f for f in firsts[1:] if f is not None], sum(t.heard_ms for t in relay.turns) / 1000,
+        sum(1 for t in relay.turns if t.interrupted),
+    )  # fmt: skip
+
+
+async def _heard_text(db_url: str) -> dict[str, list[tuple[str, str]]]:
+    engine = make_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(turns.c.call_sid, turns.c.kind, turns.c.user_text, turns.c.agent_text)
+                .order_by(turns.c.call_sid, turns.c.turn_index))  # fmt: skip
+            out: dict[str, list[tuple[str, str]]] = {}
+            for sid, kind, user, agent in rows:
+                out.setdefault(sid, []).append(
+                    ("" if kind == "greeting" else user or "", agent or "")
+                )
+            return out
+    finally:
+        await engine.dispose()
+
+
+async def rehearse(args: argparse.Namespace) -> int:
+    token = secrets.token_hex(16)
+    workdir = Path(tempfile.mkdtemp(prefix="voiceagent-sim-"))
+    db_url = f"sqlite+aiosqlite:///{workdir / 'records.sqlite3'}"
+    rt_opts = FakeRealtimeOptions(
+        api_key="sim-key", first_delta_delay_s=args.realtime_first_audio_ms / 1000
+    )
+    async with FakeInworldRealtime(rt_opts) as realtime:
+        router = FakeRouter(api_key="sim-key", ttfb_s=args.router_ttfb_ms / 1000,
+                            sentence_s=args.router_sentence_ms / 1000)  # fmt: skip
+        await router.start()
+        settings = Settings(
+            public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
+            inworld_realtime_url=realtime.url, inworld_router_url=router.url,
+            config_path=args.config, database_url=db_url, port=0,
+        )  # fmt: skip
+        runner = web.AppRunner(create_app(settings, load_config(args.config)), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        lines = await _place_all(base, token, args.calls, args.concurrency)
+        await runner.cleanup()  # flushes the call records
+        await router.close()
+    _print_calls(lines, await _heard_text(db_url))
+    print("\n" + render(await load_report(db_url)))
+    print(f"\nrecords: {db_url}")
+    return 0
+
+
+async def _place_all(base: str, token: str, n: int, concurrency: int) -> list[CallLine]:
+    gate = asyncio.Semaphore(concurrency)
+    done: list[CallLine] = []
+    started = time.monotonic()
+
+    async def run(i: int) -> None:
+        async with gate:
+            done.append(await _one_call(http, base, token, NUMBERS[i % len(NUMBERS)]))
+            print(
+                f"\r  calls finished: {len(done)}/{n} ({time.monotonic() - started:4.1f} s)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    async with aiohttp.ClientSession() as http, asyncio.TaskGroup() as tg:
+        for i in range(n):
+            tg.create_task(run(i))
+    print(file=sys.stderr)
+    return done
+
+
+def _print_calls(lines: list[CallLine], text: dict[str, list[tuple[str, str]]]) -> None:
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f} ms"
+
+    for line in sorted(lines, key=lambda c: (c.number, c.protocol)):
+        print(f"\n{line.number}  {line.protocol:18}  {line.call_sid}")
+        print(f"  greeting {fmt(line.greeting_ms)}; turns "
+              f"{', '.join(fmt(t) for t in line.turn_ms) or '-'}; heard {line.heard_s:.1f} s "
+              f"of agent audio; barge-ins {line.barge_ins}")  # fmt: skip
+        for user, agent in text.get(line.call_sid, []):
+            if user:
+                print(f"    caller: {user}")
+            print(f"    agent: {agent.strip() or '(nothing)'}")
+
+
+def add_parser(sub: Any) -> None:
+    """Register `voiceagent simulate` on the CLI."""
+    p = sub.add_parser("simulate", help="offline rehearsal against fake Inworld + simulated Twilio")
+    p.add_argument("--calls", type=int, default=40, help="simulated callers (default 40)")
+    p.add_argument("--concurrency", type=int, default=40, help="calls at once (default 40)")
+    p.add_argument("--config", type=Path, default=SAMPLE, help="per-number YAML (sample A/B)")
+    p.add_argument("--realtime-first-audio-ms", type=float, default=450.0,
+                   help="fake Realtime: end of speech to first audio (LLM TTFT ~300 ms + "
+                        "TTS first audio ~150 ms, public figures)")  # fmt: skip
+    p.add_argument(
+        "--router-ttfb-ms",
+        type=float,
+        default=450.0,
+        help="fake Router: request to first SSE audio (same assumption)",
+    )
+    p.add_argument(
+        "--router-sentence-ms",
+        type=float,
+        default=250.0,
+        help="fake Router: synthesis time of each further sentence",
+    )
+    p.add_argument("--verbose", action="store_true", help="show the server's logs")
+    p.set_defaults(func=cmd_simulate)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    configure_logging("info" if args.verbose else "error", "console")
+    return asyncio.run(rehearse(args))
