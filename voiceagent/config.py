@@ -46,6 +46,7 @@ class AgentConfig(_Model):
     turn_detection: TurnDetection = TurnDetection()
     temperature: float = Field(default=0.8, ge=0, le=2)
     apology: str = "Sorry, something went wrong on our side. Please call again later."
+    failover_greeting: str = "Sorry about that, I'm back. Where were we?"
 
 
 class AgentOverrides(_Model):
@@ -60,6 +61,7 @@ class AgentOverrides(_Model):
     turn_detection: TurnDetection | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     apology: str | None = None
+    failover_greeting: str | None = None
 
 
 class RealtimeKnobs(_Model):
@@ -200,7 +202,8 @@ class Config(_Model):
             relay=_merge(d.relay, entry.relay),
             fallback_mode=entry.fallback_mode,
             record_transcripts=(
-                d.record_transcripts if entry.record_transcripts is None
+                d.record_transcripts
+                if entry.record_transcripts is None
                 else entry.record_transcripts
             ),
         )

@@ -16,8 +16,12 @@ class Mode(Protocol):
     name: ClassVar[str]
     ws_path: ClassVar[str]  # the WebSocket route Twilio connects to for this mode
 
-    def twiml(self, plan: CallPlan, call_sid: str, services: Services) -> str:
-        """TwiML answering `/voice` for a call this mode serves."""
+    def twiml(
+        self, plan: CallPlan, call_sid: str, services: Services, *,
+        failover_from: str | None = None,
+    ) -> str:  # fmt: skip
+        """TwiML answering `/voice` for a call this mode serves (or taking over a call whose
+        `failover_from` mode failed)."""
         ...
 
     async def serve(self, phone: Channel, services: Services) -> None:

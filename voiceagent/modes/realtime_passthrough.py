@@ -15,11 +15,11 @@ from typing import ClassVar
 from voiceagent.config import CallPlan
 from voiceagent.errors import ProtocolError, UpstreamError
 from voiceagent.logging import bind_call, get_logger
-from voiceagent.modes import register
+from voiceagent.modes import MODES, register
 from voiceagent.modes.realtime_bridge import Bridge
 from voiceagent.protocols import twilio_media as tm
 from voiceagent.protocols import twiml
-from voiceagent.runtime import Services
+from voiceagent.runtime import CallOutcome, Services
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.transport.channel import Channel
 
@@ -38,10 +38,15 @@ class RealtimePassthrough:
     name: ClassVar[str] = "realtime-passthrough"
     ws_path: ClassVar[str] = "/media-stream"
 
-    def twiml(self, plan: CallPlan, call_sid: str, services: Services) -> str:
+    def twiml(
+        self, plan: CallPlan, call_sid: str, services: Services, *,
+        failover_from: str | None = None,
+    ) -> str:  # fmt: skip
         """``<Connect action><Stream>``; the stream gets its context from ``<Parameter>``s."""
         settings = services.settings
         parameters = {"number": plan.number, "mode": self.name}
+        if failover_from is not None:
+            parameters["failover_from"] = failover_from
         if plan.arm is not None:
             parameters["arm"] = plan.arm
         return twiml.stream(
@@ -87,10 +92,33 @@ class RealtimePassthrough:
         if outcome is None or outcome.reason not in APOLOGY_REASONS:
             return twiml.empty()
         plan = services.plan_for_stream(form.get("To", ""), call_sid)
+        if plan is not None and outcome.reason is EndReason.UPSTREAM_FAILED:
+            failover = _failover(plan, call_sid, outcome, services)
+            if failover is not None:
+                return failover
         config = services.config.current
         apology = plan.agent.apology if plan is not None else config.defaults.agent.apology
         log.info("action_apology", call_sid=call_sid, reason=outcome.reason.value)
         return twiml.say_hangup(apology)
+
+
+def _failover(
+    plan: CallPlan, call_sid: str, outcome: CallOutcome, services: Services
+) -> str | None:
+    """Hand the call to the number's fallback mode (ConversationRelay + Router), keeping
+    the conversation so far; None when the number names no usable fallback."""
+    fallback = plan.fallback_mode
+    if fallback is None or fallback == RealtimePassthrough.name or fallback not in MODES:
+        return None
+    leg = plan.model_copy(update={"mode": fallback})
+    services.plans.record(call_sid, leg)
+    services.outcomes.record(call_sid, outcome)  # its history seeds the new leg
+    log.warning(
+        "failover", call_sid=call_sid, from_mode=RealtimePassthrough.name, to_mode=fallback,
+        upstream_failure=outcome.upstream_failure,
+    )  # fmt: skip
+    relay = MODES[fallback]
+    return relay.twiml(leg, call_sid, services, failover_from=RealtimePassthrough.name)
 
 
 async def _bridge(bridge: Bridge, services: Services) -> None:

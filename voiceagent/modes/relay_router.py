@@ -40,22 +40,36 @@ class RelayRouter:
     name: ClassVar[str] = "relay-router"
     ws_path: ClassVar[str] = "/conversation"
 
-    def twiml(self, plan: CallPlan, call_sid: str, services: Services, attempt: int = 1) -> str:
-        """`<Connect action><ConversationRelay>`; context travels in `<Parameter>`s."""
+    def twiml(
+        self, plan: CallPlan, call_sid: str, services: Services, attempt: int = 1, *,
+        failover_from: str | None = None,
+    ) -> str:  # fmt: skip
+        """`<Connect action><ConversationRelay>`; context travels in `<Parameter>`s.
+
+        A failover leg (`failover_from`) carries on the failed mode's conversation and opens
+        with the agent's `failover_greeting` instead of its greeting."""
         settings = services.settings
         parameters = {"number": plan.number, "mode": self.name}
         if plan.arm is not None:
             parameters["arm"] = plan.arm
+        if failover_from is not None:
+            parameters["failover_from"] = failover_from
         query = {"mode": self.name}
         if attempt > 1:
             parameters["attempt"] = query["attempt"] = str(attempt)
-        twilio_greets = plan.relay.greeting_source == "twilio" and attempt == 1
+        twilio_greets = plan.relay.greeting_source == "twilio" and (
+            attempt == 1 or failover_from is not None
+        )
         return twiml.conversation_relay(
             settings.public_wss_url + self.ws_path,
             f"{settings.public_url}/voice/action?{urlencode(query)}",
             plan.relay,
             parameters,
-            welcome_greeting=plan.agent.greeting if twilio_greets else None,
+            welcome_greeting=(
+                (plan.agent.failover_greeting if failover_from else plan.agent.greeting)
+                if twilio_greets
+                else None
+            ),
         )
 
     async def serve(self, phone: Channel, services: Services) -> None:
@@ -80,12 +94,19 @@ class RelayRouter:
                 log.warning("relay_without_plan", planned_mode=plan.mode if plan else None)
                 await phone.close(1000, "no plan")
                 return
-            first = params.get("attempt", "1") == "1"
+            call.failover_from = params.get("failover_from") or None
+            first = params.get("attempt", "1") == "1" and call.failover_from is None
             if not first:
                 _restore_history(call, services)
-            if plan.relay.greeting_source == "twilio" and first:
+            opening = first or call.failover_from is not None
+            if call.failover_from is not None:
+                plan = plan.model_copy(
+                    update={"agent": plan.agent.model_copy(
+                        update={"greeting": plan.agent.failover_greeting})}
+                )  # fmt: skip
+            if plan.relay.greeting_source == "twilio" and opening:
                 call.history.open_assistant("greeting").text = plan.agent.greeting
-            greet = plan.relay.greeting_source == "inworld" and first
+            greet = plan.relay.greeting_source == "inworld" and opening
             await _converse(RelayConversation(phone, services, plan, call), call, greet)
         finally:
             call.end(EndReason.CALLER_DISCONNECTED, "conversation ended")

@@ -208,16 +208,19 @@ async def place_relay_call(
     greeting_wait_s: float = 10.0,
     call_sid: str | None = None,
     http: aiohttp.ClientSession | None = None,
+    twiml: str | None = None,
 ) -> RelayCallRecord:
     """Place one relay-router call against the server at `base_url` and return its record.
 
     `public_url` is the server's PUBLIC_URL (what it signs and writes into TwiML and clip
     URLs); `speed` accelerates playback (clips and Twilio's TTS); `quiet_s` is how long the
     server must stay silent, playback idle, for the caller to take the reply as finished;
-    `greeting_wait_s` how long the caller waits for a greeting before its first step.
+    `greeting_wait_s` how long the caller waits for a greeting before its first step;
+    `twiml`, when given, is TwiML Twilio is already executing for this call (e.g. what an
+    earlier `<Connect action>` answered): the call starts from it instead of `/voice`.
     """
     base_url, public_url = base_url.rstrip("/"), public_url.rstrip("/")
-    record = RelayCallRecord(call_sid or _sid("CA"))
+    record = RelayCallRecord(call_sid or _sid("CA"), twiml=twiml or "")
     own_http = http is None
     session_http = http or aiohttp.ClientSession()
     try:
@@ -238,9 +241,11 @@ async def _call(
         "CallSid": record.call_sid, "AccountSid": account, "From": caller, "To": number,
         "CallStatus": "ringing", "ApiVersion": "2010-04-01", "Direction": "inbound",
     }  # fmt: skip
-    status, record.twiml = await _signed_post(
-        http, base_url, public_url, public_url + "/voice", form, auth_token
-    )
+    status = 200
+    if not record.twiml:
+        status, record.twiml = await _signed_post(
+            http, base_url, public_url, public_url + "/voice", form, auth_token
+        )
     if status != 200:
         raise ProtocolError(f"/voice answered {status}: {record.twiml[:200]}")
     started = time.monotonic()
