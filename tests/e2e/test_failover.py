@@ -74,7 +74,7 @@ async def test_refused_realtime_session_fails_over_to_relay() -> None:
     """Inworld Realtime refusing (503): the action hands the call to ConversationRelay, which
     opens with the failover greeting and answers the caller through the Router."""
     async with rig(refuse_status=503) as r:
-        rec, relay = await _fail_then_relay(r, CallScript((Speak(300), HangUp())))
+        _rec, relay = await _fail_then_relay(r, CallScript((Speak(300), HangUp())))
     assert relay.parameters.get("failover_from") == "realtime-passthrough"
     assert relay.turns[0].clips and relay.turns[1].clips  # failover greeting, then a reply
     messages = r.router.requests[0].messages
@@ -88,7 +88,7 @@ async def test_dropped_realtime_session_fails_over_with_the_conversation() -> No
     script = CallScript((WaitForAgent("quiet"), Speak(600), WaitForAgent("quiet"),
                          Speak(600), WaitForAgent("quiet"), HangUp()))  # fmt: skip
     async with rig(drop_after_responses=2) as r:
-        rec, relay = await _fail_then_relay(r, script)
+        rec, _relay = await _fail_then_relay(r, script)
         calls = r.server.app[SERVICES].calls
     assert rec.heard_ms > 0 and calls.count() == 0
     last = r.router.requests[-1].messages
