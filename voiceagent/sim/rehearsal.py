@@ -42,7 +42,8 @@ from voiceagent.store.schema import make_engine, turns
 
 SAMPLE = Path(__file__).with_name("rehearsal.yaml")
 PUBLIC_URL = "https://rehearsal.voiceagent.invalid"
-NUMBERS = ("+18005550103", "+18005550101", "+18005550103", "+18005550102")
+# three in five calls go to the A/B number, so its arms gather enough turns for a verdict
+NUMBERS = ("+18005550103", "+18005550101", "+18005550103", "+18005550102", "+18005550103")
 
 
 @dataclass
@@ -142,7 +143,7 @@ async def rehearse(args: argparse.Namespace) -> int:
         lines = await _place_all(base, token, args.calls, args.concurrency)
         await runner.cleanup()  # flushes the call records
         await router.close()
-    _print_calls(lines, await _heard_text(db_url))
+    _print_calls(lines, await _heard_text(db_url), args.transcripts or args.calls <= 8)
     print("\n" + render(await load_report(db_url)))
     print(f"\nrecords: {db_url}")
     return 0
@@ -170,16 +171,18 @@ async def _place_all(base: str, token: str, n: int, concurrency: int) -> list[Ca
     return done
 
 
-def _print_calls(lines: list[CallLine], text: dict[str, list[tuple[str, str]]]) -> None:
+def _print_calls(
+    lines: list[CallLine], text: dict[str, list[tuple[str, str]]], transcripts: bool
+) -> None:
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.0f} ms"
 
     for line in sorted(lines, key=lambda c: (c.number, c.protocol)):
         print(f"\n{line.number}  {line.protocol:18}  {line.call_sid}")
-        print(f"  greeting {fmt(line.greeting_ms)}; turns "
+        print(f"  greeting {fmt(line.greeting_ms)}; reply after caller's turn "
               f"{', '.join(fmt(t) for t in line.turn_ms) or '-'}; heard {line.heard_s:.1f} s "
               f"of agent audio; barge-ins {line.barge_ins}")  # fmt: skip
-        for user, agent in text.get(line.call_sid, []):
+        for user, agent in text.get(line.call_sid, []) if transcripts else []:
             if user:
                 print(f"    caller: {user}")
             print(f"    agent: {agent.strip() or '(nothing)'}")
@@ -205,6 +208,11 @@ def add_parser(sub: Any) -> None:
         type=float,
         default=250.0,
         help="fake Router: synthesis time of each further sentence",
+    )
+    p.add_argument(
+        "--transcripts",
+        action="store_true",
+        help="print every call's dialogue (default: only with 8 calls or fewer)",
     )
     p.add_argument("--verbose", action="store_true", help="show the server's logs")
     p.set_defaults(func=cmd_simulate)
