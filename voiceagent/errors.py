@@ -50,6 +50,17 @@ class UpstreamFailure(StrEnum):
     ERROR = "error"  # an error event or a 4xx we do not classify further
 
 
+def failure_for_status(status: int) -> UpstreamFailure:
+    """Classify an upstream HTTP error status (a refused upgrade or a failed request)."""
+    if status in (401, 403):
+        return UpstreamFailure.AUTH
+    if status == 429:
+        return UpstreamFailure.RATE_LIMITED
+    if status >= 500:
+        return UpstreamFailure.UNAVAILABLE
+    return UpstreamFailure.ERROR
+
+
 class UpstreamError(VoiceAgentError):
     """An Inworld API refused, failed or dropped; ``kind`` classifies it."""
 

@@ -8,11 +8,11 @@ import orjson
 import pytest
 
 from voiceagent.config import parse_config
-from voiceagent.errors import ProtocolError, UpstreamFailure
+from voiceagent.errors import ProtocolError, UpstreamFailure, failure_for_status
 from voiceagent.modes import realtime_frames as rf
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols import twilio_media as tm
-from voiceagent.transport.inworld_realtime import failure_for_status, session_key, session_url
+from voiceagent.transport.inworld_realtime import session_key, session_url
 
 
 def _plan(**agent: object) -> object:

@@ -14,7 +14,7 @@ import uuid
 import aiohttp
 from yarl import URL
 
-from voiceagent.errors import UpstreamError, UpstreamFailure
+from voiceagent.errors import UpstreamError, UpstreamFailure, failure_for_status
 from voiceagent.settings import Settings
 from voiceagent.transport.channel import WebSocketChannel
 
@@ -30,17 +30,6 @@ def session_key(call_sid: str) -> str:
 def session_url(base: str, key: str) -> URL:
     """The endpoint with ``key`` and ``protocol=realtime`` added to whatever query it has."""
     return URL(base).update_query(key=key, protocol="realtime")
-
-
-def failure_for_status(status: int) -> UpstreamFailure:
-    """Classify a non-101 answer to the upgrade."""
-    if status in (401, 403):
-        return UpstreamFailure.AUTH
-    if status == 429:
-        return UpstreamFailure.RATE_LIMITED
-    if status >= 500:
-        return UpstreamFailure.UNAVAILABLE
-    return UpstreamFailure.ERROR
 
 
 async def connect_realtime(

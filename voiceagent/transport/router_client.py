@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import aiohttp
 
-from voiceagent.errors import ProtocolError, UpstreamError, UpstreamFailure
+from voiceagent.errors import ProtocolError, UpstreamError, UpstreamFailure, failure_for_status
 from voiceagent.protocols.inworld_router import (
     ChatRequest,
     RouterChunk,
@@ -30,17 +30,6 @@ from voiceagent.protocols.inworld_router import (
 _READ_SIZE = 64 * 1024
 _BODY_LIMIT = 2000
 _DRAIN_S = 0.2
-
-
-def failure_for_status(status: int) -> UpstreamFailure:
-    """Classify an HTTP error status of the Router."""
-    if status in (401, 403):
-        return UpstreamFailure.AUTH
-    if status == 429:
-        return UpstreamFailure.RATE_LIMITED
-    if status >= 500:
-        return UpstreamFailure.UNAVAILABLE
-    return UpstreamFailure.ERROR
 
 
 async def stream_chat(
