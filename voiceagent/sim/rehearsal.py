@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import secrets
 import sys
 import tempfile
@@ -84,8 +85,9 @@ async def _protocol(http: aiohttp.ClientSession, base: str, token: str, to: str,
         return "relay" if "<ConversationRelay" in await r.text() else "media"
 
 
-async def _one_call(http: aiohttp.ClientSession, base: str, token: str, to: str) -> CallLine:
-    sid = new_sid("CA")
+async def _one_call(
+    http: aiohttp.ClientSession, base: str, token: str, to: str, sid: str
+) -> CallLine:
     if await _protocol(http, base, token, to, sid) == "media":
         rec = await place_call(SimTarget(base, PUBLIC_URL, token), to, media_script(),
                                call_sid=sid, http=http)  # fmt: skip
@@ -140,7 +142,8 @@ async def rehearse(args: argparse.Namespace) -> int:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
-        lines = await _place_all(base, token, args.calls, args.concurrency)
+        sids = _call_sids(args.calls, args.seed)
+        lines = await _place_all(base, token, sids, args.concurrency)
         await runner.cleanup()  # flushes the call records
         await router.close()
     _print_calls(lines, await _heard_text(db_url), args.transcripts or args.calls <= 8)
@@ -149,14 +152,24 @@ async def rehearse(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _place_all(base: str, token: str, n: int, concurrency: int) -> list[CallLine]:
+def _call_sids(n: int, seed: int | None) -> list[str]:
+    """Random CallSids, or reproducible ones with `--seed` (the arm follows the CallSid)."""
+    if seed is None:
+        return [new_sid("CA") for _ in range(n)]
+    rng = random.Random(seed)
+    return ["CA" + rng.randbytes(16).hex() for _ in range(n)]
+
+
+async def _place_all(base: str, token: str, sids: list[str], concurrency: int) -> list[CallLine]:
+    n = len(sids)
     gate = asyncio.Semaphore(concurrency)
     done: list[CallLine] = []
     started = time.monotonic()
 
     async def run(i: int) -> None:
         async with gate:
-            done.append(await _one_call(http, base, token, NUMBERS[i % len(NUMBERS)]))
+            to = NUMBERS[i % len(NUMBERS)]
+            done.append(await _one_call(http, base, token, to, sids[i]))
             print(
                 f"\r  calls finished: {len(done)}/{n} ({time.monotonic() - started:4.1f} s)",
                 end="",
@@ -214,6 +227,7 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="print every call's dialogue (default: only with 8 calls or fewer)",
     )
+    p.add_argument("--seed", type=int, default=None, help="reproducible CallSids (and arms)")
     p.add_argument("--verbose", action="store_true", help="show the server's logs")
     p.set_defaults(func=cmd_simulate)
 
