@@ -12,6 +12,7 @@ from voiceagent.errors import ProtocolError, UpstreamFailure, failure_for_status
 from voiceagent.modes import realtime_frames as rf
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols import twilio_media as tm
+from voiceagent.protocols._wire import loads_object
 from voiceagent.transport.inworld_realtime import session_key, session_url
 
 
@@ -103,7 +104,7 @@ def test_load_frame_rejects_non_objects() -> None:
     """Bad JSON and JSON that is not an object are protocol errors."""
     for raw in ("not json", "[1]", '"x"'):
         with pytest.raises(ProtocolError):
-            rf.load_frame(raw)
+            loads_object(raw, "twilio media streams")
 
 
 def _error(

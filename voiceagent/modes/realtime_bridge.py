@@ -20,6 +20,7 @@ from voiceagent.logging import get_logger
 from voiceagent.modes import realtime_frames as rf
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols import twilio_media as tm
+from voiceagent.protocols._wire import loads_object
 from voiceagent.runtime import Services
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.session.commands import CancelResponse, ClearPlayback, TruncateItem
@@ -129,7 +130,7 @@ class Bridge:
                 try:
                     if not isinstance(raw, str):
                         raise ProtocolError("binary frame")
-                    obj = rf.load_frame(raw)
+                    obj = loads_object(raw, "twilio media streams")
                     if obj.get("event") == "media":
                         counters.frames_in += 1
                         for chunk in self.chunker.feed(rf.media_audio(obj)):
@@ -187,7 +188,7 @@ class Bridge:
                 if not isinstance(raw, str):
                     continue
                 try:
-                    obj = rf.load_frame(raw)
+                    obj = loads_object(raw, "inworld realtime")
                     kind = obj.get("type")
                     if kind in rf.AUDIO_DELTA_TYPES:
                         await self._on_audio_delta(rf.audio_delta(obj))

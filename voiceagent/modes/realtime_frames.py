@@ -11,8 +11,6 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from voiceagent.audio import ulaw_bytes
 from voiceagent.config import CallPlan
 from voiceagent.errors import ProtocolError
@@ -33,17 +31,6 @@ AUDIO_DELTA_TYPES = frozenset({"response.output_audio.delta", "response.audio.de
 TRANSCRIPT_DELTA_TYPES = frozenset(
     {"response.output_audio_transcript.delta", "response.audio_transcript.delta"}
 )
-
-
-def load_frame(raw: str | bytes) -> dict[str, Any]:
-    """A JSON object frame, or ProtocolError (bad JSON or not an object)."""
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"invalid JSON: {exc}") from exc
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
-    return obj
 
 
 def decode_b64(data: Any, what: str) -> bytes:
