@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _proc import cpu_seconds, status_kb, wait_healthy
 
 from voiceagent.sim.relay_caller import RelayCallRecord, Say, place_relay_call
 
@@ -73,31 +74,6 @@ def _start_server(router_url: str, port: int, workdir: Path) -> subprocess.Popen
     return subprocess.Popen(
         [sys.executable, "-m", "voiceagent", "serve", "--port", str(port)], env=env, cwd=workdir
     )
-
-
-async def _wait_healthy(base: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(200):
-            try:
-                async with http.get(base + "/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError("server did not start")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def _calls(base: str, n_calls: int, turns: int, tag: str) -> list[RelayCallRecord]:
@@ -190,20 +166,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         server = _start_server(router_url, port, Path(tmp))
         try:
-            await _wait_healthy(base)
+            await wait_healthy(base)
             seq = await _calls(base, 1, args.turns, "seq")
             _report("sequential (1 call)", _figures(seq, await _router_rows(router_url)))
-            cpu0, t0 = _cpu_seconds(server.pid), time.monotonic()
-            load0 = _cpu_seconds(router.pid), time.process_time()
+            cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
+            load0 = cpu_seconds(router.pid), time.process_time()
             conc = await _calls(base, args.calls, args.concurrent_turns, "conc")
             wall = time.monotonic() - t0
-            cpu = _cpu_seconds(server.pid) - cpu0
-            router_cpu = _cpu_seconds(router.pid) - load0[0]
+            cpu = cpu_seconds(server.pid) - cpu0
+            router_cpu = cpu_seconds(router.pid) - load0[0]
             callers_cpu = time.process_time() - load0[1]
             figures = _figures(conc, await _router_rows(router_url))
             _report(f"{args.calls} concurrent calls", figures)
             call_minutes = args.calls * wall / 60
-            rss = _peak_rss_mb(server.pid)
+            rss = status_kb(server.pid, "VmHWM") / 1024
             print(f"\n  server CPU: {cpu:.2f} s over {wall:.1f} s wall, {args.calls} calls "
                   f"-> {cpu / call_minutes:.3f} CPU-s per call-minute")  # fmt: skip
             print(f"  server peak RSS: {rss:.1f} MB")
