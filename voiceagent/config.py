@@ -68,6 +68,9 @@ class RealtimeKnobs(_Model):
     """realtime-passthrough specifics."""
 
     append_ms: int = Field(default=40, ge=20, le=1000, description="caller audio per append")
+    mark_ms: int = Field(
+        default=200, ge=20, le=2000, description="agent audio per mark: truncation accuracy"
+    )
     greet_first: bool = True
 
 

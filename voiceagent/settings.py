@@ -42,6 +42,10 @@ class Settings(BaseModel):
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
     router_first_byte_timeout: float = Field(default=8.0, gt=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    phone_idle_timeout: float = Field(default=20.0, gt=0)
+    upstream_idle_timeout: float = Field(default=60.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    send_timeout: float = Field(default=5.0, gt=0)
     clip_ttl_seconds: float = Field(default=120.0, gt=0)
     clip_stream_unknown_length: bool = False
     redis_url: str = ""
@@ -79,6 +83,10 @@ ENV_NAMES: dict[str, str] = {
     "UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
     "ROUTER_FIRST_BYTE_TIMEOUT": "router_first_byte_timeout",
     "MAX_FRAME_BYTES": "max_frame_bytes",
+    "PHONE_IDLE_TIMEOUT": "phone_idle_timeout",
+    "UPSTREAM_IDLE_TIMEOUT": "upstream_idle_timeout",
+    "HEARTBEAT_SECONDS": "heartbeat_seconds",
+    "SEND_TIMEOUT": "send_timeout",
     "CLIP_TTL_SECONDS": "clip_ttl_seconds",
     "CLIP_STREAM_UNKNOWN_LENGTH": "clip_stream_unknown_length",
     "REDIS_URL": "redis_url",
