@@ -6,7 +6,13 @@ import hashlib
 
 from multidict import MultiDict
 
-from voiceagent.protocols.signature import SignatureVerifier, compute_signature
+from voiceagent.protocols.signature import (
+    SignatureVerifier,
+    compute_signature,
+    is_call_sid,
+    stream_token,
+    verify_stream_token,
+)
 
 TOKEN = "12345"
 WEBHOOK_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
@@ -104,3 +110,48 @@ def test_verify_upgrade_uses_the_wss_url() -> None:
     https_signature = compute_signature(TOKEN, "https://example.com/media")
     assert not verifier.verify_upgrade("/media", https_signature)
     assert not verifier.verify_upgrade("/media", None)
+
+
+SID = "CA" + "0123456789abcdef" * 2
+
+
+def test_stream_token_is_short_url_safe_and_bound_to_call_and_key() -> None:
+    """The stream token is 22 url-safe characters, stable per key and CallSid, else different."""
+    token = stream_token(TOKEN, SID)
+    assert len(token) == 22 and token.replace("-", "").replace("_", "").isalnum()
+    assert token == stream_token(TOKEN, SID)
+    assert token != stream_token(TOKEN, SID[:-1] + "0")
+    assert token != stream_token("other", SID)
+
+
+def test_verify_stream_token_accepts_only_the_calls_own_token() -> None:
+    """Only the token of that CallSid under that key verifies; missing, foreign or odd ones fail."""
+    token = stream_token(TOKEN, SID)
+    assert verify_stream_token(TOKEN, SID, token)
+    assert not verify_stream_token(TOKEN, "CA" + "f" * 32, token)
+    assert not verify_stream_token("other", SID, token)
+    for bad in (None, "", token[:-1], token + "A", "é" * 22, token.upper()):
+        assert not verify_stream_token(TOKEN, SID, bad)
+
+
+def test_call_sid_shape() -> None:
+    """A CallSid is CA plus 32 hex digits; anything else is not."""
+    assert is_call_sid(SID) and is_call_sid("CA" + "ABCDEF0123456789" * 2)
+    for bad in ("", "CA1", "AC" + "0" * 32, SID + "0", SID[:-1] + "g", " " + SID, SID + "\n"):
+        assert not is_call_sid(bad)
+
+
+def test_verify_webhook_uses_the_raw_percent_encoded_query() -> None:
+    """A URL signed with %20 in its query verifies against the same raw query, not a decoded one."""
+    verifier = SignatureVerifier(TOKEN, "https://app.example.com")
+    path = "/voice/action?mode=relay-router&note=a%20b"
+    signature = compute_signature(TOKEN, "https://app.example.com" + path, {"CallSid": SID})
+    assert verifier.verify_webhook(path, {"CallSid": SID}, signature)
+    assert not verifier.verify_webhook(path.replace("%20", " "), {"CallSid": SID}, signature)
+
+
+def test_verify_webhook_refuses_undecodable_input_without_raising() -> None:
+    """Surrogate-escaped bytes or non-text values do not verify (and raise nothing)."""
+    verifier = SignatureVerifier(TOKEN, "https://app.example.com")
+    assert not verifier.verify_webhook("/voice?x=\udcff", {"CallSid": SID}, "sig")
+    assert not verifier.verify_webhook("/voice", {"CallSid": b"bytes"}, "sig")

@@ -3,7 +3,11 @@
 Twilio signs the URL it requested plus, for form POSTs, the sorted form params; WebSocket
 upgrades are signed over the ``wss://`` URL with no params. Behind proxies the request's own
 URL is not what Twilio signed, so the verifier rebuilds every URL from the configured public
-base URL.
+base URL and the raw (still percent-encoded) path and query of the request.
+
+A WebSocket upgrade's signature covers a fixed URL, so it can be replayed; the per-call stream
+token (an HMAC of the CallSid with the auth token, sent back to us in the TwiML's
+``<Parameter>``s) proves that a stream belongs to a call ``/voice`` answered, on any instance.
 """
 
 from __future__ import annotations
@@ -11,10 +15,38 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twilio.request_validator import RequestValidator
+
+CALL_SID = re.compile(r"CA[0-9a-fA-F]{32}")
+STREAM_TOKEN_BYTES = 16  # 128 bits: 22 url-safe characters
+_STREAM_TOKEN_CONTEXT = b"voiceagent-stream-token:"
+
+
+def is_call_sid(value: str) -> bool:
+    """True for a Twilio CallSid: ``CA`` and 32 hex digits."""
+    return CALL_SID.fullmatch(value) is not None
+
+
+def stream_token(auth_token: str, call_sid: str) -> str:
+    """The per-call stream token: HMAC-SHA256 of the CallSid keyed with the auth token.
+
+    Url-safe base64 without padding, truncated to 128 bits; any instance holding the auth
+    token can check it, with no shared state.
+    """
+    message = _STREAM_TOKEN_CONTEXT + call_sid.encode("utf-8", "surrogateescape")
+    digest = hmac.new(auth_token.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:STREAM_TOKEN_BYTES]).rstrip(b"=").decode("ascii")
+
+
+def verify_stream_token(auth_token: str, call_sid: str, token: str | None) -> bool:
+    """Whether ``token`` is the stream token of ``call_sid`` (constant-time comparison)."""
+    if not token or not token.isascii():
+        return False
+    return hmac.compare_digest(stream_token(auth_token, call_sid).encode(), token.encode())
 
 
 def compute_signature(
@@ -46,7 +78,8 @@ class SignatureVerifier:
         self._wss_base = f"{ws_scheme}{sep}{rest}"
 
     def https_url(self, path_qs: str) -> str:
-        """The public URL Twilio requested for ``path_qs`` (path plus query string)."""
+        """The public URL Twilio requested for ``path_qs``: the raw path and query as sent
+        (``request.raw_path``, still percent-encoded), which is what Twilio signed."""
         return self._https_base + _rooted(path_qs)
 
     def wss_url(self, path: str) -> str:
@@ -54,10 +87,16 @@ class SignatureVerifier:
         return self._wss_base + _rooted(path)
 
     def verify_webhook(self, path_qs: str, form: Mapping[str, Any], signature: str | None) -> bool:
-        """Check a form-encoded webhook; ``form`` may be a MultiDict (duplicate keys: getall)."""
+        """Check a form-encoded webhook; ``form`` may be a MultiDict (duplicate keys: getall).
+
+        Input no Twilio request has (bytes that are not UTF-8, non-text values) does not verify.
+        """
         if not signature:
             return False
-        return bool(self._validator.validate(self.https_url(path_qs), form, signature))
+        try:
+            return bool(self._validator.validate(self.https_url(path_qs), form, signature))
+        except (UnicodeError, TypeError):
+            return False
 
     def verify_upgrade(self, path: str, signature: str | None) -> bool:
         """Check a WebSocket upgrade: signed over the ``wss://`` URL with no params."""
