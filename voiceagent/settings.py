@@ -51,6 +51,14 @@ class Settings(BaseModel):
     redis_url: str = ""
     database_url: str = "sqlite+aiosqlite:///voiceagent.sqlite3"
     admin_token: str = ""
+    max_concurrent_calls: int = Field(default=200, ge=1)
+    overload_policy: Literal["fallback", "busy"] = "fallback"
+    overload_message: str = Field(
+        default="Sorry, all our lines are busy. Please call again later. Goodbye.",
+        max_length=500,
+    )
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
     @field_validator("public_url")
     @classmethod
@@ -65,6 +73,20 @@ class Settings(BaseModel):
         """The WebSocket base Twilio connects to (`https://h` becomes `wss://h`)."""
         scheme, rest = self.public_url.split("://", 1)
         return ("wss://" if scheme == "https" else "ws://") + rest
+
+    def require_signature_key(self) -> None:
+        """Refuse to serve without a Twilio auth token, unless signatures are skipped on purpose.
+
+        With an empty key every request signed with the empty key would verify, so the server
+        would be open to anyone; ConfigError names both settings.
+        """
+        if not self.twilio_auth_token.strip() and not self.insecure_skip_signature:
+            raise ConfigError(
+                "is empty, so no X-Twilio-Signature can be verified; set it to the Twilio "
+                "account's auth token (or, for local development only, set "
+                "VOICEAGENT_INSECURE_SKIP_SIGNATURE=true)",
+                path="TWILIO_AUTH_TOKEN",
+            )
 
 
 ENV_NAMES: dict[str, str] = {
@@ -92,6 +114,11 @@ ENV_NAMES: dict[str, str] = {
     "REDIS_URL": "redis_url",
     "DATABASE_URL": "database_url",
     "ADMIN_TOKEN": "admin_token",
+    "MAX_CONCURRENT_CALLS": "max_concurrent_calls",
+    "OVERLOAD_POLICY": "overload_policy",
+    "OVERLOAD_MESSAGE": "overload_message",
+    "METRICS_HOST": "metrics_host",
+    "METRICS_PORT": "metrics_port",
 }
 
 
@@ -104,7 +131,7 @@ def load_settings(
         merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     merged.update(os.environ if environ is None else environ)
     values = {field: merged[env] for env, field in ENV_NAMES.items() if merged.get(env, "") != ""}
-    for key in ("log_level", "log_format"):
+    for key in ("log_level", "log_format", "overload_policy"):
         if key in values:
             values[key] = values[key].lower()
     try:
