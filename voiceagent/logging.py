@@ -1,15 +1,49 @@
-"""structlog setup: JSON lines by default, console output on request; per-call binding."""
+"""structlog setup: JSON lines by default, console output on request; per-call binding.
+
+Peer-supplied text is made safe before it is logged: ``clip`` bounds and sanitises one value,
+``mask_number`` keeps only the last digits of a caller's number, and every string value of
+every line is cut at ``MAX_VALUE_CHARS`` as a last line of defence (tracebacks excepted).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 import structlog
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+MAX_VALUE_CHARS = 2000
+CLIP_CHARS = 64
+
+
+def clip(value: object, limit: int = CLIP_CHARS) -> str:
+    """A peer-supplied value made safe to log or store: at most ``limit`` characters (the
+    rest counted, not kept), non-printable characters replaced by ``?``."""
+    text = str(value)
+    kept = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return kept if len(text) <= limit else f"{kept}…(+{len(text) - limit} chars)"
+
+
+def mask_number(number: str | None) -> str:
+    """A phone number (or digits) for logs: only the last 4 digits, e.g. ``***0100``."""
+    digits = "".join(c for c in (number or "")[:64] if c.isdigit())
+    if not digits:
+        return ""
+    return "***" + digits[-4:] if len(digits) > 4 else "*" * len(digits)
+
+
+def _cap_values(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Cut every overlong string value (peer text that escaped ``clip`` must not flood logs)."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+            event_dict[key] = clip(value, MAX_VALUE_CHARS)
+    return event_dict
 
 
 def _dumps(obj: Any, default: Any = None) -> str:
@@ -28,6 +62,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _cap_values,
             structlog.processors.format_exc_info,
             renderer,
         ],

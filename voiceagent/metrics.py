@@ -5,17 +5,21 @@ with the definitions of `session/latency.py`. Calls are counted when they end (b
 turns and their latencies when each turn finishes, barge-ins from the call's counters at its
 end. Upstream failures are counted by kind: each failed turn's kind, plus the call's fatal
 `upstream_failure` unless a failed turn of that call already counted it.
+
+Label values are bounded: a number is a label only if the current config names it, an arm
+only if that number's experiment has it, anything else is ``other``, so callers and peers
+cannot grow the exposition. Calls `/voice` refused are counted by reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import get_args
+from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from voiceagent.config import ModeName
+from voiceagent.config import Config, ModeName, NumberConfig
 from voiceagent.errors import UpstreamFailure
 from voiceagent.logging import get_logger
 from voiceagent.session.call import CallSession, CallSink
@@ -38,20 +42,56 @@ LATENCIES = {
     "barge_in": "barge_in_ms",
 }
 UPSTREAM_KINDS = frozenset(kind.value for kind in UpstreamFailure)
+MODES = frozenset(get_args(ModeName))
+OTHER = "other"
+RefusalReason = Literal["overload", "draining", "unknown_number"]
 
 
 def _count_of(active_calls: Callable[[str], int], mode: str) -> Callable[[], float]:
     return lambda: float(active_calls(mode))
 
 
-def _labels(call: CallSession) -> tuple[str, str, str]:
-    return call.number, call.arm or "", call.mode
+class LabelGuard:
+    """Label values for a call: configured numbers and arms as they are, anything else
+    ``other`` (the config is read at observation time, so a reload applies at once)."""
+
+    def __init__(self, config: Callable[[], Config] | None) -> None:
+        self._config = config
+
+    def _numbers(self) -> dict[str, NumberConfig]:
+        return self._config().numbers if self._config is not None else {}
+
+    def number(self, number: str) -> str:
+        return number if number in self._numbers() else OTHER
+
+    def arm(self, number: str, arm: str | None) -> str:
+        if arm is None:
+            return ""
+        entry = self._numbers().get(number)
+        experiment = entry.experiment if entry is not None else None
+        known = experiment is not None and any(a.name == arm for a in experiment.arms)
+        return arm if known else OTHER
+
+    def mode(self, mode: str | None) -> str:
+        return mode if mode is not None and mode in MODES else OTHER
+
+    def call(self, call: CallSession) -> tuple[str, str, str]:
+        return self.number(call.number), self.arm(call.number, call.arm), self.mode(call.mode)
 
 
 class Metrics:
-    """The app's Prometheus collectors, in their own registry (never the global one)."""
+    """The app's Prometheus collectors, in their own registry (never the global one).
 
-    def __init__(self, active_calls: Callable[[str], int] | None = None) -> None:
+    ``config`` gives the current per-number config (labels only take its numbers and arms);
+    without it every number is ``other``.
+    """
+
+    def __init__(
+        self,
+        active_calls: Callable[[str], int] | None = None,
+        config: Callable[[], Config] | None = None,
+    ) -> None:
+        self.labels = LabelGuard(config)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.latency = {
@@ -81,6 +121,11 @@ class Metrics:
             "voiceagent_failovers", "Calls handed to a fallback mode.",
             ("number", "from_mode", "to_mode"), registry=r,
         )  # fmt: skip
+        self.refused = Counter(
+            "voiceagent_calls_refused", "Calls /voice refused, by reason.", ("reason",), registry=r
+        )
+        for reason in get_args(RefusalReason):
+            self.refused.labels(reason)  # every reason is exposed, from 0
         self.active_calls = Gauge(
             "voiceagent_active_calls", "Calls in flight, per mode.", ("mode",), registry=r
         )
@@ -93,7 +138,7 @@ class Metrics:
         return generate_latest(self.registry)
 
     def observe_turn(self, call: CallSession, turn: TurnTiming) -> None:
-        labels = _labels(call)
+        labels = self.labels.call(call)
         self.turns.labels(*labels, turn.kind).inc()
         figures = turn.figures()
         for name, figure in LATENCIES.items():
@@ -105,7 +150,7 @@ class Metrics:
             self.upstream_error(call.mode, turn.failed)
 
     def observe_call_end(self, call: CallSession) -> None:
-        labels = _labels(call)
+        labels = self.labels.call(call)
         outcome = call.end_reason.value if call.end_reason else "internal_error"
         self.calls.labels(*labels, outcome).inc()
         if call.counters.barge_ins:
@@ -117,10 +162,17 @@ class Metrics:
     def upstream_error(self, mode: str, kind: str) -> None:
         """Count one upstream failure; kinds outside UpstreamFailure are not upstream errors."""
         if kind in UPSTREAM_KINDS:
-            self.upstream_errors.labels(mode, kind).inc()
+            self.upstream_errors.labels(self.labels.mode(mode), kind).inc()
 
     def failover(self, number: str, from_mode: str, to_mode: str) -> None:
-        self.failovers.labels(number, from_mode, to_mode).inc()
+        guard = self.labels
+        self.failovers.labels(
+            guard.number(number), guard.mode(from_mode), guard.mode(to_mode)
+        ).inc()
+
+    def refuse(self, reason: RefusalReason) -> None:
+        """Count one call `/voice` refused (overload, draining, unknown number)."""
+        self.refused.labels(reason).inc()
 
 
 class MetricsSink:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from voiceagent.config import parse_config
 from voiceagent.metrics import FanOutSink, Metrics, MetricsSink
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.session.latency import TurnTiming
@@ -39,11 +40,24 @@ def _turn(call: CallSession, start: float, kind: str = "turn") -> TurnTiming:
 
 
 CALL = {"number": "+18005550103", "arm": "A", "mode": "realtime-passthrough"}
+CONFIG = parse_config({
+    "numbers": {
+        "+18005550103": {"experiment": {"name": "ab", "arms": [
+            {"name": "A", "mode": "realtime-passthrough", "weight": 1},
+            {"name": "B", "mode": "relay-router", "weight": 1},
+        ]}},
+    }
+})  # fmt: skip
+
+
+def _metrics(**kw: Any) -> Metrics:
+    """Metrics whose labels know CONFIG's number and arms."""
+    return Metrics(config=lambda: CONFIG, **kw)
 
 
 def test_turn_latencies_land_in_their_histograms() -> None:
     """Each figure of a turn is observed in seconds, labelled by number, arm and mode."""
-    metrics = Metrics()
+    metrics = _metrics()
     sink = MetricsSink(metrics)
     call = _call(arm="A")
     sink.call_started(call)
@@ -62,7 +76,7 @@ def test_turn_latencies_land_in_their_histograms() -> None:
 
 def test_call_end_counts_outcome_barge_ins_and_upstream_failure_once() -> None:
     """A call's end counts its outcome and barge-ins; its fatal failure is not counted twice."""
-    metrics = Metrics()
+    metrics = _metrics()
     sink = MetricsSink(metrics)
     call = _call(arm="A")
     turn = _turn(call, 0.0)
@@ -84,7 +98,7 @@ def test_call_end_counts_outcome_barge_ins_and_upstream_failure_once() -> None:
 
 def test_failover_leg_counts_a_failover() -> None:
     """A call started with failover_from counts one failover from that mode to the new one."""
-    metrics = Metrics()
+    metrics = _metrics()
     MetricsSink(metrics).call_started(
         _call(mode="relay-router", failover_from="realtime-passthrough")
     )
@@ -104,7 +118,7 @@ def test_active_calls_gauge_is_read_at_scrape_time() -> None:
 
 def test_two_apps_have_separate_registries() -> None:
     """Metrics of one app never show in another's (no global registry)."""
-    first, second = Metrics(), Metrics()
+    first, second = _metrics(), _metrics()
     call = _call()
     MetricsSink(first).turn_finished(call, _turn(call, 0.0))
     assert _value(first, "voiceagent_turns_total", **CALL | {"arm": ""}, kind="turn") == 1
@@ -124,7 +138,7 @@ class _Broken:
 
 def test_fan_out_reaches_every_sink_even_after_one_fails() -> None:
     """A sink that raises is skipped; the next sink still gets the milestone."""
-    metrics = Metrics()
+    metrics = _metrics()
     sink = FanOutSink([_Broken(), MetricsSink(metrics)])
     call = _call()
     sink.call_started(call)
@@ -134,3 +148,36 @@ def test_fan_out_reaches_every_sink_even_after_one_fails() -> None:
     labels = CALL | {"arm": ""}
     assert _value(metrics, "voiceagent_turns_total", **labels, kind="turn") == 1
     assert _value(metrics, "voiceagent_calls_total", **labels, outcome="caller_hangup") == 1
+
+
+def test_unconfigured_numbers_arms_and_modes_share_one_other_label() -> None:
+    """Numbers and arms the config does not name are all counted under the one value `other`."""
+    metrics = _metrics()
+    sink = MetricsSink(metrics)
+    for i in range(50):
+        call = _call(call_sid=f"CA{i}", number=f"+1555{i:07d}" + "9" * 40, arm=f"x{i}")
+        call.end(EndReason.CALLER_HANGUP, now=1.0)
+        sink.call_ended(call)
+    stray = _call(arm="Z", mode="no-such-mode")
+    stray.end(EndReason.CALLER_HANGUP, now=1.0)
+    sink.call_ended(stray)
+    other = {"number": "other", "arm": "other", "mode": "realtime-passthrough"}
+    assert _value(metrics, "voiceagent_calls_total", **other, outcome="caller_hangup") == 50
+    stray_labels = {"number": "+18005550103", "arm": "other", "mode": "other"}
+    assert _value(metrics, "voiceagent_calls_total", **stray_labels, outcome="caller_hangup") == 1
+    assert "+1555" not in metrics.exposition().decode()
+    assert "other" in str(Metrics().labels.call(_call()))
+
+
+def test_refusals_are_counted_by_reason_from_zero() -> None:
+    """Every refusal reason is exposed from 0 and counts its refusals."""
+    metrics = _metrics()
+    assert _value(metrics, "voiceagent_calls_refused_total", reason="overload") == 0
+    metrics.refuse("overload")
+    metrics.refuse("draining")
+    metrics.refuse("overload")
+    assert _value(metrics, "voiceagent_calls_refused_total", reason="overload") == 2
+    assert _value(metrics, "voiceagent_calls_refused_total", reason="draining") == 1
+    assert ("voiceagent_calls_refused_total", frozenset({("reason", "unknown_number")})) in (
+        _samples(metrics)
+    )
