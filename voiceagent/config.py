@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from voiceagent.errors import ConfigError
 
@@ -109,12 +117,24 @@ class RelayKnobs(_Model):
 
 
 class Arm(_Model):
-    """One arm of an experiment: a mode, a weight and optional agent overrides."""
+    """One arm of an experiment: a mode, a weight and optional overrides of the number's
+    settings (agent fields, and the knobs of the arm's own mode: `realtime` or `relay`)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     mode: ModeName
     weight: float = Field(gt=0)
     agent: AgentOverrides = AgentOverrides()
+    realtime: RealtimeKnobs | None = None
+    relay: RelayKnobs | None = None
+
+    @field_validator("realtime", "relay")
+    @classmethod
+    def _knobs_of_its_mode(cls, knobs: BaseModel | None, info: ValidationInfo) -> BaseModel | None:
+        wanted = {"realtime": "realtime-passthrough", "relay": "relay-router"}[str(info.field_name)]
+        mode = info.data.get("mode")
+        if knobs is not None and mode is not None and mode != wanted:
+            raise ValueError(f"'{info.field_name}' applies to {wanted} arms only, not {mode}")
+        return knobs
 
 
 class Experiment(_Model):
@@ -190,10 +210,12 @@ class Config(_Model):
         d = self.defaults
         agent = _apply(d.agent, entry.agent)
         mode, arm, experiment = entry.mode, None, None
+        realtime, relay = _merge(d.realtime, entry.realtime), _merge(d.relay, entry.relay)
         if entry.experiment is not None:
             chosen = assign_arm(entry.experiment, call_sid)
             mode, arm, experiment = chosen.mode, chosen.name, entry.experiment.name
             agent = _apply(agent, chosen.agent)
+            realtime, relay = _merge(realtime, chosen.realtime), _merge(relay, chosen.relay)
         assert mode is not None
         return CallPlan(
             number=number,
@@ -201,8 +223,8 @@ class Config(_Model):
             arm=arm,
             experiment=experiment,
             agent=agent,
-            realtime=_merge(d.realtime, entry.realtime),
-            relay=_merge(d.relay, entry.relay),
+            realtime=realtime,
+            relay=relay,
             fallback_mode=entry.fallback_mode,
             record_transcripts=(
                 d.record_transcripts

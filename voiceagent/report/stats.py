@@ -4,12 +4,15 @@ is faster with a bootstrap confidence interval. Pure functions over rows; no I/O
 Arms are compared on the median of each latency, the difference `B - A` with a 95% interval
 from a bootstrap that resamples whole calls (turns of one call are not independent). A winner
 is named only with enough data (`min_turns` turns and `min_calls` calls per arm) and an
-interval that excludes 0; otherwise the report says so plainly.
+interval that excludes 0; otherwise the report says so plainly, and roughly how many more calls
+per arm would be needed (`more_calls`): an interval's width shrinks as 1/sqrt(calls), so the
+observed interval scaled to the size where it would exclude 0, if the difference holds.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -72,6 +75,7 @@ class Comparison:
     ci_high: float | None
     winner: str | None
     verdict: str
+    more_calls: int | None = None  # more calls per arm, roughly, for a verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,20 +143,44 @@ def compare(
     for name, values, sids in (a, b):
         calls = len(set(sids))
         if len(values) < min_turns or calls < min_calls:
-            return replace(base, verdict=f"not enough data to name a winner: arm {name} has "
-                         f"{len(values)} turns in {calls} calls (need {min_turns} turns "
-                         f"and {min_calls} calls per arm)")  # fmt: skip
+            missing = _to_minimum(len(values), calls, min_turns, min_calls)
+            return replace(base, more_calls=missing, verdict=f"not enough data to name a winner: "
+                         f"arm {name} has {len(values)} turns in {calls} calls (need {min_turns} "
+                         f"turns and {min_calls} calls per arm: about {missing} more "
+                         "calls)")  # fmt: skip
     assert med_a is not None and med_b is not None
     diffs = bootstrap_medians(vb, cb, rng, resamples) - bootstrap_medians(va, ca, rng, resamples)
     low, high = (round(float(x), 1) for x in np.percentile(diffs, [2.5, 97.5]))
     diff = round(med_b - med_a, 1)
     ci = f"{name_b} - {name_a} = {diff:+.0f} ms, 95% CI [{low:+.0f}, {high:+.0f}] ms"
     if low <= 0.0 <= high:
-        return replace(base, diff_ms=diff, ci_low=low, ci_high=high,
-                     verdict=f"no clear winner: {ci} includes 0")  # fmt: skip
+        more = more_calls_needed(diff, low, high, (len(set(ca)), len(set(cb))))
+        wait = ("; the medians are equal: more calls will not name a winner" if more is None
+                else f"; about {more} more calls per arm for an interval excluding 0, if the "
+                     "difference holds")  # fmt: skip
+        return replace(base, diff_ms=diff, ci_low=low, ci_high=high, more_calls=more,
+                     verdict=f"no clear winner: {ci} includes 0{wait}")  # fmt: skip
     winner = name_b if diff < 0 else name_a
     return replace(base, diff_ms=diff, ci_low=low, ci_high=high, winner=winner,
                  verdict=f"{winner} is faster: {ci}")  # fmt: skip
+
+
+def _to_minimum(turns: int, calls: int, min_turns: int, min_calls: int) -> int:
+    """Calls an arm still needs to reach the minimum (at its turns per call so far)."""
+    per_call = turns / calls if calls and turns else 1.0
+    return max(min_calls - calls, math.ceil(max(min_turns - turns, 0) / per_call), 1)
+
+
+def more_calls_needed(diff: float, low: float, high: float, calls: tuple[int, int]) -> int | None:
+    """Roughly how many more calls per arm would make the 95% interval exclude 0 if the
+    observed difference held: widths shrink as 1/sqrt(n), so each arm needs k times its
+    calls, k = (distance from the difference to the interval's bound nearer 0 / difference)².
+    None when the difference is 0 (no sample size separates equal medians)."""
+    if diff == 0:
+        return None
+    reach = (diff - low) if diff > 0 else (high - diff)
+    k = (reach / abs(diff)) ** 2
+    return max(max(math.ceil(n * k) - n for n in calls), 1)
 
 
 def _values(turns: Sequence[TurnRow], metric: str) -> tuple[list[float], list[str]]:
