@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from voiceagent.store.schema import make_engine
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @dataclass(frozen=True)
@@ -72,3 +73,20 @@ async def database(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Da
         yield Database(PG_URL, schema)
     finally:
         await _drop_schema(schema)
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The test Redis (TEST_REDIS_URL), skipping the test if no server answers; the keys a test
+    writes are namespaced by the stores' own prefixes and expire."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, RedisError) as exc:
+        pytest.skip(f"no Redis server answers at {REDIS_URL}: {exc!r}")
+    finally:
+        await client.aclose()
+    yield REDIS_URL

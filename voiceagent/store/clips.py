@@ -1,39 +1,42 @@
 """The clip store: short-lived, unguessable audio URLs ConversationRelay fetches for `play`.
 
-A clip is *opened* when its segment's first audio arrives (the mode sends `play` at once),
-may receive streamed parts, and is *finished* with its complete body when the segment is
-complete. A fetch of an open clip waits (bounded) until it is finished. Clips expire after a
-TTL counted from their last change; memory is bounded by evicting the oldest clips.
+The relay mode *opens* a clip at its segment's first audio and sends `play` at once, so the
+fetch can come while the clip is still being made, on any instance behind the balancer.
 
-- `MemoryClipStore`: one process.
-- `RedisClipStore`: finished clips also go to Redis with the TTL, so every instance behind a
-  load balancer can serve every clip URL; a fetch of a clip still open on another instance
-  polls Redis until the body appears (bounded wait).
+- `MemoryClipStore` (clips_memory.py): one process.
+- `RedisClipStore`: `open` marks the clip *pending* in Redis before `play` goes out; `finish`
+  stores the body with the TTL, clears the mark and publishes the clip id. A fetch on an
+  instance that did not make the clip reads the mark and the body in one transaction and, while
+  pending, waits for that publication (re-checking every `recheck_s` in case one is missed), so
+  a clip being made is never answered 404; only an unknown or expired id is. A fetch completed
+  on another instance is published back to the maker (for its `on_fetched` timing). While
+  Redis is down clips are served by the instance that made them (see `store/shared.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
-import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Protocol
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
 from voiceagent.errors import ClipNotFound
+from voiceagent.logging import get_logger
 from voiceagent.settings import Settings
+from voiceagent.store.clips_memory import OPEN_CLIP_WAIT_S, ClipBody, MemoryClipStore
+from voiceagent.store.shared import DOWN, KEY_PREFIX, SHARED_ERRORS, RedisBackend, text
 
-OPEN_CLIP_WAIT_S = 30.0
-"""How long a fetch of an open clip may wait for it to be finished."""
-
-
-@dataclass(frozen=True, slots=True)
-class ClipBody:
-    content_type: str
-    data: bytes
+__all__ = [
+    "OPEN_CLIP_WAIT_S",
+    "ClipBody",
+    "ClipStore",
+    "MemoryClipStore",
+    "RedisClipStore",
+    "make_clip_store",
+]
+log = get_logger("voiceagent.store")
 
 
 class ClipStore(Protocol):
@@ -66,174 +69,102 @@ class ClipStore(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass(slots=True, eq=False)
-class _Clip:
-    content_type: str
-    expires: float
-    on_fetched: Callable[[], None] | None
-    parts: list[bytes] = field(default_factory=list)
-    body: bytes | None = None
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+class ClipEvents:
+    """One pub/sub subscription per instance: clips finished (wakes local waiters) and clips
+    fetched on another instance (reported to this instance's `on_fetched`)."""
 
-    @property
-    def size(self) -> int:
-        return sum(map(len, self.parts)) + len(self.body or b"")
+    def __init__(self, backend: RedisBackend, prefix: str, on_fetched: Callable[[str], None]):
+        self.done_channel = prefix + "done"
+        self.fetched_channel = prefix + "fetched"
+        self._backend = backend
+        self._on_fetched = on_fetched
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._subscribed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
-    def notify(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="clip-events")
 
+    async def subscribed(self, within_s: float = 1.0) -> None:
+        """Start listening and wait (bounded) until subscribed; waiters re-check regardless."""
+        self.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), within_s)
 
-class MemoryClipStore:
-    """Clips in process memory, bounded by count and bytes, expiring after `ttl_s`."""
+    @contextlib.contextmanager
+    def waiter(self, clip_id: str) -> Iterator[asyncio.Event]:
+        """An Event set whenever `clip_id` is published as finished (register before checking)."""
+        event = asyncio.Event()
+        self._waiters.setdefault(clip_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            events = self._waiters[clip_id]
+            events.discard(event)
+            if not events:
+                del self._waiters[clip_id]
 
-    def __init__(
-        self,
-        ttl_s: float = 120.0,
-        max_bytes: int = 64 * 1024 * 1024,
-        max_clips: int = 20_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._ttl = ttl_s
-        self._max_bytes = max_bytes
-        self._max_clips = max_clips
-        self._clock = clock
-        self._clips: OrderedDict[str, _Clip] = OrderedDict()
-        self._bytes = 0
-
-    async def open(self, content_type: str, on_fetched: Callable[[], None] | None = None) -> str:
-        return self.open_now(content_type, on_fetched)
-
-    def open_now(self, content_type: str, on_fetched: Callable[[], None] | None = None) -> str:
-        """`open` without awaiting (the id comes from `secrets.token_urlsafe`)."""
-        self._expire()
-        clip_id = secrets.token_urlsafe(18)
-        self._clips[clip_id] = _Clip(content_type, self._clock() + self._ttl, on_fetched)
-        self._bound()
-        return clip_id
-
-    def append(self, clip_id: str, data: bytes) -> None:
-        clip = self._clips.get(clip_id)
-        if clip is None or clip.body is not None or not data:
-            return
-        clip.parts.append(data)
-        self._bytes += len(data)
-        clip.notify()
-
-    async def finish(self, clip_id: str, body: bytes) -> None:
-        self.finish_now(clip_id, body)
-
-    def finish_now(self, clip_id: str, body: bytes) -> bool:
-        """`finish` without awaiting; False if the clip is gone (evicted or expired)."""
-        clip = self._clips.get(clip_id)
-        if clip is None or clip.body is not None:
-            return False
-        clip.body = body
-        clip.expires = self._clock() + self._ttl
-        self._bytes += len(body)
-        self._clips.move_to_end(clip_id)
-        clip.notify()
-        self._bound()
-        return True
-
-    def peek(self, clip_id: str) -> _Clip | None:
-        self._expire()
-        return self._clips.get(clip_id)
-
-    async def get(self, clip_id: str, wait: float = OPEN_CLIP_WAIT_S) -> ClipBody:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
+    async def _listen(self) -> None:
         while True:
-            clip = self.peek(clip_id)
-            if clip is None:
-                raise ClipNotFound(clip_id)
-            if clip.body is not None:
-                return ClipBody(clip.content_type, clip.body)
             try:
-                async with asyncio.timeout_at(deadline):
-                    await clip.changed.wait()
-            except TimeoutError as exc:
-                raise ClipNotFound(f"{clip_id} still open after {wait} s") from exc
+                async with self._backend.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.done_channel, self.fetched_channel)
+                    self._subscribed.set()
+                    self._backend.health.succeeded()
+                    while True:
+                        message = await pubsub.get_message(True, timeout=1.0)
+                        if message is not None:
+                            self._dispatch(text(message["channel"]), text(message["data"]) or "")
+            except SHARED_ERRORS as exc:
+                self._subscribed.clear()
+                self._backend.health.failed("clip_subscribe", exc)
+                await asyncio.sleep(1.0)
 
-    def stream(self, clip_id: str) -> AsyncIterator[bytes] | None:
-        clip = self.peek(clip_id)
-        if clip is None or clip.body is not None or not clip.parts:
-            return None
-        return self._parts(clip)
-
-    async def _parts(self, clip: _Clip) -> AsyncIterator[bytes]:
-        sent = 0
-        while True:
-            while sent < len(clip.parts):
-                sent += 1
-                yield clip.parts[sent - 1]
-            if clip.body is not None:
-                return
-            async with asyncio.timeout(OPEN_CLIP_WAIT_S):
-                await clip.changed.wait()
-
-    def fetched(self, clip_id: str) -> None:
-        clip = self._clips.get(clip_id)
-        if clip is not None and clip.on_fetched is not None:
-            callback, clip.on_fetched = clip.on_fetched, None
-            callback()
-
-    def __len__(self) -> int:
-        self._expire()
-        return len(self._clips)
-
-    @property
-    def bytes_held(self) -> int:
-        return self._bytes
-
-    def _drop(self, clip_id: str) -> None:
-        clip = self._clips.pop(clip_id)
-        self._bytes -= clip.size
-        clip.notify()  # waiters re-check and find it gone
-
-    def _expire(self) -> None:
-        now = self._clock()
-        while self._clips:
-            clip_id, clip = next(iter(self._clips.items()))
-            if clip.expires > now:
-                break
-            self._drop(clip_id)
-
-    def _bound(self) -> None:
-        while len(self._clips) > 1 and (
-            self._bytes > self._max_bytes or len(self._clips) > self._max_clips
-        ):
-            self._drop(next(iter(self._clips)))
+    def _dispatch(self, channel: str | None, clip_id: str) -> None:
+        if channel == self.done_channel:
+            for event in self._waiters.get(clip_id, ()):
+                event.set()
+        elif channel == self.fetched_channel:
+            self._on_fetched(clip_id)
 
     async def close(self) -> None:
-        for clip_id in list(self._clips):
-            self._drop(clip_id)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 class RedisClipStore:
-    """Clips served by any instance: bodies in Redis with a TTL, open clips marked there."""
+    """Clips served by any instance: pending marks and bodies in Redis with the TTL."""
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis | RedisBackend,
         ttl_s: float = 120.0,
         *,
-        prefix: str = "voiceagent:clip:",
-        poll_s: float = 0.01,
+        prefix: str = KEY_PREFIX + "clip:",
+        recheck_s: float = 0.5,
         local: MemoryClipStore | None = None,
     ) -> None:
-        self._redis = redis
+        self._owns = isinstance(redis, Redis)
+        self._backend = RedisBackend(redis) if isinstance(redis, Redis) else redis
         self._ttl_ms = max(1, round(ttl_s * 1000))
         self._prefix = prefix
-        self._poll_s = poll_s
+        self._recheck_s = recheck_s
         self._local = local or MemoryClipStore(ttl_s)
+        self._events = ClipEvents(self._backend, prefix, self._local.fetched)
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     def _key(self, clip_id: str) -> str:
         return self._prefix + clip_id
 
     async def open(self, content_type: str, on_fetched: Callable[[], None] | None = None) -> str:
         clip_id = self._local.open_now(content_type, on_fetched)
-        await self._redis.set(self._key(clip_id) + ":open", content_type, px=self._ttl_ms)
+        self._events.start()  # fetches on other instances report back
+        pending = self._key(clip_id) + ":open"
+        await self._backend.attempt("clip_open", lambda r: r.set(pending, "1", px=self._ttl_ms))
         return clip_id
 
     def append(self, clip_id: str, data: bytes) -> None:
@@ -241,50 +172,86 @@ class RedisClipStore:
 
     async def finish(self, clip_id: str, body: bytes) -> None:
         clip = self._local.peek(clip_id)
-        self._local.finish_now(clip_id, body)
+        self._local.finish_now(clip_id, body)  # False if evicted here: Redis still gets it
         key = self._key(clip_id)
         content_type = clip.content_type if clip is not None else "audio/wav"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"ct": content_type, "body": body})
-            pipe.pexpire(key, self._ttl_ms)
-            pipe.delete(key + ":open")
-            await pipe.execute()
+
+        async def store(redis: Redis) -> None:
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping={"ct": content_type, "body": body})
+                pipe.pexpire(key, self._ttl_ms)
+                pipe.delete(key + ":open")
+                pipe.publish(self._events.done_channel, clip_id)
+                await pipe.execute()
+
+        await self._backend.attempt("clip_finish", store)
 
     async def get(self, clip_id: str, wait: float = OPEN_CLIP_WAIT_S) -> ClipBody:
         if self._local.peek(clip_id) is not None:
             return await self._local.get(clip_id, wait)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        with self._events.waiter(clip_id) as finished:
+            await self._events.subscribed()
+            while True:
+                finished.clear()
+                state = await self._backend.attempt("clip_get", lambda r: self._state(r, clip_id))
+                if state is DOWN:
+                    raise ClipNotFound(f"{clip_id}: shared store unavailable")
+                body, pending = state
+                if body is not None:
+                    return body
+                if not pending:
+                    raise ClipNotFound(clip_id)
+                if loop.time() >= deadline:
+                    raise ClipNotFound(f"{clip_id} still open after {wait} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        finished.wait(), min(self._recheck_s, deadline - loop.time())
+                    )
+
+    async def _state(self, redis: Redis, clip_id: str) -> tuple[ClipBody | None, bool]:
+        """The finished body, if any, and whether the clip is pending: one atomic read."""
         key = self._key(clip_id)
-        while True:
-            content_type, body = await self._redis.hmget(key, ["ct", "body"])
-            if isinstance(body, bytes):
-                return ClipBody(_text(content_type) or "audio/wav", body)
-            if not await self._redis.exists(key + ":open"):
-                raise ClipNotFound(clip_id)
-            if loop.time() + self._poll_s > deadline:
-                raise ClipNotFound(f"{clip_id} still open after {wait} s")
-            await asyncio.sleep(self._poll_s)
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(key, ["ct", "body"])
+            pipe.exists(key + ":open")
+            (content_type, body), pending = await pipe.execute()
+        if isinstance(body, bytes):
+            return ClipBody(text(content_type) or "audio/wav", body), False
+        return None, bool(pending)
 
     def stream(self, clip_id: str) -> AsyncIterator[bytes] | None:
         return self._local.stream(clip_id)
 
     def fetched(self, clip_id: str) -> None:
-        self._local.fetched(clip_id)
+        if self._local.peek(clip_id) is not None:
+            self._local.fetched(clip_id)
+            return
+        channel = self._events.fetched_channel
+        task = asyncio.create_task(
+            self._backend.attempt("clip_fetched", lambda r: r.publish(channel, clip_id))
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        await self._events.close()
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await task
         await self._local.close()
-        await self._redis.aclose()
+        if self._owns:
+            await self._backend.close()
 
 
-def _text(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def make_clip_store(settings: Settings) -> ClipStore:
-    """Redis when `REDIS_URL` is set (several instances share clips), else process memory."""
+def make_clip_store(settings: Settings, backend: RedisBackend | None = None) -> ClipStore:
+    """Redis when `REDIS_URL` is set (several instances share clips), else process memory.
+    `backend` is the app's shared Redis (see store/factory.py); without it the store owns one."""
+    if backend is not None:
+        return RedisClipStore(backend, settings.clip_ttl_seconds)
     if settings.redis_url:
-        return RedisClipStore(Redis.from_url(settings.redis_url), settings.clip_ttl_seconds)
+        return RedisClipStore(
+            RedisBackend.from_url(settings.redis_url).redis, settings.clip_ttl_seconds
+        )
     return MemoryClipStore(settings.clip_ttl_seconds)

@@ -1,0 +1,286 @@
+"""Per-call state another instance may need: the call's plan and how its stream ended.
+
+Behind a load balancer, `/voice`, the phone socket and the `<Connect action>` callback of one
+call can land on different instances; this store is how they agree. Everything here has a TTL
+and a size bound, in memory and in Redis:
+
+- the plan `/voice` answered with (kept an hour, a failover leg needs it): each distinct plan
+  is stored once, content-addressed by a hash of its JSON; per call only that hash;
+- the outcome of the call's stream (kept ten minutes; the callback comes within seconds), with
+  the conversation carried into a failover or reconnect leg, capped to its newest messages.
+
+`MemoryCallState` serves one instance. `RedisCallState` shares the state through Redis and, when
+Redis does not answer, serves from its own `MemoryCallState` (see `store/shared.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Final, Generic, Protocol, TypeVar
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+
+from voiceagent.config import CallPlan
+from voiceagent.logging import get_logger
+from voiceagent.session.call import EndReason
+from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend, text
+
+V = TypeVar("V")
+log = get_logger("voiceagent.store")
+
+PLAN_TTL_S: Final = 3600.0
+OUTCOME_TTL_S: Final = 600.0
+HISTORY_MAX_MESSAGES: Final = 40
+HISTORY_MAX_CHARS: Final = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """How a call's phone socket ended, kept briefly for the `<Connect action>` callback.
+
+    `history` is the conversation a failover or reconnect leg carries on with ({role, content}
+    messages); `transfer` names the transfer destination a tool chose, if any.
+    """
+
+    reason: EndReason
+    upstream_failure: str | None
+    mode: str
+    history: tuple[dict[str, str], ...] = ()
+    transfer: str | None = None
+
+    def bounded(self) -> CallOutcome:
+        """This outcome with its history capped (newest messages, at most HISTORY_MAX_*)."""
+        chars = sum(len(m.get("content", "")) for m in self.history)
+        if len(self.history) <= HISTORY_MAX_MESSAGES and chars <= HISTORY_MAX_CHARS:
+            return self
+        kept: list[dict[str, str]] = []
+        room = HISTORY_MAX_CHARS
+        for message in reversed(self.history[-HISTORY_MAX_MESSAGES:]):
+            if room <= 0:
+                break
+            content = message.get("content", "")
+            kept.append({"role": message.get("role", ""), "content": content[-room:]})
+            room -= len(content)
+        return replace(self, history=tuple(reversed(kept)))
+
+
+def plan_digest(plan: CallPlan) -> tuple[str, bytes]:
+    """The plan's content address and its JSON (the same plan always gets the same address)."""
+    blob = plan.model_dump_json().encode()
+    return hashlib.sha256(blob).hexdigest()[:24], blob
+
+
+def dump_outcome(outcome: CallOutcome) -> bytes:
+    """Compact JSON of an outcome (short keys; history as [role, content] pairs)."""
+    fields = {
+        "r": outcome.reason.value,
+        "u": outcome.upstream_failure,
+        "m": outcome.mode,
+        "t": outcome.transfer,
+        "h": [[m.get("role", ""), m.get("content", "")] for m in outcome.history],
+    }
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def load_outcome(data: bytes) -> CallOutcome | None:
+    """The outcome `dump_outcome` wrote; None (logged) if the stored value is unreadable."""
+    try:
+        fields = json.loads(data)
+        return CallOutcome(
+            reason=EndReason(fields["r"]),
+            upstream_failure=fields["u"],
+            mode=str(fields["m"]),
+            history=tuple({"role": str(r), "content": str(c)} for r, c in fields["h"]),
+            transfer=fields.get("t"),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        log.error("call_outcome_unreadable", error=type(exc).__name__)
+        return None
+
+
+class CallStateStore(Protocol):
+    """What `/voice`, the modes and `/voice/action` share about a call."""
+
+    async def put_plan(self, call_sid: str, plan: CallPlan) -> None:
+        """Keep the plan `/voice` answered with (or a failover leg's), for PLAN_TTL_S."""
+        ...
+
+    async def get_plan(self, call_sid: str) -> CallPlan | None:
+        """The call's plan; None if unknown or expired."""
+        ...
+
+    async def put_outcome(self, call_sid: str, outcome: CallOutcome) -> None:
+        """Keep how the stream ended (history capped), for OUTCOME_TTL_S; replaces any."""
+        ...
+
+    async def take_outcome(self, call_sid: str) -> CallOutcome | None:
+        """The outcome, removed (only one taker gets it); None if unknown or expired."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class TtlBook(Generic[V]):
+    """key → V, each entry expiring `ttl_s` after it was put, at most `max_entries` (oldest go)."""
+
+    def __init__(
+        self, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl_s
+        self._max = max_entries
+        self._clock = clock
+        self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
+
+    def put(self, key: str, value: V) -> None:
+        self._expire()
+        self._items[key] = (self._clock() + self._ttl, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+    def get(self, key: str) -> V | None:
+        self._expire()
+        item = self._items.get(key)
+        return None if item is None else item[1]
+
+    def take(self, key: str) -> V | None:
+        self._expire()
+        item = self._items.pop(key, None)
+        return None if item is None else item[1]
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._items:
+            key, (deadline, _) = next(iter(self._items.items()))
+            if deadline > now:
+                break
+            del self._items[key]
+
+    def __len__(self) -> int:
+        self._expire()
+        return len(self._items)
+
+
+class MemoryCallState:
+    """One instance's call state: per call a plan address and an outcome, plans stored once."""
+
+    def __init__(
+        self,
+        *,
+        plan_ttl_s: float = PLAN_TTL_S,
+        outcome_ttl_s: float = OUTCOME_TTL_S,
+        max_calls: int = 100_000,
+        max_plans: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.calls: TtlBook[str] = TtlBook(plan_ttl_s, max_calls, clock)
+        self.plans: TtlBook[CallPlan] = TtlBook(plan_ttl_s, max_plans, clock)
+        self.outcomes: TtlBook[CallOutcome] = TtlBook(outcome_ttl_s, max_calls, clock)
+
+    async def put_plan(self, call_sid: str, plan: CallPlan) -> None:
+        digest, _ = plan_digest(plan)
+        self.plans.put(digest, self.plans.get(digest) or plan)  # refreshes its TTL
+        self.calls.put(call_sid, digest)
+
+    async def get_plan(self, call_sid: str) -> CallPlan | None:
+        digest = self.calls.get(call_sid)
+        return None if digest is None else self.plans.get(digest)
+
+    async def put_outcome(self, call_sid: str, outcome: CallOutcome) -> None:
+        self.outcomes.put(call_sid, outcome.bounded())
+
+    async def take_outcome(self, call_sid: str) -> CallOutcome | None:
+        return self.outcomes.take(call_sid)
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisCallState:
+    """Call state in Redis, shared by every instance; local memory while Redis is down.
+
+    Keys: `voiceagent:plan:<digest>` (plan JSON), `voiceagent:call:<sid>:plan` (digest),
+    `voiceagent:call:<sid>:outcome` (compact JSON). Parsed plans are cached by digest.
+    """
+
+    def __init__(
+        self, backend: RedisBackend, local: MemoryCallState | None = None, *, owns: bool = False
+    ) -> None:
+        self._backend = backend
+        self._local = local or MemoryCallState()
+        self._owns = owns
+        self._plan_ms = round(PLAN_TTL_S * 1000)
+        self._outcome_ms = round(OUTCOME_TTL_S * 1000)
+        self._parsed: TtlBook[CallPlan] = TtlBook(PLAN_TTL_S, 1024)
+
+    async def put_plan(self, call_sid: str, plan: CallPlan) -> None:
+        digest, blob = plan_digest(plan)
+        plan_key = f"{KEY_PREFIX}plan:{digest}"
+
+        async def store(redis: Redis) -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.set(_call_key(call_sid, "plan"), digest, px=self._plan_ms)
+                pipe.pexpire(plan_key, self._plan_ms)  # keeps the plan as long as its calls
+                _, known = await pipe.execute()
+            if not known:
+                await redis.set(plan_key, blob, px=self._plan_ms)
+
+        if await self._backend.attempt("put_plan", store) is DOWN:
+            await self._local.put_plan(call_sid, plan)
+
+    async def get_plan(self, call_sid: str) -> CallPlan | None:
+        found = await self._backend.attempt("get_plan", lambda r: self._fetch_plan(r, call_sid))
+        if found is DOWN or found is None:
+            return await self._local.get_plan(call_sid)
+        return found
+
+    async def _fetch_plan(self, redis: Redis, call_sid: str) -> CallPlan | None:
+        digest = text(await redis.get(_call_key(call_sid, "plan")))
+        if digest is None:
+            return None
+        plan = self._parsed.get(digest)
+        if plan is not None:
+            return plan
+        blob = await redis.get(f"{KEY_PREFIX}plan:{digest}")
+        if blob is None:
+            return None
+        try:
+            plan = CallPlan.model_validate_json(blob)
+        except ValidationError as exc:  # written by another version: answer as if expired
+            log.error("call_plan_unreadable", errors=exc.error_count())
+            return None
+        self._parsed.put(digest, plan)
+        return plan
+
+    async def put_outcome(self, call_sid: str, outcome: CallOutcome) -> None:
+        outcome = outcome.bounded()
+        data = dump_outcome(outcome)
+        key = _call_key(call_sid, "outcome")
+        if await self._backend.attempt(
+            "put_outcome", lambda r: r.set(key, data, px=self._outcome_ms)
+        ) is DOWN:  # fmt: skip
+            await self._local.put_outcome(call_sid, outcome)
+
+    async def take_outcome(self, call_sid: str) -> CallOutcome | None:
+        key = _call_key(call_sid, "outcome")
+        data = await self._backend.attempt("take_outcome", lambda r: r.getdel(key))
+        if isinstance(data, bytes):
+            return load_outcome(data)
+        return await self._local.take_outcome(call_sid)  # put while Redis was down
+
+    async def close(self) -> None:
+        if self._owns:
+            await self._backend.close()
+
+
+def _call_key(call_sid: str, what: str) -> str:
+    """`voiceagent:call:<sid>:<what>`; an oversized or odd CallSid is hashed, never stored."""
+    if not (0 < len(call_sid) <= 64 and call_sid.isascii() and call_sid.isalnum()):
+        call_sid = "h" + hashlib.sha256(call_sid.encode(errors="replace")).hexdigest()[:32]
+    return f"{KEY_PREFIX}call:{call_sid}:{what}"

@@ -1,0 +1,69 @@
+"""The shared stores of one app, chosen from Settings: Redis when `REDIS_URL` is set.
+
+`make_shared_stores(settings)` builds the call state store, the clip store and the Realtime
+session budget over one Redis client (`RedisBackend`), or all in memory for a single instance.
+The app closes them with `await stores.close()`; metrics read `stores.health` (None without
+Redis) and `stores.budget.last_in_use`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voiceagent.settings import Settings
+from voiceagent.store.call_state import CallStateStore, MemoryCallState, RedisCallState
+from voiceagent.store.clips import ClipStore, make_clip_store
+from voiceagent.store.session_budget import (
+    DEFAULT_BUDGET,
+    DEFAULT_LEASE_S,
+    MemorySessionBudget,
+    RedisSessionBudget,
+    SessionBudget,
+)
+from voiceagent.store.shared import BackendHealth, RedisBackend
+
+
+@dataclass
+class SharedStores:
+    """What every instance of a deployment shares about calls."""
+
+    call_state: CallStateStore
+    clips: ClipStore
+    budget: SessionBudget
+    backend: RedisBackend | None = None
+
+    @property
+    def health(self) -> BackendHealth | None:
+        """Up/down, outages and fallbacks of the shared Redis (None: no Redis configured)."""
+        return None if self.backend is None else self.backend.health
+
+    async def close(self) -> None:
+        await self.clips.close()
+        await self.call_state.close()
+        await self.budget.close()
+        if self.backend is not None:
+            await self.backend.close()
+
+
+def budget_settings(settings: Settings) -> tuple[int, float]:
+    """`REALTIME_SESSION_BUDGET` and `REALTIME_SESSION_LEASE_SECONDS` (defaults until the
+    settings declare them)."""
+    cap = getattr(settings, "realtime_session_budget", DEFAULT_BUDGET)
+    lease_s = getattr(settings, "realtime_session_lease_seconds", DEFAULT_LEASE_S)
+    return int(cap), float(lease_s)
+
+
+def make_shared_stores(settings: Settings) -> SharedStores:
+    """Redis-backed stores when `REDIS_URL` is set (one client for all), else memory."""
+    cap, lease_s = budget_settings(settings)
+    if not settings.redis_url:
+        return SharedStores(
+            MemoryCallState(), make_clip_store(settings), MemorySessionBudget(cap, lease_s)
+        )
+    backend = RedisBackend.from_url(settings.redis_url)
+    return SharedStores(
+        call_state=RedisCallState(backend),
+        clips=make_clip_store(settings, backend),
+        budget=RedisSessionBudget(backend, cap, lease_s),
+        backend=backend,
+    )
