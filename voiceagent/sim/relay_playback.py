@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
 from voiceagent.audio import WavFormat, parse_wav
 from voiceagent.errors import ProtocolError
+from voiceagent.sim.script import CallProtocol, CallRecord
 
 TTS_CHARS_PER_S = 15.0
 WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave")
@@ -64,6 +66,44 @@ class TurnRecord:
     @property
     def prompt_to_clip_fetched_ms(self) -> float | None:
         return _ms(self.sent_at, self.first_clip_fetched_at)
+
+
+@dataclass(slots=True)
+class RelayCallRecord(CallRecord):
+    """A ConversationRelay call: the common record plus its sessions, turns and messages."""
+
+    protocol: CallProtocol | None = "conversation-relay"
+    relay_attributes: dict[str, str] = field(default_factory=dict)
+    turns: list[TurnRecord] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    errors_sent: list[str] = field(default_factory=list)  # `error`s Twilio answered with
+    unreported_inputs: list[str] = field(default_factory=list)  # said while not reported
+    handoff_data: str | None = None
+    session_status: str = ""
+    sessions: int = 0
+
+    @property
+    def clips(self) -> list[ClipRecord]:
+        return [c for t in self.turns for c in t.clips]
+
+    @property
+    def heard_ms(self) -> float:
+        return sum(t.heard_ms for t in self.turns)
+
+    @property
+    def greeting_latency_ms(self) -> float | None:
+        """From the session's start to the greeting's first ``play``."""
+        greeting = self.turns[0] if self.turns and self.turns[0].prompt is None else None
+        return None if greeting is None else greeting.prompt_to_first_play_ms
+
+    def turn_latencies_ms(self) -> list[float]:
+        """For each caller input: its message to the reply's first ``play``."""
+        firsts = [t.prompt_to_first_play_ms for t in self.turns if t.prompt is not None]
+        return [f for f in firsts if f is not None]
+
+    @property
+    def barge_ins(self) -> int:
+        return sum(1 for t in self.turns if t.interrupted)
 
 
 def _ms(start: float, end: float | None) -> float | None:
