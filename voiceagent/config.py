@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,11 +26,14 @@ from pydantic import (
 )
 
 from voiceagent.errors import ConfigError
+from voiceagent.tools.spec import ToolSpec, check_dtmf_template, check_tool_list
 
 ModeName = Literal["realtime-passthrough", "relay-router"]
 Interruptible = Literal["none", "dtmf", "speech", "any"]
 _K = TypeVar("_K", bound=BaseModel)
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+DtmfTemplate = Annotated[str, AfterValidator(check_dtmf_template)]
+Tools = Annotated[tuple[ToolSpec, ...], AfterValidator(check_tool_list)]
 
 
 class _Model(BaseModel):
@@ -55,10 +60,12 @@ class AgentConfig(_Model):
     temperature: float = Field(default=0.8, ge=0, le=2)
     apology: str = "Sorry, something went wrong on our side. Please call again later."
     failover_greeting: str = "Sorry about that, I'm back. Where were we?"
+    tools: Tools = ()  # see voiceagent/tools/spec.py
 
 
 class AgentOverrides(_Model):
-    """Per-number or per-arm changes to the default agent; unset fields keep the default."""
+    """Per-number or per-arm changes to the default agent; unset fields keep the default
+    (a `tools` list replaces the inherited one; `tools: []` means none)."""
 
     instructions: str | None = None
     greeting: str | None = None
@@ -70,6 +77,7 @@ class AgentOverrides(_Model):
     temperature: float | None = Field(default=None, ge=0, le=2)
     apology: str | None = None
     failover_greeting: str | None = None
+    tools: Tools | None = None
 
 
 class RealtimeKnobs(_Model):
@@ -80,6 +88,7 @@ class RealtimeKnobs(_Model):
         default=200, ge=20, le=2000, description="agent audio per mark: truncation accuracy"
     )
     greet_first: bool = True
+    dtmf_template: DtmfTemplate = "The caller pressed the key {digit}."
 
 
 class Handoff(_Model):
@@ -111,7 +120,7 @@ class RelayKnobs(_Model):
     greeting_source: Literal["inworld", "twilio"] = "inworld"
     tts_provider: Literal["ElevenLabs", "Google", "Amazon"] = "Google"
     twilio_voice: str = "en-US-Journey-O"
-    dtmf_template: str = "The caller pressed the key {digit}."
+    dtmf_template: DtmfTemplate = "The caller pressed the key {digit}."
     clip_format: Literal["ulaw_wav", "pcm_wav"] = "ulaw_wav"
     handoff: Handoff = Handoff()
 
@@ -249,10 +258,7 @@ class CallPlan(_Model):
 
 
 def _apply(agent: AgentConfig, overrides: AgentOverrides) -> AgentConfig:
-    changes = {k: v for k, v in overrides.model_dump(exclude_none=True).items()}
-    if "turn_detection" in changes:
-        changes["turn_detection"] = overrides.turn_detection
-    return agent.model_copy(update=changes)
+    return agent.model_copy(update={k: v for k, v in overrides if v is not None})
 
 
 def _merge(base: _K, override: _K | None) -> _K:
@@ -273,22 +279,27 @@ def assign_arm(experiment: Experiment, call_sid: str) -> Arm:
     return experiment.arms[-1]
 
 
-def parse_config(data: Any, source: str = "<config>") -> Config:
-    """Validate already-loaded YAML data; ConfigError names the YAML path of the first error."""
+def parse_config(
+    data: Any, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate already-loaded YAML data; ConfigError names the YAML path of the first error.
+
+    `environ` is where tool header variables must be set (default: `.env` + process env)."""
     if data is None:
         data = {}
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context={"environ": environ})
     except ValidationError as exc:
         err = exc.errors()[0]
-        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        skip = ("function-after", "tag:")  # validator and union-tag parts are not YAML keys
+        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith(skip))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         raise ConfigError(f"{msg} (in {source})", path=path or "<root>") from exc
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate a YAML file; ConfigError for a missing file, bad YAML or bad values."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -298,4 +309,4 @@ def load_config(path: Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", path=str(path)) from exc
-    return parse_config(data, source=str(path))
+    return parse_config(data, source=str(path), environ=environ)
