@@ -17,6 +17,7 @@ from voiceagent.session.call import CallSink
 from voiceagent.settings import Settings
 from voiceagent.store.clips import make_clip_store
 from voiceagent.store.records import RecordingSink
+from voiceagent.transport.upstream import InworldRealtime, InworldRouter
 from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
 from voiceagent.web.keys import SERVICES, VERIFIER
@@ -38,7 +39,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, config: Config | None = None) -> web.Application:
-    """Build the app. `config` defaults to the YAML file named by the settings."""
+    """Build the app. `config` defaults to the YAML file named by the settings.
+
+    ConfigError without a Twilio auth token (unless signatures are skipped on purpose).
+    """
+    settings.require_signature_key()
     config = config if config is not None else load_config(settings.config_path)
     modes = load_modes()
     app = web.Application(client_max_size=1024 * 1024)
@@ -51,8 +56,9 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             clips = make_clip_store(settings)
             app[SERVICES] = services = Services(
-                settings=settings, config=holder, http=http, clips=clips
-            )
+                settings=settings, config=holder, http=http, clips=clips,
+                realtime=InworldRealtime(http, settings), router=InworldRouter(http, settings),
+            )  # fmt: skip
             _warn_insecure(settings)
             recorder = _telemetry(services)
             try:
@@ -68,7 +74,8 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     app.router.add_post("/voice", voice)
     app.router.add_post("/voice/action", voice_action)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    if settings.metrics_port is None:  # else only the internal listener serves it
+        app.router.add_get("/metrics", metrics)
     app.router.add_post("/admin/reload", admin_reload)
     app.router.add_get("/audio/{clip_id}", clip)
     for mode in modes.values():
@@ -78,7 +85,8 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
 
 def _telemetry(services: Services) -> RecordingSink | None:
     """Prometheus metrics always; call/turn records unless DATABASE_URL is empty."""
-    services.metrics = Metrics(active_calls=services.calls.count)
+    holder = services.config
+    services.metrics = Metrics(active_calls=services.calls.count, config=lambda: holder.current)
     url = services.settings.database_url
     recorder = RecordingSink(url) if url else None
     sinks: list[CallSink] = [MetricsSink(services.metrics)]
@@ -92,9 +100,4 @@ def _warn_insecure(settings: Settings) -> None:
             "signature_check_disabled",
             message="VOICEAGENT_INSECURE_SKIP_SIGNATURE is set: anyone can place calls through "
             "this server. Use it for local development only.",
-        )
-    elif not settings.twilio_auth_token:
-        log.error(
-            "twilio_auth_token_missing",
-            message="TWILIO_AUTH_TOKEN is empty: every Twilio request will be refused (403).",
         )

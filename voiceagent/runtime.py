@@ -20,6 +20,7 @@ from voiceagent.logging import get_logger
 from voiceagent.session.call import CallSession, CallSink, EndReason, NullSink
 from voiceagent.settings import Settings
 from voiceagent.store.clips import ClipStore, MemoryClipStore
+from voiceagent.transport.upstream import RealtimeConnector, RouterClient
 
 if TYPE_CHECKING:
     from voiceagent.metrics import Metrics
@@ -151,6 +152,8 @@ class Services:
     settings: Settings
     config: ConfigHolder
     http: aiohttp.ClientSession
+    realtime: RealtimeConnector
+    router: RouterClient
     sink: CallSink = field(default_factory=NullSink)
     outcomes: OutcomeBook = field(default_factory=OutcomeBook)
     plans: PlanBook = field(default_factory=PlanBook)
@@ -159,16 +162,20 @@ class Services:
     clips: ClipStore = field(default_factory=MemoryClipStore)
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def plan_for_stream(self, number: str, call_sid: str) -> CallPlan | None:
-        """The call's plan when its phone socket starts: the one `/voice` answered with, so
-        calls in flight keep their arm and agent across reloads; else (another instance
-        answered `/voice`, or it expired) the current config's."""
+    async def remember_plan(self, call_sid: str, plan: CallPlan) -> None:
+        """`/voice` answered `call_sid` with `plan`: its stream and callback will use it."""
+        self.plans.record(call_sid, plan)
+
+    async def plan_for_call(self, call_sid: str, number: str) -> CallPlan | None:
+        """The call's plan, for its stream and its `<Connect action>` callback alike: the one
+        `/voice` answered with (so calls in flight keep their arm and agent across reloads);
+        else (it expired) the current config's plan for `number`."""
         plan = self.plans.get(call_sid)
         if plan is not None and plan.number == number:
             return plan
         return self.config.current.plan_for(number, call_sid)
 
-    def finish_call(self, call: CallSession, plan: CallPlan | None = None) -> None:
+    async def finish_call(self, call: CallSession) -> None:
         """Record the outcome for `/voice/action` and hand the call to the sink."""
         self.outcomes.record(
             call.call_sid,
@@ -180,3 +187,11 @@ class Services:
             ),
         )
         self.sink.call_ended(call)
+
+    async def take_outcome(self, call_sid: str) -> CallOutcome | None:
+        """How the call's last stream ended (once: the callback consumes it)."""
+        return self.outcomes.take(call_sid)
+
+    async def keep_outcome(self, call_sid: str, outcome: CallOutcome) -> None:
+        """Put an outcome back for the next leg (a failover leg restores its history)."""
+        self.outcomes.record(call_sid, outcome)

@@ -1,182 +1,184 @@
-"""The realtime-passthrough mode driven through an in-memory phone channel, against the fake
-Inworld Realtime server (the upstream is a real socket: the mode's client is aiohttp)."""
+"""realtime-passthrough driven inside the shared lifecycle through in-memory channels: the
+test plays Twilio on one channel and Inworld on the session the in-memory connector hands
+out. No sockets."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 
-from tests.e2e.realtime_harness import CONFIG, NUMBER_A, fast_options
+from tests.modes.memory import (
+    CALL_SID,
+    MemoryCall,
+    media_frame,
+    memory_services,
+    start_frame,
+    stop_frame,
+)
 from voiceagent.config import parse_config
+from voiceagent.errors import UpstreamError, UpstreamFailure
 from voiceagent.modes.realtime_passthrough import RealtimePassthrough
-from voiceagent.protocols import twilio_media as tm
-from voiceagent.runtime import CallOutcome, ConfigHolder, Services
+from voiceagent.protocols import inworld_realtime as rt
+from voiceagent.runtime import CallOutcome
 from voiceagent.session.call import EndReason
-from voiceagent.settings import Settings
-from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
-from voiceagent.transport.channel import MemoryChannel, memory_pair
 
 MODE = RealtimePassthrough()
-CALL_SID = "CA" + "a" * 32
-STREAM_SID = "MZ" + "b" * 32
+NUMBER = "+18005550101"
+CONFIG = parse_config({
+    "defaults": {"agent": {"apology": "Sorry, a problem."}},
+    "numbers": {
+        NUMBER: {"mode": "realtime-passthrough", "realtime": {"mark_ms": 100},
+                 "fallback_mode": "relay-router"},
+        "+18005550102": {"mode": "relay-router"},
+    },
+})  # fmt: skip
 
 
-@asynccontextmanager
-async def _services(fake: FakeInworldRealtime) -> AsyncIterator[Services]:
-    settings = Settings(
-        public_url="https://pub.example.test",
-        inworld_api_key="fake-inworld-key",
-        inworld_realtime_url=fake.url,
-        database_url="",
-    )
-    async with aiohttp.ClientSession() as http:
-        yield Services(settings=settings, config=ConfigHolder(CONFIG), http=http)
+def _audio_delta(rid: str, n: int = 800) -> str:
+    payload = base64.b64encode(b"\x7f" * n).decode()
+    event = {"type": "response.output_audio.delta", "response_id": rid, "item_id": "i1",
+             "output_index": 0, "content_index": 0, "delta": payload}  # fmt: skip
+    return orjson.dumps(event).decode()
 
 
-def _start(number: str = NUMBER_A) -> str:
-    return tm.dump(
-        tm.Start(
-            sequence_number=1,
-            stream_sid=STREAM_SID,
-            start=tm.StartInfo(
-                account_sid="AC" + "c" * 32,
-                stream_sid=STREAM_SID,
-                call_sid=CALL_SID,
-                custom_parameters={"number": number, "mode": MODE.name},
-            ),
-        )
-    )
+async def _inworld_session(call: MemoryCall) -> Any:
+    """Accept the call's Inworld session; return its channel after the session.update."""
+    _, upstream = await asyncio.wait_for(call.connector.sessions.get(), 5)
+    update = rt.parse_client_event(await upstream.receive())
+    assert isinstance(update, rt.SessionUpdate)
+    return upstream
 
 
-def _media(audio: bytes, chunk: int) -> str:
-    return tm.dump(
-        tm.Media(
-            stream_sid=STREAM_SID,
-            media=tm.MediaInfo(
-                track="inbound",
-                chunk=chunk,
-                timestamp=chunk * 20,
-                payload=base64.b64encode(audio).decode(),
-            ),
-        )
-    )
-
-
-async def _frames_until(twilio: MemoryChannel, event: str) -> list[dict[str, Any]]:
-    seen = []
-    async with asyncio.timeout(10):
-        while True:
-            raw = await twilio.receive()
-            assert raw is not None, f"phone closed before {event}"
-            frame = orjson.loads(raw)
-            seen.append(frame)
-            if frame["event"] == event:
-                return seen
-
-
-def test_twiml_streams_with_parameters_and_action() -> None:
-    """The TwiML streams to wss://PUBLIC/media-stream with <Parameter>s, never a query string."""
-    config = parse_config(
-        {
-            "numbers": {
-                "+18005550111": {
-                    "experiment": {
-                        "name": "x",
-                        "arms": [
-                            {"name": "a", "mode": "realtime-passthrough", "weight": 1},
-                            {"name": "b", "mode": "realtime-passthrough", "weight": 1},
-                        ],
-                    }
-                }
-            }
-        }
-    )
-    plan = config.plan_for("+18005550111", CALL_SID)
-    assert plan is not None
-    settings = Settings(public_url="https://pub.example.test")
-    services = Services(settings=settings, config=ConfigHolder(config), http=None)  # type: ignore[arg-type]
-    xml = MODE.twiml(plan, CALL_SID, services)
-    assert '<Stream url="wss://pub.example.test/media-stream">' in xml
-    assert 'action="https://pub.example.test/voice/action?mode=realtime-passthrough"' in xml
-    assert '<Parameter name="number" value="+18005550111" />' in xml
-    assert f'<Parameter name="arm" value="{plan.arm}" />' in xml
-    assert '<Parameter name="mode" value="realtime-passthrough" />' in xml
-
-
-async def test_call_greets_then_stop_closes_upstream_and_flushes_audio() -> None:
-    """Frames before `start` are ignored; the greeting arrives as media+mark; `stop` ends the
-    call, the audio remainder is appended and the Inworld session closes."""
-    async with FakeInworldRealtime(fast_options()) as fake, _services(fake) as services:
-        phone, twilio = memory_pair()
-        serving = asyncio.create_task(MODE.serve(phone, services))
-        await twilio.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')
-        await twilio.send(_media(b"\xff" * 160, 1))  # media before start: ignored
-        await twilio.send(_start())
-        frames = await _frames_until(twilio, "mark")
-        assert [f["event"] for f in frames[-2:]] == ["media", "mark"]
+async def test_greeting_flows_with_marks_and_stop_flushes_and_closes() -> None:
+    """The greeting is released by session.updated; deltas reach Twilio as media with marks;
+    caller audio goes up in appends; `stop` flushes the rest and closes Inworld."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send('{"event":"connected","protocol":"Call","version":"1.0.0"}')
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await upstream.send('{"type":"session.updated","session":{}}')
+        greeting = [rt.parse_client_event(await upstream.receive()) for _ in range(2)]
+        assert isinstance(greeting[1], rt.ResponseCreate)
+        await upstream.send('{"type":"response.created","response":{"id":"r1"}}')
+        await upstream.send(_audio_delta("r1"))
+        assert [f["event"] for f in await call.phone_frames(2)] == ["media", "mark"]
         for chunk in (1, 2, 3):
-            await twilio.send(_media(b"\xff" * 160, chunk))
-        stop = tm.Stop(
-            sequence_number=9,
-            stream_sid=STREAM_SID,
-            stop=tm.StopInfo(account_sid="AC" + "c" * 32, call_sid=CALL_SID),
-        )
-        await twilio.send(tm.dump(stop))
-        await asyncio.wait_for(serving, 10)
-        outcome = services.outcomes.take(CALL_SID)
-        assert await fake.wait_no_open_sessions(within=2)
-    assert outcome is not None and outcome.reason is EndReason.CALLER_HANGUP
-    assert fake.sessions[0].audio_bytes == 480 and fake.sessions[0].appends == 2
-    assert phone.closed
+            await call.twilio.send(media_frame(b"\xff" * 160, chunk))
+        await call.twilio.send(stop_frame())
+        appends = [orjson.loads(await upstream.receive()) for _ in range(2)]
+        assert [len(base64.b64decode(a["audio"])) for a in appends] == [320, 160]
+        assert await upstream.receive() is None  # closed by us
+        ended = await call.ended()
+    assert ended.reason is EndReason.CALLER_HANGUP
+    summary = call.summary
+    assert summary["frames_in"] == 6 and summary["frames_out"] == 2 and summary["marks_out"] == 1
 
 
-async def test_cancellation_ends_the_call_as_drained_and_closes_both_sides() -> None:
+async def test_stream_without_a_valid_token_is_refused_before_any_session() -> None:
+    """A `start` without the per-call token /voice gave is closed (policy), no Inworld session."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services, token="forged"))
+        await asyncio.wait_for(call.task, 5)
+        assert call.connector.sessions.empty() and call.phone.closed
+        assert "token" in call.phone.close_reason
+
+
+async def test_stream_for_a_number_of_another_mode_is_refused() -> None:
+    """A relay number's call arriving on /media-stream is closed before any session opens."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame("+18005550102", services))
+        await asyncio.wait_for(call.task, 5)
+        assert call.connector.sessions.empty() and call.phone.closed
+
+
+async def test_refused_session_fails_over_through_the_action_callback() -> None:
+    """An Inworld refusal ends the stream; the action answers ConversationRelay TwiML for the
+    same call (the number's fallback), carrying the outcome for the new leg."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        call.connector.refuse = UpstreamError(UpstreamFailure.CAPACITY, "429", status=429)
+        await call.twilio.send(start_frame(NUMBER, services))
+        ended = await call.ended()
+        assert ended.reason is EndReason.UPSTREAM_FAILED
+        xml = await MODE.action({"CallSid": CALL_SID, "To": NUMBER}, services)
+        assert "<ConversationRelay" in xml and 'value="realtime-passthrough"' in xml
+        assert await services.take_outcome(CALL_SID) is not None  # kept for the relay leg
+
+
+async def test_untyped_frame_does_not_end_a_working_call() -> None:
+    """An Inworld frame with no `type` is counted, and the call goes on."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await upstream.send('{"errorType":"SESSION_RESOURCES_EXHAUSTED"}')
+        await upstream.send('{"type":"response.created","response":{"id":"r1"}}')
+        await upstream.send(_audio_delta("r1"))
+        assert [f["event"] for f in await call.phone_frames(2)] == ["media", "mark"]
+        assert not call.task.done()
+        await call.twilio.send(stop_frame())
+        ended = await call.ended()
+    assert ended.reason is EndReason.CALLER_HANGUP and call.summary["upstream_errors"] == 1
+
+
+async def test_too_many_malformed_frames_end_the_call() -> None:
+    """One bad-frame budget: past it the call ends as a protocol error."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        await _inworld_session(call)
+        for _ in range(60):
+            await call.twilio.send("{not json")
+        ended = await call.ended()
+    assert ended.reason is EndReason.PROTOCOL_ERROR and call.summary["bad_frames"] == 51
+
+
+async def test_silent_phone_ends_the_call_and_its_session() -> None:
+    """A caller that sends `start` and then nothing is ended after the idle timeout."""
+    async with memory_services(CONFIG, phone_idle_timeout=0.3) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        ended = await call.ended()
+        assert await upstream.receive() is None
+    assert ended.reason is EndReason.CALLER_DISCONNECTED
+
+
+async def test_cancellation_ends_the_call_as_drained() -> None:
     """A server drain cancelling the call records DRAINED and closes phone and Inworld."""
-    async with FakeInworldRealtime(fast_options()) as fake, _services(fake) as services:
-        phone, twilio = memory_pair()
-        serving = asyncio.create_task(MODE.serve(phone, services))
-        await twilio.send(_start())
-        await _frames_until(twilio, "media")
-        serving.cancel()
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        call.task.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await serving
-        outcome = services.outcomes.take(CALL_SID)
-        assert await fake.wait_no_open_sessions(within=2)
-    assert outcome is not None and outcome.reason is EndReason.DRAINED
-    assert phone.closed
-
-
-async def test_stream_for_an_unconfigured_number_is_closed() -> None:
-    """A `start` naming a number the config does not have closes the stream, no upstream."""
-    async with FakeInworldRealtime(fast_options()) as fake, _services(fake) as services:
-        phone, twilio = memory_pair()
-        await twilio.send(_start("+15550001111"))
-        await asyncio.wait_for(MODE.serve(phone, services), 5)
-        outcome = services.outcomes.take(CALL_SID)
-    assert outcome is not None and outcome.reason is EndReason.PROTOCOL_ERROR
-    assert fake.sessions == [] and phone.closed
+            await call.task
+        outcome = await services.take_outcome(CALL_SID)
+        assert await upstream.receive() is None
+    assert outcome is not None and outcome.reason is EndReason.DRAINED and call.phone.closed
 
 
 @pytest.mark.parametrize(
     ("reason", "apology"),
     [(EndReason.UPSTREAM_FAILED, True), (EndReason.CALLER_HANGUP, False), (None, False)],
 )
-def test_action_apologises_only_after_an_upstream_failure(
+async def test_action_apologises_only_after_a_failure(
     reason: EndReason | None, apology: bool
 ) -> None:
-    """`<Connect action>`: the number's apology and hang-up after an upstream failure, else
-    an empty response (also when the outcome is unknown)."""
-    services = Services(settings=Settings(), config=ConfigHolder(CONFIG), http=None)  # type: ignore[arg-type]
-    if reason is not None:
-        services.outcomes.record(CALL_SID, CallOutcome(reason, "dropped", MODE.name))
-    xml = MODE.action({"CallSid": CALL_SID, "To": NUMBER_A}, services)
-    expected = "<Say>Sorry, we have a technical problem. Goodbye.</Say><Hangup />"
-    assert (expected in xml) is apology
-    assert services.outcomes.take(CALL_SID) is None  # taken: no state left behind
+    """`<Connect action>`: the apology after an upstream failure (no fallback here), else an
+    empty response; the outcome is consumed."""
+    config = parse_config({"defaults": {"agent": {"apology": "Sorry, a problem."}},
+                           "numbers": {NUMBER: {"mode": "realtime-passthrough"}}})  # fmt: skip
+    async with memory_services(config) as services:
+        if reason is not None:
+            await services.keep_outcome(CALL_SID, CallOutcome(reason, "dropped", MODE.name))
+        xml = await MODE.action({"CallSid": CALL_SID, "To": NUMBER}, services)
+        assert ("<Say>Sorry, a problem.</Say><Hangup />" in xml) is apology
+        assert await services.take_outcome(CALL_SID) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voiceagent.config import RelayKnobs
+from voiceagent.modes.relay_router import relay_attributes
 from voiceagent.protocols import twiml
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?><Response>'
@@ -11,8 +12,9 @@ ACTION = "https://h.test/voice/action?mode=relay-router"
 
 def test_inworld_voice_twiml_sets_every_attribute_explicitly() -> None:
     """Default knobs: all STT/interruption attributes explicit, no voice, no greeting."""
+    attributes = relay_attributes(RelayKnobs(hints=("Acme", "invoice")), None)
     xml = twiml.conversation_relay(
-        "wss://h.test/conversation", ACTION, RelayKnobs(hints=("Acme", "invoice")),
+        "wss://h.test/conversation", ACTION, attributes,
         {"number": "+18005550102", "arm": "b", "mode": "relay-router"},
     )  # fmt: skip
     assert xml == (
@@ -35,7 +37,8 @@ def test_twilio_voice_and_greeting_twiml() -> None:
         transcription_provider="Google", speech_model="telephony", language="en-GB",
         interrupt_sensitivity="low", report_input_during_agent_speech="none",
     )  # fmt: skip
-    xml = twiml.conversation_relay("wss://h.test/conversation", ACTION, knobs, {}, "Hi & welcome")
+    attributes = relay_attributes(knobs, "Hi & welcome")
+    xml = twiml.conversation_relay("wss://h.test/conversation", ACTION, attributes, {})
     assert xml == (
         HEAD + f'<Connect action="{ACTION}" method="POST">'
         '<ConversationRelay dtmfDetection="false" interruptSensitivity="low"'

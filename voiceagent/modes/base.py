@@ -1,13 +1,16 @@
-"""What a mode is: TwiML for `/voice`, one coroutine per call, and its `<Connect action>` answer."""
+"""What a mode is: TwiML for `/voice`, the first frame of its socket, one conversation per call
+(run inside the shared lifecycle, `lifecycle.py`) and its `<Connect action>` answer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from voiceagent.config import CallPlan
 from voiceagent.runtime import Services
-from voiceagent.transport.channel import Channel
+
+if TYPE_CHECKING:
+    from voiceagent.modes.lifecycle import CallRun, CallStart
 
 
 class Mode(Protocol):
@@ -15,6 +18,7 @@ class Mode(Protocol):
 
     name: ClassVar[str]
     ws_path: ClassVar[str]  # the WebSocket route Twilio connects to for this mode
+    phone_sends_continuously: ClassVar[bool]  # silence on the socket means the peer is gone
 
     def twiml(
         self, plan: CallPlan, call_sid: str, services: Services, *,
@@ -24,10 +28,15 @@ class Mode(Protocol):
         `failover_from` mode failed)."""
         ...
 
-    async def serve(self, phone: Channel, services: Services) -> None:
-        """Run one whole call over an accepted, authenticated phone-side channel."""
+    def read_start(self, raw: str | bytes) -> CallStart | None:
+        """The call's identity from the socket's start frame; None for a frame to skip before
+        it; ProtocolError for anything else."""
         ...
 
-    def action(self, form: Mapping[str, str], services: Services) -> str:
+    async def converse(self, run: CallRun) -> None:
+        """Run the call's conversation until either side ends it."""
+        ...
+
+    async def action(self, form: Mapping[str, str], services: Services) -> str:
         """TwiML answering the signed `<Connect action>` callback after the socket ended."""
         ...

@@ -1,108 +1,217 @@
 """realtime-passthrough: Twilio Media Streams bridged to Inworld Realtime, µ-law both ways.
 
-``/voice`` answers with ``<Connect action><Stream>`` whose ``<Parameter>``s name the number,
-arm and mode; ``serve`` waits for Twilio's ``start``, resolves the call's plan, and runs a
-``Bridge`` (realtime_bridge.py) until either side ends; ``action`` answers the
-``<Connect action>`` callback by why the stream ended (an apology after an upstream failure).
+`/voice` answers with `<Connect action><Stream>` whose `<Parameter>`s carry the call's context
+and token. Inside the shared lifecycle, `converse` opens the call's Inworld session (through the
+injected `RealtimeConnector`), sends one `session.update`, and runs two pump loops around the
+call's `RealtimeCall` state machine (session/realtime_call.py): each loop reads one side, feeds
+the machine, and sends what it returns. `action` answers the `<Connect action>` callback: an
+apology, or the failover to the number's `fallback_mode`, after an upstream failure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Mapping
 from typing import ClassVar
 
 from voiceagent.config import CallPlan
-from voiceagent.errors import ProtocolError, UpstreamError
-from voiceagent.logging import bind_call, get_logger
+from voiceagent.errors import ProtocolError
+from voiceagent.logging import clip, get_logger
 from voiceagent.modes import MODES, register
-from voiceagent.modes.realtime_bridge import Bridge
+from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
+from voiceagent.modes.realtime_session import greeting_frames, session_update
+from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols import twilio_media as tm
 from voiceagent.protocols import twiml
 from voiceagent.runtime import CallOutcome, Services
-from voiceagent.session.call import CallSession, EndReason
-from voiceagent.transport.channel import Channel
+from voiceagent.session.call import EndReason
+from voiceagent.session.commands import (
+    CallCommand,
+    ReportTurns,
+    SendPhone,
+    SendUpstream,
+    StopCall,
+)
+from voiceagent.session.realtime_call import RealtimeCall
+from voiceagent.transport.channel import Channel, ChannelClosed, watch
 
 log = get_logger("voiceagent.realtime")
 
-START_TIMEOUT_S = 10.0
-"""How long Twilio has to send ``start`` after the upgrade."""
-MAX_FRAMES_BEFORE_START = 50
-"""Frames other than ``connected`` tolerated before ``start`` (then the stream is closed)."""
 APOLOGY_REASONS = frozenset({EndReason.UPSTREAM_FAILED, EndReason.INTERNAL_ERROR})
+CLOSE_TIMEOUT_S = 1.0
+LOGGED_UPSTREAM_BAD_FRAMES = 3
 
 
 class RealtimePassthrough:
-    """The realtime-passthrough mode (registered as ``realtime-passthrough``)."""
+    """The realtime-passthrough mode (registered as `realtime-passthrough`)."""
 
     name: ClassVar[str] = "realtime-passthrough"
     ws_path: ClassVar[str] = "/media-stream"
+    phone_sends_continuously: ClassVar[bool] = True  # media frames flow all call long
 
     def twiml(
         self, plan: CallPlan, call_sid: str, services: Services, *,
         failover_from: str | None = None,
     ) -> str:  # fmt: skip
-        """``<Connect action><Stream>``; the stream gets its context from ``<Parameter>``s."""
+        """`<Connect action><Stream>`; the stream gets its context from `<Parameter>`s."""
         settings = services.settings
-        parameters = {"number": plan.number, "mode": self.name}
-        if failover_from is not None:
-            parameters["failover_from"] = failover_from
-        if plan.arm is not None:
-            parameters["arm"] = plan.arm
+        parameters = call_parameters(
+            plan, call_sid, services, self.name, failover_from=failover_from
+        )
         return twiml.stream(
             settings.public_wss_url + self.ws_path,
             f"{settings.public_url}/voice/action?mode={self.name}",
             parameters,
         )
 
-    async def serve(self, phone: Channel, services: Services) -> None:
-        """Run one call: wait for ``start``, bridge to Inworld, always end with ``call_ended``."""
-        start = await _await_start(phone)
-        if start is None:
-            return
-        info = start.start
-        number = info.custom_parameters.get("number", "")
-        plan = services.plan_for_stream(number, info.call_sid)
-        call = CallSession(
-            call_sid=info.call_sid,
-            number=number,
-            mode=self.name,
-            arm=plan.arm if plan else None,
-            experiment=plan.experiment if plan else None,
-            stream_sid=start.stream_sid,
-            record_transcripts=plan.record_transcripts if plan else False,
-        )
-        bind_call(info.call_sid, number, self.name, arm=call.arm)
-        services.sink.call_started(call)
-        log.info("stream_started", stream_sid=start.stream_sid)
-        if plan is None or plan.mode != self.name:
-            call.end(EndReason.PROTOCOL_ERROR, "number not configured for this mode")
-            log.warning("stream_without_plan", planned_mode=plan.mode if plan else None)
-            _finish(services, call, plan)
-            await phone.close(1000, "no plan")
-            return
-        if plan.realtime.greet_first:
-            call.latency.start_turn(call.started, "greeting")
-        await _bridge(Bridge(phone, call, plan, services), services)
+    def read_start(self, raw: str | bytes) -> CallStart | None:
+        msg = tm.parse_inbound(raw)
+        if isinstance(msg, tm.Connected):
+            return None
+        if not isinstance(msg, tm.Start):
+            raise ProtocolError(f"{msg.event} before start")
+        info = msg.start
+        params = info.custom_parameters
+        return CallStart(info.call_sid, params.get("number", ""), msg.stream_sid, params)
 
-    def action(self, form: Mapping[str, str], services: Services) -> str:
-        """After an upstream failure: apologise and hang up; after a normal end: nothing."""
+    async def converse(self, run: CallRun) -> None:
+        """Bridge the call to its Inworld session until either side ends."""
+        plan, settings = run.plan, run.services.settings
+        greeting = greeting_frames(plan) if plan.realtime.greet_first else ()
+        machine = RealtimeCall(
+            run.call, append_ms=plan.realtime.append_ms, mark_ms=plan.realtime.mark_ms,
+            greeting=greeting,
+        )  # fmt: skip
+        started = time.monotonic()
+        upstream = await run.services.realtime.connect(run.call.call_sid)
+        log.info("upstream_connected", ms=round((time.monotonic() - started) * 1e3, 1))
+        try:
+            with contextlib.suppress(ChannelClosed):  # closed at once (e.g. over capacity):
+                await upstream.send(session_update(plan))  # its last frames still tell why
+            idle, send_timeout = settings.upstream_idle_timeout, settings.send_timeout
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(_pump_phone(run, machine, upstream))
+                tg.create_task(_pump_upstream(run, machine, upstream))
+                tg.create_task(watch(upstream, idle, send_timeout, "upstream"))
+        except* CallOver:
+            pass
+        finally:
+            await _close(upstream)
+
+    async def action(self, form: Mapping[str, str], services: Services) -> str:
+        """After an upstream failure: fail over or apologise; after a normal end: nothing."""
         call_sid = form.get("CallSid", "")
-        outcome = services.outcomes.take(call_sid)
+        outcome = await services.take_outcome(call_sid)
         if outcome is None or outcome.reason not in APOLOGY_REASONS:
             return twiml.empty()
-        plan = services.plan_for_stream(form.get("To", ""), call_sid)
+        plan = await services.plan_for_call(call_sid, form.get("To", ""))
         if plan is not None and outcome.reason is EndReason.UPSTREAM_FAILED:
-            failover = _failover(plan, call_sid, outcome, services)
+            failover = await _failover(plan, call_sid, outcome, services)
             if failover is not None:
                 return failover
         config = services.config.current
         apology = plan.agent.apology if plan is not None else config.defaults.agent.apology
-        log.info("action_apology", call_sid=call_sid, reason=outcome.reason.value)
+        log.info("action_apology", call_sid=clip(call_sid, 40), reason=outcome.reason.value)
         return twiml.say_hangup(apology)
 
 
-def _failover(
+async def _pump_phone(run: CallRun, machine: RealtimeCall, upstream: Channel) -> None:
+    """Twilio → machine → Inworld. Media takes the fast path (no model, no commands)."""
+    phone, call = run.phone, run.call
+    counters, read, media_type = call.counters, tm.read_inbound, tm.MediaAudio
+    try:
+        while (raw := await phone.receive()) is not None:
+            counters.frames_in += 1
+            try:
+                if not isinstance(raw, str):
+                    raise ProtocolError("binary frame")
+                msg = read(raw)
+                if msg.__class__ is media_type:
+                    for frame in machine.receive_media(msg.audio):
+                        await upstream.send(frame)
+                else:
+                    commands = machine.receive_phone(msg, time.monotonic())  # type: ignore[arg-type]
+                    if not await _execute(run, upstream, commands):
+                        break
+            except ProtocolError as exc:
+                run.bad_frame(exc)
+        call.end(EndReason.CALLER_DISCONNECTED, phone.close_reason)
+        for frame in machine.phone_ended():
+            await upstream.send(frame)
+    except ChannelClosed:
+        _channel_lost(run, machine, upstream)
+    raise CallOver
+
+
+async def _pump_upstream(run: CallRun, machine: RealtimeCall, upstream: Channel) -> None:
+    """Inworld → machine → Twilio. Audio deltas take the fast path."""
+    counters, read = run.call.counters, rt.read_server_event
+    audio_type, transcript_type = rt.AudioDelta, rt.TranscriptDelta
+    send = run.send_phone
+    try:
+        while (raw := await upstream.receive()) is not None:
+            if not isinstance(raw, str):
+                continue
+            try:
+                event = read(raw)
+            except ProtocolError as exc:
+                counters.upstream_errors += 1
+                if counters.upstream_errors <= LOGGED_UPSTREAM_BAD_FRAMES:
+                    log.warning("upstream_bad_frame", error=clip(exc, 200))
+                continue
+            now = time.monotonic()
+            if event.__class__ is audio_type:
+                for frame in machine.receive_audio(event, now):
+                    await send(frame)
+            elif event.__class__ is transcript_type:
+                machine.receive_transcript(event)
+            else:
+                commands = machine.receive_upstream(event, now)  # type: ignore[arg-type]
+                if not await _execute(run, upstream, commands):
+                    raise CallOver
+        machine.upstream_closed(upstream.close_reason)
+    except ChannelClosed:
+        _channel_lost(run, machine, upstream)
+    raise CallOver
+
+
+async def _execute(run: CallRun, upstream: Channel, commands: list[CallCommand]) -> bool:
+    """Carry out the machine's commands in order (urgent control comes first in the list);
+    False when the call is over."""
+    for command in commands:
+        if isinstance(command, SendPhone):
+            await run.send_phone(command.frame)
+        elif isinstance(command, SendUpstream):
+            await upstream.send(command.frame)
+        elif isinstance(command, ReportTurns):
+            run.report_turns()
+        elif isinstance(command, StopCall):
+            return False
+    return True
+
+
+def _channel_lost(run: CallRun, machine: RealtimeCall, upstream: Channel) -> None:
+    if upstream.closed and not run.phone.closed:
+        machine.upstream_closed(upstream.close_reason or "upstream closed while sending")
+    else:
+        run.call.end(EndReason.CALLER_DISCONNECTED, "phone closed while sending")
+
+
+async def _close(upstream: Channel) -> None:
+    """Close the Inworld session within a second, whatever state it is in."""
+    if upstream.closed:
+        return
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await upstream.close()
+    except (TimeoutError, OSError, ChannelClosed):
+        upstream.abort("close timed out")
+        log.warning("upstream_close_slow")
+
+
+async def _failover(
     plan: CallPlan, call_sid: str, outcome: CallOutcome, services: Services
 ) -> str | None:
     """Hand the call to the number's fallback mode (ConversationRelay + Router), keeping
@@ -111,70 +220,13 @@ def _failover(
     if fallback is None or fallback == RealtimePassthrough.name or fallback not in MODES:
         return None
     leg = plan.model_copy(update={"mode": fallback})
-    services.plans.record(call_sid, leg)
-    services.outcomes.record(call_sid, outcome)  # its history seeds the new leg
+    await services.remember_plan(call_sid, leg)
+    await services.keep_outcome(call_sid, outcome)  # its history seeds the new leg
     log.warning(
-        "failover", call_sid=call_sid, from_mode=RealtimePassthrough.name, to_mode=fallback,
-        upstream_failure=outcome.upstream_failure,
+        "failover", call_sid=clip(call_sid, 40), from_mode=RealtimePassthrough.name,
+        to_mode=fallback, upstream_failure=outcome.upstream_failure,
     )  # fmt: skip
-    relay = MODES[fallback]
-    return relay.twiml(leg, call_sid, services, failover_from=RealtimePassthrough.name)
-
-
-async def _bridge(bridge: Bridge, services: Services) -> None:
-    call = bridge.call
-    try:
-        await bridge.run()
-    except UpstreamError as exc:
-        bridge.refused(exc)
-    except asyncio.CancelledError:
-        call.end(EndReason.DRAINED, "server shutting down")
-        raise
-    except Exception as exc:  # the top of a call: log with traceback, close cleanly
-        log.error("call_crashed", exc_info=exc)
-        call.end(EndReason.INTERNAL_ERROR, type(exc).__name__)
-    finally:
-        call.end(EndReason.CALLER_DISCONNECTED, "bridge ended")
-        await bridge.close_upstream()
-        _finish(services, call, bridge.plan)  # before the phone closes: the callback follows
-        await bridge.close_phone()
-
-
-def _finish(services: Services, call: CallSession, plan: CallPlan | None) -> None:
-    services.finish_call(call, plan)
-    log.info("call_ended", **call.summary())
-
-
-async def _await_start(phone: Channel) -> tm.Start | None:
-    """Read until ``start``; frames before it are logged and ignored (then the stream closed)."""
-    ignored = 0
-    try:
-        async with asyncio.timeout(START_TIMEOUT_S):
-            while ignored <= MAX_FRAMES_BEFORE_START:
-                raw = await phone.receive()
-                if raw is None:
-                    log.info("stream_ended_before_start", reason=phone.close_reason)
-                    return None
-                try:
-                    if not isinstance(raw, str):
-                        raise ProtocolError("binary frame")
-                    msg = tm.parse_inbound(raw)
-                except ProtocolError as exc:
-                    ignored += 1
-                    log.warning("phone_bad_frame", error=str(exc)[:200], before_start=True)
-                    continue
-                if isinstance(msg, tm.Start):
-                    return msg
-                if not isinstance(msg, tm.Connected):
-                    ignored += 1
-                    log.warning("phone_frame_before_start", frame=msg.event)
-    except TimeoutError:
-        log.warning("stream_start_timeout", seconds=START_TIMEOUT_S)
-        await phone.close(1000, "no start")
-        return None
-    log.warning("stream_closed_before_start", ignored=ignored)
-    await phone.close(1000, "protocol error: no start")
-    return None
+    return MODES[fallback].twiml(leg, call_sid, services, failover_from=RealtimePassthrough.name)
 
 
 register(RealtimePassthrough())

@@ -1,36 +1,45 @@
 """relay-router: Twilio ConversationRelay (STT, playback) ↔ Inworld Router (LLM + TTS over SSE).
 
-`/voice` answers with `<Connect action><ConversationRelay>` (every setting explicit). `serve`
-waits for `setup`, resolves the call's plan from its `<Parameter>`s, speaks the greeting in the
-number's Inworld voice (unless Twilio's `welcomeGreeting` does) and runs a
-`RelayConversation` (relay_conversation.py) until the caller's side closes. `action` answers
-the `<Connect action>` callback: a handoff per the number's setting, one reconnect after a
-failed session, then an apology.
+`/voice` answers with `<Connect action><ConversationRelay>` (every setting explicit). Inside the
+shared lifecycle, `converse` restores the conversation of an earlier leg (reconnect, failover),
+greets, and pumps ConversationRelay messages through the call's `RelayCall` state machine
+(session/relay_call.py), executing its commands: each `StartReply` is one streaming request of
+the injected `RouterClient`, run as a task of the call's TaskGroup (at most one at a time; a new
+one first lets a superseded one finish its clean-up), `AbortStream` cancels it. `action`
+answers the `<Connect action>` callback: a handoff per the number's setting, one reconnect
+after a failed session, then an apology.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import urlencode
 
-from voiceagent.config import CallPlan
-from voiceagent.errors import ProtocolError
-from voiceagent.logging import bind_call, get_logger
+from voiceagent.config import CallPlan, RelayKnobs
+from voiceagent.errors import ProtocolError, UpstreamError
+from voiceagent.logging import clip, get_logger
 from voiceagent.modes import register
-from voiceagent.modes.relay_conversation import RelayConversation
+from voiceagent.modes.lifecycle import CallRun, CallStart, call_parameters
+from voiceagent.modes.relay_speaker import ClipSpeaker, TextSpeaker
 from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols import twiml
+from voiceagent.protocols.inworld_router import AudioRequest, ChatMessage, ChatRequest
 from voiceagent.runtime import Services
-from voiceagent.session.call import CallSession, EndReason
-from voiceagent.transport.channel import Channel
+from voiceagent.session.commands import (
+    AbortStream,
+    CallCommand,
+    ReportTurns,
+    SendPhone,
+    StartReply,
+    StopCall,
+)
+from voiceagent.session.relay_call import RelayCall
 
 log = get_logger("voiceagent.relay")
 
-SETUP_TIMEOUT_S = 10.0
-"""How long Twilio has to send `setup` after the upgrade."""
-MAX_FRAMES_BEFORE_SETUP = 10
 RECONNECT_ATTEMPTS = 1
 
 
@@ -39,126 +48,195 @@ class RelayRouter:
 
     name: ClassVar[str] = "relay-router"
     ws_path: ClassVar[str] = "/conversation"
+    phone_sends_continuously: ClassVar[bool] = False  # a listening caller sends nothing
 
     def twiml(
-        self, plan: CallPlan, call_sid: str, services: Services, attempt: int = 1, *,
-        failover_from: str | None = None,
+        self, plan: CallPlan, call_sid: str, services: Services, *,
+        failover_from: str | None = None, attempt: int = 1,
     ) -> str:  # fmt: skip
         """`<Connect action><ConversationRelay>`; context travels in `<Parameter>`s.
 
         A failover leg (`failover_from`) carries on the failed mode's conversation and opens
         with the agent's `failover_greeting` instead of its greeting."""
         settings = services.settings
-        parameters = {"number": plan.number, "mode": self.name}
-        if plan.arm is not None:
-            parameters["arm"] = plan.arm
-        if failover_from is not None:
-            parameters["failover_from"] = failover_from
         query = {"mode": self.name}
         if attempt > 1:
-            parameters["attempt"] = query["attempt"] = str(attempt)
+            query["attempt"] = str(attempt)
+        parameters = call_parameters(
+            plan, call_sid, services, self.name, failover_from=failover_from,
+            attempt=str(attempt) if attempt > 1 else None,
+        )  # fmt: skip
         twilio_greets = plan.relay.greeting_source == "twilio" and (
             attempt == 1 or failover_from is not None
         )
+        greeting = plan.agent.failover_greeting if failover_from else plan.agent.greeting
         return twiml.conversation_relay(
             settings.public_wss_url + self.ws_path,
             f"{settings.public_url}/voice/action?{urlencode(query)}",
-            plan.relay,
+            relay_attributes(plan.relay, greeting if twilio_greets else None),
             parameters,
-            welcome_greeting=(
-                (plan.agent.failover_greeting if failover_from else plan.agent.greeting)
-                if twilio_greets
-                else None
-            ),
         )
 
-    async def serve(self, phone: Channel, services: Services) -> None:
-        """Run one call: wait for `setup`, converse, always end with one `call_ended` line."""
-        setup = await _await_setup(phone)
-        if setup is None:
-            return
-        params = setup.custom_parameters
-        number = params.get("number") or setup.to
-        plan = services.plan_for_stream(number, setup.call_sid)
-        call = CallSession(
-            call_sid=setup.call_sid, number=number, mode=self.name,
-            arm=plan.arm if plan else None, experiment=plan.experiment if plan else None,
-            record_transcripts=plan.record_transcripts if plan else False,
-        )  # fmt: skip
-        bind_call(setup.call_sid, number, self.name, arm=call.arm)
-        services.sink.call_started(call)
-        log.info("relay_setup", session_id=setup.session_id, attempt=params.get("attempt", "1"))
-        try:
-            if plan is None or plan.mode != self.name:
-                call.end(EndReason.PROTOCOL_ERROR, "number not configured for this mode")
-                log.warning("relay_without_plan", planned_mode=plan.mode if plan else None)
-                await phone.close(1000, "no plan")
-                return
-            call.failover_from = params.get("failover_from") or None
-            first = params.get("attempt", "1") == "1" and call.failover_from is None
-            if not first:
-                _restore_history(call, services)
-            opening = first or call.failover_from is not None
-            if call.failover_from is not None:
-                plan = plan.model_copy(
-                    update={"agent": plan.agent.model_copy(
-                        update={"greeting": plan.agent.failover_greeting})}
-                )  # fmt: skip
-            if plan.relay.greeting_source == "twilio" and opening:
-                call.history.open_assistant("greeting").text = plan.agent.greeting
-            greet = plan.relay.greeting_source == "inworld" and opening
-            await _converse(RelayConversation(phone, services, plan, call), call, greet)
-        finally:
-            call.end(EndReason.CALLER_DISCONNECTED, "conversation ended")
-            services.finish_call(call, plan)
-            log.info("call_ended", **call.summary())
+    def read_start(self, raw: str | bytes) -> CallStart | None:
+        message = cr.parse_inbound(raw)
+        if not isinstance(message, cr.Setup):
+            raise ProtocolError(f"{message.type} before setup")
+        params = message.custom_parameters
+        return CallStart(message.call_sid, params.get("number") or message.to, "", params)
 
-    def action(self, form: Mapping[str, str], services: Services) -> str:
+    async def converse(self, run: CallRun) -> None:
+        """Restore an earlier leg's conversation, greet, then serve until the caller leaves."""
+        plan, call, params = run.plan, run.call, run.start.parameters
+        call.failover_from = params.get("failover_from") or None
+        first = params.get("attempt", "1") == "1" and call.failover_from is None
+        if not first:
+            outcome = await run.services.take_outcome(call.call_sid)
+            call.history.restore(outcome.history if outcome is not None else ())
+            log.info("relay_leg_restored", restored_messages=len(call.history))
+        opening = first or call.failover_from is not None
+        greeting = plan.agent.failover_greeting if call.failover_from else plan.agent.greeting
+        machine = RelayCall(
+            call, instructions=plan.agent.instructions, dtmf_template=plan.relay.dtmf_template,
+            apology=plan.agent.apology,
+        )  # fmt: skip
+        if plan.relay.greeting_source == "twilio" and opening:
+            call.history.open_assistant("greeting").text = greeting
+        replies = _Replies(run, machine)
+        async with asyncio.TaskGroup() as group:
+            replies.group = group
+            try:
+                if plan.relay.greeting_source == "inworld" and opening:
+                    await replies.execute(machine.greet(greeting))
+                await _read(run, machine, replies)
+            finally:
+                replies.stop()
+
+    async def action(self, form: Mapping[str, str], services: Services) -> str:
         """ended → handoff TwiML; failed → one reconnect, then apology; completed → empty."""
         status, call_sid = form.get("SessionStatus", ""), form.get("CallSid", "")
+        plan = await services.plan_for_call(call_sid, form.get("To", ""))
         config = services.config.current
-        plan = config.plan_for(form.get("To", ""), call_sid)
         apology = plan.agent.apology if plan is not None else config.defaults.agent.apology
         handoff = bool(form.get("HandoffData"))
-        log.info("relay_action", call_sid=call_sid, session_status=status, handoff=handoff)
+        log.info("relay_action", call_sid=clip(call_sid, 40), session_status=clip(status, 20),
+                 handoff=handoff)  # fmt: skip
+        if status == "failed":
+            attempt = _int(form.get("attempt", "1"))
+            log.warning("relay_session_failed", attempt=attempt,
+                        error_code=clip(form.get("ErrorCode", ""), 20))  # fmt: skip
+            if plan is not None and plan.mode == self.name and attempt <= RECONNECT_ATTEMPTS:
+                return self.twiml(plan, call_sid, services, attempt=attempt + 1)
+        await services.take_outcome(call_sid)
         if status == "ended":
-            services.outcomes.take(call_sid)
             target = plan.relay.handoff if plan is not None and handoff else None
             if target is None or target.type == "hangup" or target.number is None:
                 return twiml.say_hangup("")
             return twiml.dial(target.number, target.message)
-        if status == "failed":
-            attempt = _int(form.get("attempt", "1"))
-            log.warning(
-                "relay_session_failed", call_sid=call_sid, attempt=attempt,
-                error_code=form.get("ErrorCode"), error=form.get("ErrorMessage"),
-            )  # fmt: skip
-            if plan is not None and plan.mode == self.name and attempt <= RECONNECT_ATTEMPTS:
-                return self.twiml(plan, call_sid, services, attempt=attempt + 1)
-        services.outcomes.take(call_sid)
         return twiml.say_hangup(apology) if status == "failed" else twiml.empty()
 
 
-def _restore_history(call: CallSession, services: Services) -> None:
-    """A reconnect after a failed session carries on the conversation this instance held."""
-    outcome = services.outcomes.take(call.call_sid)
-    for message in outcome.history if outcome is not None else ():
-        if message["role"] == "user":
-            call.history.add_user(message["content"])
-        elif message["role"] == "assistant":
-            call.history.open_assistant("restored").text = message["content"]
-    log.info("relay_reconnected", restored_messages=len(call.history))
+def relay_attributes(relay: RelayKnobs, welcome_greeting: str | None) -> dict[str, str | bool]:
+    """Every ConversationRelay attribute, explicit (twilio.md §2.1): Twilio changed several
+    defaults in 2025 and they depend on the account's age. The ConversationRelay voice is named
+    only when it speaks (`voice_source: twilio`); `welcome_greeting` when Twilio greets."""
+    attributes: dict[str, str | bool] = {
+        "language": relay.language,
+        "transcription_provider": relay.transcription_provider,
+        "speech_model": relay.speech_model,
+        "interruptible": relay.interruptible,
+        "interrupt_sensitivity": relay.interrupt_sensitivity,
+        "report_input_during_agent_speech": relay.report_input_during_agent_speech,
+        "dtmf_detection": relay.dtmf_detection,
+    }
+    if relay.hints:
+        attributes["hints"] = ",".join(relay.hints)
+    if relay.voice_source == "twilio":
+        attributes["tts_provider"] = relay.tts_provider
+        attributes["voice"] = relay.twilio_voice
+    if welcome_greeting:
+        attributes["welcome_greeting"] = welcome_greeting
+        attributes["welcome_greeting_interruptible"] = relay.interruptible
+    return attributes
 
 
-async def _converse(conversation: RelayConversation, call: CallSession, greet: bool) -> None:
-    try:
-        await conversation.run(greet)
-    except asyncio.CancelledError:
-        call.end(EndReason.DRAINED, "server shutting down")
-        raise
-    except Exception as exc:  # the top of a call: log with traceback, close cleanly
-        log.error("call_crashed", exc_info=exc)
-        call.end(EndReason.INTERNAL_ERROR, type(exc).__name__)
+async def _read(run: CallRun, machine: RelayCall, replies: _Replies) -> None:
+    """ConversationRelay → machine → commands, until the caller's side closes."""
+    phone, counters = run.phone, run.call.counters
+    while (raw := await phone.receive()) is not None:
+        counters.frames_in += 1
+        try:
+            commands = machine.receive_phone(cr.parse_inbound(raw), time.monotonic())
+        except ProtocolError as exc:
+            run.bad_frame(exc)
+            continue
+        if not await replies.execute(commands):
+            return
+    await replies.execute(machine.caller_left(phone.close_reason))
+
+
+class _Replies:
+    """Executes the machine's commands; holds the reply task (at most one streams)."""
+
+    def __init__(self, run: CallRun, machine: RelayCall) -> None:
+        self.run = run
+        self.machine = machine
+        self.group: asyncio.TaskGroup | None = None
+        self.task: asyncio.Task[None] | None = None
+        services, plan = run.services, run.plan
+        self.speaker: ClipSpeaker | TextSpeaker = (
+            TextSpeaker(services, machine, run.send_phone)
+            if plan.relay.voice_source == "twilio"
+            else ClipSpeaker(services, plan, machine, run.send_phone)
+        )
+
+    async def execute(self, commands: list[CallCommand]) -> bool:
+        """Carry out `commands` in order; False once the call is over."""
+        for command in commands:
+            if isinstance(command, StartReply):
+                assert self.group is not None
+                previous, request = self.task, self._request(command)
+                self.task = self.group.create_task(self._reply(command, request, previous))
+            elif isinstance(command, AbortStream):
+                if self.task is not None and not self.task.done():
+                    self.task.cancel()
+            elif isinstance(command, SendPhone):
+                await self.run.send_phone(command.frame)
+            elif isinstance(command, ReportTurns):
+                self.run.report_turns()
+            elif isinstance(command, StopCall):
+                return False
+        return True
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+    def _request(self, command: StartReply) -> ChatRequest:
+        agent, relay = self.run.plan.agent, self.run.plan.relay
+        return ChatRequest(
+            model=agent.llm_model, stream=True, temperature=agent.temperature,
+            messages=[ChatMessage(**m) for m in command.messages],
+            audio=None if relay.voice_source == "twilio"
+            else AudioRequest(voice=agent.voice, model=agent.tts_model),
+        )  # fmt: skip
+
+    async def _reply(
+        self, command: StartReply, request: ChatRequest, previous: asyncio.Task[None] | None
+    ) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # a superseded reply finishes its clean-up first
+        rid, timing = command.response_id, self.run.call.latency.turns[-1]
+        timing = next((t for t in self.run.call.latency.turns if t.response_id == rid), timing)
+        try:
+            await self.speaker.speak(rid, request, timing)
+        except UpstreamError as exc:
+            log.warning(
+                "router_failed", kind=exc.kind.value, status=exc.status,
+                error=clip(exc, 300), turn=timing.index,
+            )  # fmt: skip
+            await self.execute(self.machine.reply_failed(rid, exc.kind.value))
+        finally:
+            self.machine.reply_finished(rid)
 
 
 def _int(value: str) -> int:
@@ -166,29 +244,6 @@ def _int(value: str) -> int:
         return int(value)
     except ValueError:
         return 1
-
-
-async def _await_setup(phone: Channel) -> cr.Setup | None:
-    """Read until `setup`; other frames before it are logged and ignored (then closed)."""
-    try:
-        async with asyncio.timeout(SETUP_TIMEOUT_S):
-            for _ in range(MAX_FRAMES_BEFORE_SETUP):
-                raw = await phone.receive()
-                if raw is None:
-                    log.info("relay_ended_before_setup", reason=phone.close_reason)
-                    return None
-                try:
-                    message = cr.parse_inbound(raw)
-                except ProtocolError as exc:
-                    log.warning("relay_message_invalid", error=str(exc)[:200], before_setup=True)
-                    continue
-                if isinstance(message, cr.Setup):
-                    return message
-                log.warning("relay_message_before_setup", type=message.type)
-    except TimeoutError:
-        log.warning("relay_setup_timeout", seconds=SETUP_TIMEOUT_S)
-    await phone.close(1000, "no setup")
-    return None
 
 
 register(RelayRouter())

@@ -10,7 +10,8 @@ must survive what the real server adds. Generating ``event_id`` values is the ca
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeAlias, cast
 
 import orjson
 from pydantic import Field
@@ -26,7 +27,12 @@ from voiceagent.protocols._wire import (
     validate,
 )
 from voiceagent.protocols.inworld_server_events import *  # noqa: F403  (re-exported API)
-from voiceagent.protocols.inworld_server_events import UnknownEvent, UntypedFrame
+from voiceagent.protocols.inworld_server_events import (
+    ParsedServerEvent,
+    UnknownEvent,
+    UntypedFrame,
+    validate_server_event,
+)
 from voiceagent.protocols.inworld_session import *  # noqa: F403  (re-exported API)
 from voiceagent.protocols.inworld_session import Item, RealtimeEvent, SessionConfig
 
@@ -131,3 +137,56 @@ def dump(event: WireModel | UnknownEvent | UntypedFrame) -> str:
     if isinstance(event, UnknownEvent | UntypedFrame):
         return orjson.dumps(event.raw).decode()
     return dumps(event)
+
+
+# --- the client's reader: one parse per frame -----------------------------------------------
+
+AUDIO_DELTA_TYPES = frozenset({"response.output_audio.delta", "response.audio.delta"})
+TRANSCRIPT_DELTA_TYPES = frozenset(
+    {"response.output_audio_transcript.delta", "response.audio_transcript.delta"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDelta:
+    """Agent audio read on the hot path: the base64 as Inworld sent it (forwarded verbatim)."""
+
+    response_id: str
+    item_id: str | None
+    payload: str
+    n_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDelta:
+    """A piece of the text the agent's audio speaks."""
+
+    response_id: str
+    delta: str
+
+
+ReadEvent: TypeAlias = AudioDelta | TranscriptDelta | ParsedServerEvent
+
+
+def read_server_event(raw: str | bytes) -> ReadEvent:
+    """The client's reader: one JSON parse per frame; audio and transcript deltas skip pydantic,
+    every other event is validated (as ``parse_server_event`` does). ProtocolError if invalid."""
+    obj = loads_object(raw, _PROTOCOL)
+    kind = obj.get("type")
+    if kind in AUDIO_DELTA_TYPES:
+        payload = obj.get("delta")
+        if not isinstance(payload, str):
+            raise ProtocolError(f"{_PROTOCOL}: {kind} without a base64 delta")
+        item_id = obj.get("item_id")
+        return AudioDelta(
+            str(obj.get("response_id") or ""),
+            item_id if isinstance(item_id, str) else None,
+            payload,
+            len(b64decode(payload, str(kind))),
+        )
+    if kind in TRANSCRIPT_DELTA_TYPES:
+        delta = obj.get("delta")
+        return TranscriptDelta(
+            str(obj.get("response_id") or ""), delta if isinstance(delta, str) else ""
+        )
+    return validate_server_event(obj)

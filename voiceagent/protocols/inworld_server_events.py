@@ -313,7 +313,11 @@ ParsedServerEvent: TypeAlias = ServerEvent | UnknownEvent | UntypedFrame
 def parse_server_event(raw: str | bytes) -> ParsedServerEvent:
     """Parse a server frame (client side). Bad JSON or bad fields of a known type raise
     ProtocolError; unknown types and untyped frames are returned, not raised."""
-    obj = loads_object(raw, _PROTOCOL)
+    return validate_server_event(loads_object(raw, _PROTOCOL))
+
+
+def validate_server_event(obj: dict[str, Any]) -> ParsedServerEvent:
+    """A decoded server frame as its event (see ``parse_server_event``)."""
     kind = obj.get("type")
     if not isinstance(kind, str):
         error_type = obj.get("errorType")

@@ -12,6 +12,7 @@ them as strictly as Twilio does (anything else earns a 31951 warning in the simu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
 import orjson
@@ -163,7 +164,30 @@ _INBOUND = tag_map(TwilioInbound, "event")
 
 def parse_inbound(raw: str | bytes) -> TwilioInbound:
     """Parse one Twilio → server text frame; raise ProtocolError if it is not a valid frame."""
+    return _validate_inbound(loads_object(raw, _PROTOCOL))
+
+
+@dataclass(frozen=True, slots=True)
+class MediaAudio:
+    """A caller ``media`` frame read on the hot path: only its µ-law bytes, no model."""
+
+    audio: bytes
+
+
+def read_inbound(raw: str | bytes) -> MediaAudio | TwilioInbound:
+    """The server's reader: one JSON parse per frame; ``media`` skips pydantic (50 frames/s
+    per call), every other event is validated into its model. ProtocolError when invalid."""
     obj = loads_object(raw, _PROTOCOL)
+    if obj.get("event") == "media":
+        media = obj.get("media")
+        payload = media.get("payload") if isinstance(media, dict) else None
+        if not isinstance(payload, str):
+            raise ProtocolError(f"{_PROTOCOL}: media frame without a base64 payload")
+        return MediaAudio(b64decode(payload, "media.payload"))
+    return _validate_inbound(obj)
+
+
+def _validate_inbound(obj: dict[str, Any]) -> TwilioInbound:
     event = obj.get("event")
     model = _INBOUND.get(event) if isinstance(event, str) else None
     if model is None:
@@ -236,6 +260,25 @@ def dump_media(stream_sid: str, audio: bytes) -> str:
         "media": {"payload": b64encode(audio)},
     }
     return orjson.dumps(frame).decode()
+
+
+def dump_media_b64(stream_sid: str, payload_b64: str) -> str:
+    """The ``media`` frame for audio already in base64 (Inworld's delta, forwarded verbatim).
+
+    Built by concatenation (hot path): both values are JSON-safe, ``stream_sid`` was checked
+    by ``is_safe_sid`` at ``start`` and ``payload_b64`` was validated as base64."""
+    return (
+        '{"event":"media","streamSid":"'
+        + stream_sid
+        + '","media":{"payload":"'
+        + payload_b64
+        + '"}}'
+    )
+
+
+def is_safe_sid(value: str) -> bool:
+    """A Twilio SID we may echo in frames and logs: short and alphanumeric."""
+    return 0 < len(value) <= 64 and value.isascii() and value.isalnum()
 
 
 def dump_mark(stream_sid: str, name: str) -> str:

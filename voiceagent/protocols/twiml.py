@@ -6,10 +6,9 @@ twilio-python passes unknown attributes through silently, so tests assert the se
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from twilio.twiml.voice_response import Connect, VoiceResponse
-
-from voiceagent.config import RelayKnobs
 
 
 def stream(url: str, action_url: str, parameters: Mapping[str, str]) -> str:
@@ -17,10 +16,7 @@ def stream(url: str, action_url: str, parameters: Mapping[str, str]) -> str:
     response = VoiceResponse()
     connect: Connect = response.connect(action=action_url, method="POST")
     element = connect.stream(url=url)
-    for name, value in parameters.items():
-        if len(name) + len(value) >= 500:
-            raise ValueError(f"<Parameter> {name!r} is too long for Twilio (limit 500 chars)")
-        element.parameter(name=name, value=value)
+    _add_parameters(element, parameters)
     return str(response)
 
 
@@ -50,39 +46,20 @@ def empty() -> str:
 def conversation_relay(
     url: str,
     action_url: str,
-    relay: RelayKnobs,
+    attributes: Mapping[str, str | bool],
     parameters: Mapping[str, str],
-    welcome_greeting: str | None = None,
 ) -> str:
-    """`<Connect action><ConversationRelay url>` with every setting explicit (twilio.md §2.1).
-
-    Twilio changed several defaults in 2025 (provider, reportInputDuringAgentSpeech) and they
-    depend on the account's age, so nothing is left to them. The ConversationRelay voice is
-    named only when it speaks (`voice_source: twilio`); `welcome_greeting` only when Twilio
-    speaks the greeting.
-    """
+    """`<Connect action><ConversationRelay url>` with the given attributes (twilio-python's
+    snake_case names, e.g. `report_input_during_agent_speech`) and `<Parameter>`s."""
     response = VoiceResponse()
     connect: Connect = response.connect(action=action_url, method="POST")
-    attributes: dict[str, str | bool] = {
-        "language": relay.language,
-        "transcription_provider": relay.transcription_provider,
-        "speech_model": relay.speech_model,
-        "interruptible": relay.interruptible,
-        "interrupt_sensitivity": relay.interrupt_sensitivity,
-        "report_input_during_agent_speech": relay.report_input_during_agent_speech,
-        "dtmf_detection": relay.dtmf_detection,
-    }
-    if relay.hints:
-        attributes["hints"] = ",".join(relay.hints)
-    if relay.voice_source == "twilio":
-        attributes["tts_provider"] = relay.tts_provider
-        attributes["voice"] = relay.twilio_voice
-    if welcome_greeting:
-        attributes["welcome_greeting"] = welcome_greeting
-        attributes["welcome_greeting_interruptible"] = relay.interruptible
     element = connect.conversation_relay(url=url, **attributes)
+    _add_parameters(element, parameters)
+    return str(response)
+
+
+def _add_parameters(element: Any, parameters: Mapping[str, str]) -> None:
     for name, value in parameters.items():
         if len(name) + len(value) >= 500:
             raise ValueError(f"<Parameter> {name!r} is too long for Twilio (limit 500 chars)")
         element.parameter(name=name, value=value)
-    return str(response)

@@ -34,3 +34,42 @@ class AbortStream:
 
 
 Command = ClearPlayback | CancelResponse | TruncateItem | AbortStream
+
+
+# -- what a whole-call state machine asks its mode to do -----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendPhone:
+    """Send this frame to the phone side (Twilio), in order."""
+
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendUpstream:
+    """Send this frame to the upstream session (Inworld Realtime), in order."""
+
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTurns:
+    """Turns before the current one are finished: hand them to the sink."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartReply:
+    """Generate the agent's reply `response_id` from `messages` (one Router request)."""
+
+    response_id: str
+    messages: tuple[dict[str, str], ...]
+    greeting: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StopCall:
+    """The call is over from our side (the reason is already recorded on the CallSession)."""
+
+
+CallCommand = SendPhone | SendUpstream | ReportTurns | StartReply | AbortStream | StopCall

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +43,21 @@ class History:
     @property
     def turns(self) -> tuple[Turn, ...]:
         return tuple(self._turns)
+
+    def heard_text(self, response_id: str | None) -> str:
+        """What the caller heard of the assistant turn of `response_id` ("" if none)."""
+        if response_id is None:
+            return ""
+        return next((t.text for t in reversed(self._turns) if t.response_id == response_id), "")
+
+    def restore(self, messages: Iterable[Mapping[str, str]]) -> None:
+        """Carry on a conversation from another leg of the call (failover, reconnect)."""
+        for message in messages:
+            role, text = message.get("role"), message.get("content", "")
+            if role == "user":
+                self.add_user(text)
+            elif role == "assistant":
+                self.open_assistant("restored").text = text
 
     def messages(self) -> list[dict[str, str]]:
         """Chat-completions messages, skipping assistant turns the caller heard nothing of."""

@@ -44,6 +44,7 @@ class TurnTiming:
     agent_text: str = ""
     interrupted: bool = False
     failed: str | None = None
+    response_id: str | None = None  # the agent response answering this turn
 
     @property
     def response_ms(self) -> float | None:

@@ -7,6 +7,7 @@ Handlers wrap an aiohttp WebSocket in `WebSocketChannel`; tests drive modes thro
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 import aiohttp
@@ -28,30 +29,47 @@ class Channel(Protocol):
     @property
     def close_reason(self) -> str: ...
 
+    last_received: float  # monotonic time of the last frame received
+    sending_since: float | None  # monotonic time a blocked send started
+
+    def abort(self, reason: str) -> None:
+        """End the connection at once (a silent or stuck peer)."""
+        ...
+
 
 class ChannelClosed(Exception):
     """Sending on a channel whose peer has gone."""
 
 
 class WebSocketChannel:
-    """A Channel over an aiohttp server- or client-side WebSocket."""
+    """A Channel over an aiohttp server- or client-side WebSocket.
 
-    __slots__ = ("_reason", "_ws")
+    It notes when it last received a frame and since when a send has been blocked (a peer
+    that stops reading), so a `watch` task can end a silent or stuck peer without a timer
+    per frame."""
+
+    __slots__ = ("_reason", "_ws", "last_received", "sending_since")
 
     def __init__(self, ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self._reason = ""
+        self.last_received = time.monotonic()
+        self.sending_since: float | None = None
 
     async def send(self, text: str) -> None:
         if self._ws.closed:
             raise ChannelClosed(self._reason or "closed")
+        self.sending_since = time.monotonic()
         try:
             await self._ws.send_str(text)
         except (ConnectionError, RuntimeError) as exc:
             raise ChannelClosed(str(exc)) from exc
+        finally:
+            self.sending_since = None
 
     async def receive(self) -> str | bytes | None:
         msg = await self._ws.receive()
+        self.last_received = time.monotonic()
         if msg.type is aiohttp.WSMsgType.TEXT:
             return str(msg.data)
         if msg.type is aiohttp.WSMsgType.BINARY:
@@ -68,6 +86,14 @@ class WebSocketChannel:
             self._reason = reason or "closed by us"
         if not self._ws.closed:
             await self._ws.close(code=code, message=reason.encode()[:120])
+
+    def abort(self, reason: str) -> None:
+        """End a peer that is silent or not reading: no closing handshake to wait for."""
+        if not self._reason:
+            self._reason = reason
+        transport = self._ws._writer.transport if self._ws._writer is not None else None
+        if transport is not None:
+            transport.close()
 
     @property
     def closed(self) -> bool:
@@ -88,6 +114,8 @@ class MemoryChannel:
         self._peer = peer
         self._closed = False
         self._reason = ""
+        self.last_received = time.monotonic()
+        self.sending_since: float | None = None
 
     async def send(self, text: str) -> None:
         if self._closed or self._peer is None or self._peer._closed:
@@ -103,6 +131,7 @@ class MemoryChannel:
         if self._closed and self._inbox.empty():
             return None
         item = await self._inbox.get()
+        self.last_received = time.monotonic()
         if item is None:
             self._closed = True
             self._reason = self._reason or "closed by peer"
@@ -116,6 +145,11 @@ class MemoryChannel:
         self._inbox.put_nowait(None)
         if self._peer is not None and not self._peer._closed:
             self._peer._inbox.put_nowait(None)
+
+    def abort(self, reason: str) -> None:
+        self._reason = self._reason or reason
+        self._closed = True
+        self._inbox.put_nowait(None)
 
     @property
     def closed(self) -> bool:
@@ -132,3 +166,22 @@ def memory_pair(maxsize: int = 1024) -> tuple[MemoryChannel, MemoryChannel]:
     b = MemoryChannel(asyncio.Queue(maxsize), a)
     a._peer = b
     return a, b
+
+
+async def watch(
+    channel: Channel, idle_timeout: float | None, send_timeout: float, what: str
+) -> None:
+    """Abort `channel` when its peer sent nothing for `idle_timeout` seconds (None: never) or
+    a send has been blocked for `send_timeout` seconds; returns after aborting. One cheap
+    check per second instead of a timer per frame."""
+    step = min(1.0, send_timeout / 2, idle_timeout / 2 if idle_timeout else 1.0)
+    while True:
+        await asyncio.sleep(step)
+        now = time.monotonic()
+        since = channel.sending_since
+        if since is not None and now - since > send_timeout:
+            channel.abort(f"{what} not reading for {send_timeout:g}s")
+            return
+        if idle_timeout is not None and now - channel.last_received > idle_timeout:
+            channel.abort(f"{what} silent for {idle_timeout:g}s")
+            return

@@ -42,7 +42,12 @@ async def connect_realtime(
     try:
         async with asyncio.timeout(settings.upstream_connect_timeout):
             ws = await http.ws_connect(
-                url, headers=headers, timeout=timeout, autoping=True, max_msg_size=16 * 1024 * 1024
+                url,
+                headers=headers,
+                timeout=timeout,
+                autoping=True,
+                heartbeat=settings.heartbeat_seconds,
+                max_msg_size=16 * 1024 * 1024,
             )
     except aiohttp.WSServerHandshakeError as exc:
         kind = failure_for_status(exc.status)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from voiceagent.logging import get_logger
 from voiceagent.modes.base import Mode
+from voiceagent.modes.lifecycle import serve_call
 from voiceagent.transport.channel import WebSocketChannel
 from voiceagent.web.keys import SERVICES, VERIFIER
 
@@ -28,13 +29,17 @@ def phone_socket(mode: Mode) -> Callable[[web.Request], Awaitable[web.StreamResp
             raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
         if services.calls.draining:
             raise web.HTTPServiceUnavailable(text="draining")
-        ws = web.WebSocketResponse(max_msg_size=services.settings.max_frame_bytes, autoping=True)
+        settings = services.settings
+        ws = web.WebSocketResponse(
+            max_msg_size=settings.max_frame_bytes, autoping=True,
+            heartbeat=settings.heartbeat_seconds,
+        )  # fmt: skip
         await ws.prepare(request)
         task = asyncio.current_task()
         assert task is not None
         services.calls.add(task, mode.name)
         try:
-            await mode.serve(WebSocketChannel(ws), services)
+            await serve_call(WebSocketChannel(ws), services, mode)
         finally:
             services.calls.discard(task)
             structlog.contextvars.clear_contextvars()

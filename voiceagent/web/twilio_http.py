@@ -1,66 +1,133 @@
-"""`POST /voice` (incoming call) and `POST /voice/action` (`<Connect action>` callback)."""
+"""`POST /voice` (incoming call) and `POST /voice/action` (`<Connect action>` callback).
+
+Both are Twilio webhooks: form-encoded, signed over the public URL rebuilt from the raw path
+and query. Everything else about them comes from the caller's side, so it is checked before it
+is used, logged or stored: the CallSid must look like one (400 otherwise), the called number
+must be E.164 to match a configured number, the caller's number is logged masked, and every
+other field is cut to `FORM_VALUE_CHARS`.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from voiceagent.logging import get_logger
+from voiceagent.config import E164
+from voiceagent.logging import clip, get_logger, mask_number
+from voiceagent.metrics import RefusalReason
 from voiceagent.modes import MODES
 from voiceagent.protocols import twiml
+from voiceagent.protocols.signature import is_call_sid
+from voiceagent.runtime import Services
 from voiceagent.web.keys import SERVICES, VERIFIER
 
 log = get_logger("voiceagent.web")
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+FORM_VALUE_CHARS = 1024
 
 
 def _xml(body: str, status: int = 200) -> web.Response:
     return web.Response(text=body, status=status, content_type="text/xml")
 
 
+async def _form(request: web.Request) -> dict[str, str]:
+    """The webhook's form fields (each cut to FORM_VALUE_CHARS); 4xx for anything Twilio
+    would not send: another content type (a multipart file upload), undecodable bytes."""
+    if request.content_type != FORM_CONTENT_TYPE:
+        raise web.HTTPUnsupportedMediaType(text=f"Twilio webhooks are {FORM_CONTENT_TYPE}")
+    try:
+        form = await request.post()
+    except ValueError as exc:  # UnicodeDecodeError and malformed bodies
+        raise web.HTTPBadRequest(text="malformed form body") from exc
+    fields: dict[str, str] = {}
+    for name, value in form.items():
+        if not isinstance(value, str):
+            raise web.HTTPBadRequest(text="unexpected file field")
+        fields.setdefault(name[:FORM_VALUE_CHARS], value[:FORM_VALUE_CHARS])
+    return fields
+
+
 async def _signed_form(request: web.Request) -> dict[str, str]:
-    """The webhook's form params, or 403 when the signature does not verify."""
-    form = await request.post()
-    verifier = request.app[VERIFIER]
+    """The webhook's form fields, or 403 when the signature does not verify."""
+    if request.app[SERVICES].settings.insecure_skip_signature:
+        return await _form(request)
+    form = await _form(request)
     signature = request.headers.get("X-Twilio-Signature")
-    skip = request.app[SERVICES].settings.insecure_skip_signature
-    if not skip and not verifier.verify_webhook(request.rel_url.path_qs, form, signature):
+    raw = await request.post()  # the MultiDict: repeated keys are signed with all their values
+    # Twilio signed the URL as configured: the raw, still percent-encoded path and query.
+    if not request.app[VERIFIER].verify_webhook(request.raw_path, raw, signature):
         log.warning(
-            "signature_rejected", path=request.path, has_signature=signature is not None,
-            call_sid=str(form.get("CallSid", "")),
-        )
+            "signature_rejected", path=clip(request.path), has_signature=signature is not None,
+            call_sid=clip(form.get("CallSid", ""), 40),
+        )  # fmt: skip
         raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
-    return {k: str(v) for k, v in form.items()}
+    return form
+
+
+def _call_sid(form: dict[str, str]) -> str:
+    call_sid = form.get("CallSid", "")
+    if not is_call_sid(call_sid):
+        log.warning("call_sid_invalid", call_sid=clip(call_sid, 40))
+        raise web.HTTPBadRequest(text="missing or malformed CallSid")
+    return call_sid
+
+
+def _refused(services: Services, reason: RefusalReason, **fields: object) -> None:
+    log.info("call_refused", reason=reason, **fields)
+    if services.metrics is not None:
+        services.metrics.refuse(reason)
+
+
+def _overloaded(services: Services, call_sid: str) -> web.Response:
+    """Over MAX_CONCURRENT_CALLS: 503 (Twilio tries the number's fallback URL) or, with
+    OVERLOAD_POLICY=busy, a short spoken message and hang-up."""
+    settings = services.settings
+    _refused(
+        services, "overload", call_sid=call_sid, active_calls=services.calls.count(),
+        max_concurrent_calls=settings.max_concurrent_calls, policy=settings.overload_policy,
+    )  # fmt: skip
+    if settings.overload_policy == "busy":
+        return _xml(twiml.say_hangup(settings.overload_message))
+    return web.Response(status=503, text="over capacity; use the fallback URL")
 
 
 async def voice(request: web.Request) -> web.Response:
-    """Answer an incoming call with the TwiML of the mode configured for its `To` number."""
+    """Answer an incoming call with the TwiML of the mode configured for its `To` number.
+
+    The load cap counts the calls whose phone socket is open (`ActiveCalls`); a call answered
+    here whose stream has not opened yet is not counted, so a burst can exceed the cap by the
+    calls answered in the second or so before their streams open.
+    """
     services = request.app[SERVICES]
     if services.calls.draining:
-        log.info("call_refused_draining")
+        _refused(services, "draining")
         return web.Response(status=503, text="draining; use the fallback URL")
     form = await _signed_form(request)
-    call_sid, number = form.get("CallSid", ""), form.get("To", "")
-    if not call_sid:
-        raise web.HTTPBadRequest(text="missing CallSid")
+    call_sid, number = _call_sid(form), form.get("To", "")
+    if services.calls.count() >= services.settings.max_concurrent_calls:
+        return _overloaded(services, call_sid)
     config = services.config.current
-    plan = config.plan_for(number, call_sid)
+    plan = config.plan_for(number, call_sid) if E164.match(number) else None
     if plan is None:
-        log.info("call_refused_unknown_number", call_sid=call_sid, number=number)
+        _refused(services, "unknown_number", call_sid=call_sid, number=clip(number, 32))
         return _xml(twiml.say_hangup(config.unknown_numbers.message))
     mode = MODES[plan.mode]
-    services.plans.record(call_sid, plan)  # the call keeps this plan across reloads
+    await services.remember_plan(call_sid, plan)  # the call keeps this plan across reloads
     log.info(
         "call_answered", call_sid=call_sid, number=number, mode=plan.mode, arm=plan.arm,
-        caller=form.get("From", ""),
-    )
+        caller=mask_number(form.get("From")),
+    )  # fmt: skip
     return _xml(mode.twiml(plan, call_sid, services))
 
 
 async def voice_action(request: web.Request) -> web.Response:
     """The `<Connect action>` callback: the mode named in the URL decides what happens next."""
     form = await _signed_form(request)
-    mode = MODES.get(request.query.get("mode", ""))
+    _call_sid(form)
+    query = {k[:FORM_VALUE_CHARS]: v[:FORM_VALUE_CHARS] for k, v in request.query.items()}
+    mode = MODES.get(query.get("mode", ""))
     if mode is None:
-        log.warning("action_unknown_mode", mode=request.query.get("mode"))
+        log.warning("action_unknown_mode", mode=clip(query.get("mode", "")))
         return _xml(twiml.empty())
     # The action URL's own query (mode, attempt, ...) is signed too; form fields win.
-    return _xml(mode.action({**request.query, **form}, request.app[SERVICES]))
+    return _xml(await mode.action({**query, **form}, request.app[SERVICES]))

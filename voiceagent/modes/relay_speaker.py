@@ -1,11 +1,14 @@
-"""One agent turn of the relay-router mode: a Router stream turned into `play`s or `text`s.
+"""One agent reply of relay-router: a Router stream turned into `play`s or `text` tokens.
 
 `ClipSpeaker` plays the Router's own audio: each sentence segment becomes a clip whose `play`
 goes out at the segment's first audio (Twilio's fetch is held open until the segment is
 complete, so it overlaps synthesis). `TextSpeaker` (voice_source: twilio) streams the text
-deltas as `text` tokens for ConversationRelay's TTS. Both report what was handed over to the
-`PlaybackTracker`, so a barge-in can cut the history to what the caller heard. On an upstream
-failure the audio already received is still played; the caller then hears the apology.
+deltas as `text` tokens for ConversationRelay's TTS. Both tell the call's `RelayCall` what they
+handed over, so a barge-in can cut the history to what the caller heard.
+
+Every message of a reply is `preemptible` and the reply ends its talk cycle with `last: true`,
+so when newer input starts a new reply while this one's audio is still queued at Twilio, the
+new reply's first message preempts the stale audio instead of waiting behind it.
 """
 
 from __future__ import annotations
@@ -15,13 +18,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from voiceagent.config import CallPlan
-from voiceagent.errors import UpstreamError
-from voiceagent.protocols.conversation_relay import Play, RelayOutbound, Text
+from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols.inworld_router import ChatRequest
 from voiceagent.runtime import Services
-from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.session.playback import PlaybackTracker
+from voiceagent.session.relay_call import RelayCall
 from voiceagent.session.segments import (
     WAV_CONTENT_TYPE,
     ClipEncoder,
@@ -31,12 +32,16 @@ from voiceagent.session.segments import (
     SegmentEvent,
     SegmentOpened,
 )
-from voiceagent.transport.router_client import stream_chat
 
 TEXT_MS_PER_CHAR = 1000 / 15
 """Rough speaking time of ConversationRelay's TTS, to map an interrupt's ms onto tokens."""
 
-Send = Callable[[RelayOutbound], Awaitable[None]]
+Send = Callable[[str], Awaitable[None]]
+
+
+def end_of_reply() -> str:
+    """Closes the reply's talk cycle (the next reply starts a new one)."""
+    return cr.dump(cr.Text(token="", last=True, preemptible=True))
 
 
 class _Clip:
@@ -51,48 +56,36 @@ class _Clip:
 class ClipSpeaker:
     """Speaks one Router response as clips (see module docstring)."""
 
-    def __init__(
-        self,
-        services: Services,
-        plan: CallPlan,
-        call: CallSession,
-        tracker: PlaybackTracker,
-        send: Send,
-    ) -> None:
+    def __init__(self, services: Services, plan: CallPlan, machine: RelayCall, send: Send):
         self._services = services
         self._plan = plan
-        self._call = call
-        self._tracker = tracker
+        self._machine = machine
         self._send = send
         self._stream_wav = services.settings.clip_stream_unknown_length
         self._clip: _Clip | None = None
 
     async def speak(self, response_id: str, request: ChatRequest, timing: TurnTiming) -> None:
         """Run the request to its end; UpstreamError once the audio received is handed over."""
-        settings = self._services.settings
         segmenter = Segmenter()
-        stream = stream_chat(
-            self._services.http, settings.inworld_router_url, settings.inworld_api_key,
-            request, settings.router_first_byte_timeout,
-        )  # fmt: skip
+        stream = self._services.router.stream(request)
         try:
             try:
                 async for chunk in stream:
                     if chunk.audio:
-                        self._call.latency.upstream_byte(time.monotonic())
+                        self._machine.upstream_audio(time.monotonic())
                     for event in segmenter.feed(chunk.transcript, chunk.audio):
                         await self._on_segment(response_id, event, timing)
                     if chunk.finish_reason is not None:  # the last segment is complete now
                         await self._close(response_id, segmenter, timing)
             finally:
                 await stream.aclose()
-        except UpstreamError:
-            await self._close(response_id, segmenter, timing)
-            raise
         except asyncio.CancelledError:
             await self._abandon()
             raise
-        await self._close(response_id, segmenter, timing)
+        finally:
+            if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                await self._close(response_id, segmenter, timing)
+        await self._send(end_of_reply())
 
     async def _close(self, response_id: str, segmenter: Segmenter, timing: TurnTiming) -> None:
         for event in segmenter.finish():
@@ -100,16 +93,17 @@ class ClipSpeaker:
 
     async def _on_segment(self, response_id: str, event: SegmentEvent, timing: TurnTiming) -> None:
         if isinstance(event, SegmentOpened):
-            await self._open(timing)
+            await self._open(response_id, timing)
         elif isinstance(event, SegmentAudio):
             self._write(event.pcm)
         elif isinstance(event, SegmentClosed) and self._clip is not None:
             clip, self._clip = self._clip, None
             self._write(b"", last=True, clip=clip)
             await self._services.clips.finish(clip.id, clip.encoder.wav(b"".join(clip.parts)))
-            self._tracker.audio_sent(response_id, clip.encoder.duration_ms, event.text)
+            now = time.monotonic()
+            self._machine.reply_audio(response_id, clip.encoder.duration_ms, event.text, now)
 
-    async def _open(self, timing: TurnTiming) -> None:
+    async def _open(self, response_id: str, timing: TurnTiming) -> None:
         """Announce the segment's clip at once (`play`); its fetch waits for the audio."""
         first = timing.first_audio_out is None
 
@@ -120,8 +114,8 @@ class ClipSpeaker:
         clips = self._services.clips
         clip_id = await clips.open(WAV_CONTENT_TYPE, on_fetched=fetched if first else None)
         url = f"{self._services.settings.public_url}/audio/{clip_id}.wav"
-        await self._send(Play(source=url))
-        self._call.latency.audio_out(time.monotonic())
+        await self._send(cr.dump(cr.Play(source=url, preemptible=True)))
+        self._machine.reply_audio(response_id, 0.0, "", time.monotonic())
         encoder = ClipEncoder(self._plan.relay.clip_format)
         self._clip = _Clip(clip_id, encoder)
         if self._stream_wav:
@@ -138,7 +132,7 @@ class ClipSpeaker:
                 self._services.clips.append(clip.id, data)
 
     async def _abandon(self) -> None:
-        """A clip still open when the turn stops (barge-in): finish it with what it has."""
+        """A clip still open when the reply stops (barge-in): finish it with what it has."""
         clip, self._clip = self._clip, None
         if clip is not None:
             await self._services.clips.finish(clip.id, clip.encoder.wav(b"".join(clip.parts)))
@@ -147,31 +141,23 @@ class ClipSpeaker:
 class TextSpeaker:
     """Streams the Router's text deltas as ConversationRelay `text` tokens (Twilio's voice)."""
 
-    def __init__(
-        self, services: Services, call: CallSession, tracker: PlaybackTracker, send: Send
-    ) -> None:
+    def __init__(self, services: Services, machine: RelayCall, send: Send) -> None:
         self._services = services
-        self._call = call
-        self._tracker = tracker
+        self._machine = machine
         self._send = send
 
     async def speak(self, response_id: str, request: ChatRequest, timing: TurnTiming) -> None:
         """Send every delta untrimmed, then `last: true`; UpstreamError leaves the turn open."""
-        settings = self._services.settings
-        stream = stream_chat(
-            self._services.http, settings.inworld_router_url, settings.inworld_api_key,
-            request, settings.router_first_byte_timeout,
-        )  # fmt: skip
+        stream = self._services.router.stream(request)
         try:
             async for chunk in stream:
                 token = chunk.content if chunk.content is not None else chunk.transcript
                 if not token:
                     continue
                 now = time.monotonic()
-                self._call.latency.upstream_byte(now)
-                await self._send(Text(token=token))
-                self._call.latency.audio_out(now)
-                self._tracker.audio_sent(response_id, len(token) * TEXT_MS_PER_CHAR, token)
+                self._machine.upstream_audio(now)
+                await self._send(cr.dump(cr.Text(token=token, preemptible=True)))
+                self._machine.reply_audio(response_id, len(token) * TEXT_MS_PER_CHAR, token, now)
         finally:
             await stream.aclose()
-        await self._send(Text(token="", last=True))
+        await self._send(end_of_reply())

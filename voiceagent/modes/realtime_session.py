@@ -1,0 +1,54 @@
+"""The number's agent as Inworld Realtime frames: the one `session.update` and the greeting.
+
+This is where config meets the wire (the codecs in `protocols/` never import config).
+"""
+
+from __future__ import annotations
+
+from voiceagent.config import CallPlan
+from voiceagent.protocols import inworld_realtime as rt
+
+ULAW = "g711_ulaw"
+"""The session's audio format both ways: Inworld's own Twilio example uses the legacy string."""
+
+
+def session_update(plan: CallPlan) -> str:
+    """The one `session.update` of a call: µ-law both ways and the number's agent."""
+    agent = plan.agent
+    td = agent.turn_detection
+    turn_detection = (
+        None
+        if td.type == "none"
+        else rt.TurnDetection(
+            type=td.type, eagerness=td.eagerness, create_response=True, interrupt_response=True
+        )
+    )
+    audio_in = rt.AudioInput(
+        format=ULAW,
+        transcription=rt.TranscriptionConfig(model=agent.transcription_model),
+        turn_detection=turn_detection,
+    )
+    session = rt.SessionConfig(
+        model=agent.llm_model,
+        instructions=agent.instructions,
+        output_modalities=["audio", "text"],
+        temperature=agent.temperature,
+        audio=rt.AudioConfig(
+            input=audio_in,
+            output=rt.AudioOutput(format=ULAW, model=agent.tts_model, voice=agent.voice),
+        ),
+    )
+    return rt.dump(rt.SessionUpdate(session=session))
+
+
+def greeting_instruction(greeting: str) -> str:
+    """The user-side text that makes the agent open the call with the configured greeting."""
+    return f'The phone call has just been answered. Greet the caller by saying: "{greeting}"'
+
+
+def greeting_frames(plan: CallPlan) -> tuple[str, str]:
+    """`conversation.item.create` with the greeting instruction, then `response.create`."""
+    item = rt.ConversationItemCreate(
+        item=rt.Item.user_text(greeting_instruction(plan.agent.greeting))
+    )
+    return rt.dump(item), rt.dump(rt.ResponseCreate())

@@ -1,0 +1,160 @@
+"""The per-call rules of relay-router, without I/O: ConversationRelay messages in, commands out.
+
+`RelayCall` decides when a reply starts (a final `prompt`, a `dtmf` worded by the number's
+template, or the greeting), when a running reply is superseded by newer input or aborted by an
+`interrupt`, and what the caller heard (the history keeps only that: `utteranceUntilInterrupt`
+when Twilio fills it, else the sentences `durationUntilInterruptMs` covers). The mode executes
+`StartReply` (one streaming Router request) and `AbortStream` (cancel it), and reports back what
+it handed to Twilio (`reply_audio`) and how the reply ended (`reply_finished` /
+`reply_failed`).
+"""
+
+from __future__ import annotations
+
+from voiceagent.errors import ProtocolError
+from voiceagent.logging import get_logger
+from voiceagent.protocols import conversation_relay as cr
+from voiceagent.session.call import CallSession, EndReason
+from voiceagent.session.commands import (
+    AbortStream,
+    CallCommand,
+    ReportTurns,
+    SendPhone,
+    StartReply,
+    StopCall,
+)
+from voiceagent.session.latency import TurnTiming
+from voiceagent.session.playback import PlaybackTracker
+
+log = get_logger("voiceagent.relay")
+
+GREETING_INSTRUCTIONS = "Repeat the following greeting exactly as given."
+
+
+class RelayCall:
+    """One relay-router call's decisions (see the module docstring)."""
+
+    def __init__(
+        self, call: CallSession, *, instructions: str, dtmf_template: str, apology: str
+    ) -> None:
+        self.call = call
+        self.tracker = PlaybackTracker(call.history, confirm_by_marks=False)
+        self.instructions = instructions
+        self.dtmf_template = dtmf_template
+        self.apology = apology
+        self.reply: str | None = None  # the latest reply's response id
+        self.running = False  # its Router request is still streaming
+        self._seq = 0
+
+    # -- events ---------------------------------------------------------------------------------
+    def greet(self, greeting: str) -> list[CallCommand]:
+        """Open the call with the greeting, spoken in the agent's voice."""
+        messages = (
+            {"role": "system", "content": GREETING_INSTRUCTIONS},
+            {"role": "user", "content": greeting},
+        )
+        timing = self.call.latency.start_turn(self.call.started, "greeting")
+        return [self._start(messages, timing_index=timing.index, greeting=True)]
+
+    def receive_phone(self, msg: cr.RelayInbound, now: float) -> list[CallCommand]:
+        """A ConversationRelay message after `setup`. ProtocolError for a repeated `setup`."""
+        if isinstance(msg, cr.Prompt):
+            return self._user_input(msg.voice_prompt, now) if msg.last else []
+        if isinstance(msg, cr.Interrupt):
+            return self._interrupt(
+                msg.duration_until_interrupt_ms, msg.utterance_until_interrupt or None, now
+            )
+        if isinstance(msg, cr.Dtmf):
+            self.call.counters.dtmf += 1
+            log.info("dtmf_received")  # never the digit: PINs and card numbers
+            return self._user_input(self.dtmf_template.replace("{digit}", msg.digit), now)
+        if isinstance(msg, cr.Error):
+            log.warning("relay_error_received", description=msg.description[:300])
+        elif isinstance(msg, cr.Setup):
+            raise ProtocolError("setup repeated")
+        return []
+
+    def caller_left(self, reason: str) -> list[CallCommand]:
+        """The caller's side closed: stop the running reply."""
+        self.call.end(EndReason.CALLER_HANGUP, reason)
+        commands: list[CallCommand] = []
+        if self.running and self.reply is not None:
+            commands.append(AbortStream(self.reply))
+        return [*commands, StopCall()]
+
+    # -- what the mode reports ------------------------------------------------------------------
+    def upstream_audio(self, now: float) -> None:
+        """The Router stream carried audio (or text) of the current reply."""
+        self.call.latency.upstream_byte(now)
+
+    def reply_audio(self, response_id: str, duration_ms: float, text: str, now: float) -> None:
+        """Audio (a clip's `play`, or a `text` token) of `response_id` was handed to Twilio."""
+        self.call.latency.audio_out(now)
+        if duration_ms or text:
+            self.tracker.audio_sent(response_id, duration_ms, text)
+
+    def reply_finished(self, response_id: str) -> None:
+        self.tracker.response_finished(response_id)
+        if response_id == self.reply:
+            self.running = False
+
+    def reply_failed(self, response_id: str, kind: str) -> list[CallCommand]:
+        """The Router failed mid-reply: what was received is played; then the apology."""
+        self.call.counters.upstream_errors += 1
+        timing = self._timing_of(response_id)
+        if timing is not None:
+            timing.failed = kind
+        self.reply_finished(response_id)
+        if response_id != self.reply:
+            return []
+        self.call.history.open_assistant(f"{response_id}-apology").text = self.apology
+        return [SendPhone(cr.dump(cr.Text(token=self.apology, last=True)))]
+
+    # -- rules ------------------------------------------------------------------------------------
+    def _user_input(self, text: str, now: float) -> list[CallCommand]:
+        commands: list[CallCommand] = []
+        if self.running:
+            commands += self._interrupt(None, None, now, superseded=True)
+        self.call.counters.turns += 1
+        self.call.history.add_user(text)
+        messages = ({"role": "system", "content": self.instructions}, *self.call.history.messages())
+        user_text = text if self.call.record_transcripts else ""
+        timing = self.call.latency.start_turn(now, "turn", user_text)
+        commands += [ReportTurns(), self._start(messages, timing_index=timing.index)]
+        return commands
+
+    def _start(
+        self, messages: tuple[dict[str, str], ...], *, timing_index: int, greeting: bool = False
+    ) -> StartReply:
+        if self.reply is not None:
+            self.tracker.forget(self.reply)
+        self._seq += 1
+        self.reply = response_id = f"turn-{self._seq}"
+        self.running = True
+        self.tracker.begin_response(response_id)
+        self.call.latency.turns[timing_index].response_id = response_id
+        return StartReply(response_id, messages, greeting)
+
+    def _interrupt(
+        self, heard_ms: int | None, heard_text: str | None, now: float, superseded: bool = False
+    ) -> list[CallCommand]:
+        """Stop the current reply (abort its stream if running) and cut it to what was heard."""
+        before = self.tracker.barge_ins
+        aborts = self.tracker.interrupted(heard_ms, heard_text)
+        running, reply = self.running, self.reply
+        if self.tracker.barge_ins == before and not running:
+            log.debug("interrupt_ignored", heard_ms=heard_ms)  # nothing of ours was playing
+            return []
+        self.call.counters.barge_ins = self.tracker.barge_ins
+        self.call.latency.barge_in(now, now)
+        log.info("barge_in", superseded=superseded, heard_ms=heard_ms, aborted=running)
+        if (running or aborts) and reply is not None:
+            self.running = False
+            return [AbortStream(reply)]
+        return []
+
+    def _timing_of(self, response_id: str) -> TurnTiming | None:
+        for timing in reversed(self.call.latency.turns):
+            if timing.response_id == response_id:
+                return timing
+        return None
