@@ -12,8 +12,10 @@ from aiohttp import web
 
 from voiceagent.app import create_app
 from voiceagent.config import Config
+from voiceagent.errors import ConfigError
 from voiceagent.logging import get_logger
 from voiceagent.settings import Settings
+from voiceagent.web.admin import metrics_app
 from voiceagent.web.keys import SERVICES
 
 log = get_logger("voiceagent.server")
@@ -26,6 +28,7 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
     await site.start()
+    internal = await _start_metrics_listener(app, settings)
     gc.freeze()  # startup objects leave the GC's view: no 50 ms full collections mid-call
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -33,11 +36,8 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     services = app[SERVICES]
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(app))
-    server = getattr(site, "_server", None)
-    sockets = getattr(server, "sockets", None) or []
-    ports = [s.getsockname()[1] for s in sockets if s.family in (socket.AF_INET, socket.AF_INET6)]
-    log.info("server_started", host=settings.host, port=ports[0] if ports else settings.port,
-             public_url=settings.public_url)
+    port = _port(site) or settings.port
+    log.info("server_started", host=settings.host, port=port, public_url=settings.public_url)
     try:
         await stop.wait()
         services.calls.draining = True
@@ -52,7 +52,28 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await runner.cleanup()
+        if internal is not None:
+            await internal.cleanup()
         log.info("server_stopped")
+
+
+async def _start_metrics_listener(app: web.Application, settings: Settings) -> web.AppRunner | None:
+    """With METRICS_PORT set, `/metrics` is served only here (METRICS_HOST, default loopback)."""
+    if settings.metrics_port is None:
+        return None
+    runner = web.AppRunner(metrics_app(app), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port, reuse_address=True)
+    await site.start()
+    log.info("metrics_listener_started", host=settings.metrics_host, port=_port(site))
+    return runner
+
+
+def _port(site: web.TCPSite) -> int | None:
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or []
+    ports = [s.getsockname()[1] for s in sockets if s.family in (socket.AF_INET, socket.AF_INET6)]
+    return ports[0] if ports else None
 
 
 def _reload(app: web.Application) -> None:
@@ -65,7 +86,12 @@ def _reload(app: web.Application) -> None:
 
 
 def run(settings: Settings) -> None:
-    """Blocking entry point with uvloop when available."""
+    """Blocking entry point with uvloop when available; exits with the message (no traceback)
+    when the settings cannot be served (e.g. no TWILIO_AUTH_TOKEN)."""
+    try:
+        settings.require_signature_key()
+    except ConfigError as exc:
+        raise SystemExit(f"invalid configuration: {exc}") from None
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS

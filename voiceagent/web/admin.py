@@ -1,4 +1,8 @@
-"""Operator endpoints: `GET /metrics` (Prometheus) and `POST /admin/reload` (bearer token)."""
+"""Operator endpoints: `GET /metrics` (Prometheus) and `POST /admin/reload` (bearer token).
+
+`/metrics` is served on the public port, or, with METRICS_PORT set, only by `metrics_app` on
+a separate internal listener (the Prometheus-exporter convention).
+"""
 
 from __future__ import annotations
 
@@ -14,16 +18,32 @@ from voiceagent.web.keys import SERVICES
 log = get_logger("voiceagent.web")
 
 
-async def metrics(request: web.Request) -> web.Response:
-    """The app's Prometheus registry in the text exposition format."""
-    registry = request.app[SERVICES].metrics
+def _exposition(app: web.Application) -> web.Response:
+    registry = app[SERVICES].metrics
     if registry is None:
         raise web.HTTPNotFound(text="metrics are disabled")
     return web.Response(body=registry.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """The app's Prometheus registry in the text exposition format."""
+    return _exposition(request.app)
+
+
+def metrics_app(app: web.Application) -> web.Application:
+    """An app serving only `GET /metrics` of `app`, for the internal listener (METRICS_PORT)."""
+
+    async def internal_metrics(request: web.Request) -> web.Response:
+        return _exposition(app)
+
+    internal = web.Application()
+    internal.router.add_get("/metrics", internal_metrics)
+    return internal
+
+
 def _authorized(request: web.Request, token: str) -> bool:
-    given = request.headers.get("Authorization", "").encode()
+    # Header bytes that are not UTF-8 arrive as surrogate escapes; they simply do not match.
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
     return hmac.compare_digest(given, f"Bearer {token}".encode())
 
 
