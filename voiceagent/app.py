@@ -17,6 +17,7 @@ from voiceagent.session.call import CallSink
 from voiceagent.settings import Settings
 from voiceagent.store.clips import make_clip_store
 from voiceagent.store.records import RecordingSink
+from voiceagent.transport.upstream import InworldRealtime, InworldRouter
 from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
 from voiceagent.web.keys import SERVICES, VERIFIER
@@ -55,8 +56,9 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             clips = make_clip_store(settings)
             app[SERVICES] = services = Services(
-                settings=settings, config=holder, http=http, clips=clips
-            )
+                settings=settings, config=holder, http=http, clips=clips,
+                realtime=InworldRealtime(http, settings), router=InworldRouter(http, settings),
+            )  # fmt: skip
             _warn_insecure(settings)
             recorder = _telemetry(services)
             try:

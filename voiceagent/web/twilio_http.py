@@ -112,7 +112,7 @@ async def voice(request: web.Request) -> web.Response:
         _refused(services, "unknown_number", call_sid=call_sid, number=clip(number, 32))
         return _xml(twiml.say_hangup(config.unknown_numbers.message))
     mode = MODES[plan.mode]
-    services.plans.record(call_sid, plan)  # the call keeps this plan across reloads
+    await services.remember_plan(call_sid, plan)  # the call keeps this plan across reloads
     log.info(
         "call_answered", call_sid=call_sid, number=number, mode=plan.mode, arm=plan.arm,
         caller=mask_number(form.get("From")),
@@ -130,4 +130,4 @@ async def voice_action(request: web.Request) -> web.Response:
         log.warning("action_unknown_mode", mode=clip(query.get("mode", "")))
         return _xml(twiml.empty())
     # The action URL's own query (mode, attempt, ...) is signed too; form fields win.
-    return _xml(mode.action({**query, **form}, request.app[SERVICES]))
+    return _xml(await mode.action({**query, **form}, request.app[SERVICES]))
