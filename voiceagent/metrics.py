@@ -24,6 +24,8 @@ from voiceagent.errors import UpstreamFailure
 from voiceagent.logging import get_logger
 from voiceagent.session.call import CallSession, CallSink
 from voiceagent.session.latency import TurnTiming
+from voiceagent.tools.calls import ToolResult
+from voiceagent.tools.telemetry import metric_labels
 
 log = get_logger("voiceagent.metrics")
 
@@ -126,6 +128,14 @@ class Metrics:
         )
         for reason in get_args(RefusalReason):
             self.refused.labels(reason)  # every reason is exposed, from 0
+        self.tool_calls = Counter(
+            "voiceagent_tool_calls", "Tool calls by tool and outcome (undeclared names: other).",
+            ("tool", "outcome"), registry=r,
+        )  # fmt: skip
+        self.tool_duration = Histogram(
+            "voiceagent_tool_duration_seconds", "Time a tool call took, arguments to result.",
+            ("tool",), buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         self.active_calls = Gauge(
             "voiceagent_active_calls", "Calls in flight, per mode.", ("mode",), registry=r
         )
@@ -173,6 +183,12 @@ class Metrics:
     def refuse(self, reason: RefusalReason) -> None:
         """Count one call `/voice` refused (overload, draining, unknown number)."""
         self.refused.labels(reason).inc()
+
+    def tool_call(self, result: ToolResult) -> None:
+        """Count one tool call and observe its duration (labels bounded by `metric_labels`)."""
+        tool, outcome = metric_labels(result)
+        self.tool_calls.labels(tool, outcome).inc()
+        self.tool_duration.labels(tool).observe(result.duration_ms / 1000.0)
 
 
 class MetricsSink:
