@@ -10,8 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from voiceagent.config import Config, load_config
+from voiceagent.errors import ConfigError
+from voiceagent.report.page import html_report
 from voiceagent.report.render import render
 from voiceagent.report.stats import Report, build_report
 from voiceagent.store.reading import load_rows
@@ -77,9 +81,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     if missing is not None:
         print(f"no records yet: {missing} does not exist (DATABASE_URL={url})", file=sys.stderr)
         return 1
-    report = asyncio.run(load_report(url, since=since, number=args.number))
-    sys.stdout.write(render(report, args.format))
+    if args.format == "html":
+        page = html_report(
+            url, since=since, number=args.number, config=_config(args.config), source=_source(url)
+        )
+        text = asyncio.run(page)
+    else:
+        text = render(asyncio.run(load_report(url, since=since, number=args.number)), args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(args.output.resolve())
     return 0
+
+
+def _config(path: Path | None) -> Config | None:
+    """The per-number config, to name what each experiment arm changes; None (and a note on
+    stderr) if it cannot be read: the report still works without it."""
+    from voiceagent.settings import load_settings
+
+    try:
+        return load_config(path or load_settings().config_path)
+    except ConfigError as exc:
+        print(f"arm settings left out: {exc}", file=sys.stderr)
+        return None
+
+
+def _source(url: str) -> str:
+    """The database, named without its password."""
+    return make_url(async_url(url)).render_as_string(hide_password=True)
 
 
 def add_parser(sub: Any) -> None:
@@ -87,6 +118,11 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("report", help="latency per number and arm, and which arm is faster")
     p.add_argument("--since", help="only calls since: 1h, 30m, 7d, 2w or an ISO date/time")
     p.add_argument("--number", help="only calls to this number (E.164)")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv", "html"), default="table",
+                   help="html: one self-contained page with charts, works offline")  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, help="write to this file (default: stdout)")
     p.add_argument("--database-url", help="records database (default: DATABASE_URL)")
+    p.add_argument(
+        "--config", type=Path, help="per-number YAML: what each arm changes (VOICEAGENT_CONFIG)"
+    )
     p.set_defaults(func=cmd_report)

@@ -183,7 +183,7 @@ def more_calls_needed(diff: float, low: float, high: float, calls: tuple[int, in
     return max(max(math.ceil(n * k) - n for n in calls), 1)
 
 
-def _values(turns: Sequence[TurnRow], metric: str) -> tuple[list[float], list[str]]:
+def metric_values(turns: Sequence[TurnRow], metric: str) -> tuple[list[float], list[str]]:
     """The values of `metric` in `turns`, with the call of each."""
     kinds, figure = METRICS[metric]
     values, sids = [], []
@@ -221,15 +221,15 @@ def build_report(
             calls=len(members),
             turns=sum(1 for t in mine if t.kind == "turn"),
             failovers=sum(1 for c in members if c.failover_from),
-            latency={m: quantiles(_values(mine, m)[0]) for m in METRICS},
+            latency={m: quantiles(metric_values(mine, m)[0]) for m in METRICS},
         ))  # fmt: skip
     rng = np.random.default_rng(seed)
     comparisons = []
     for number, same_number in itertools.groupby(arms, key=lambda s: s.number):
         for first, second in itertools.combinations([s.arm for s in same_number], 2):
             for metric in COMPARED:
-                a = (first, *_values(arm_turns[(number, first)], metric))
-                b = (second, *_values(arm_turns[(number, second)], metric))
+                a = (first, *metric_values(arm_turns[(number, first)], metric))
+                b = (second, *metric_values(arm_turns[(number, second)], metric))
                 comparisons.append(compare(number, metric, a, b, rng=rng, resamples=resamples,
                                            min_turns=min_turns, min_calls=min_calls))  # fmt: skip
     settings = {"resamples": resamples, "min_turns": min_turns, "min_calls": min_calls,

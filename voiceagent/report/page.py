@@ -1,0 +1,75 @@
+"""The HTML report from a records database: read (async), then build (CPU: run it in a thread
+on a server), then render. Used by `voiceagent report --format html`, `voiceagent simulate`
+and the live `/dashboard`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voiceagent.config import Config
+from voiceagent.report.arms import arm_settings
+from voiceagent.report.details import Details, load_details, load_texts
+from voiceagent.report.figures import Texts, page_data, slowest_everywhere
+from voiceagent.report.html import render_html
+from voiceagent.report.stats import build_report
+from voiceagent.store.schema import make_engine, migrate
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    """What the page is made from: the calls and turns, and the slowest calls' transcripts."""
+
+    details: Details
+    texts: Texts
+    since: datetime | None = None
+
+
+async def load_records(
+    database: str | AsyncEngine,
+    *,
+    since: datetime | None = None,
+    number: str | None = None,
+    run_migrations: bool = True,
+) -> Records:
+    """Read the records (migrating an empty database first, unless told not to)."""
+    engine = make_engine(database) if isinstance(database, str) else database
+    try:
+        if run_migrations:
+            await migrate(engine)
+        details = await load_details(engine, since=since, number=number)
+        texts = await load_texts(engine, slowest_everywhere(details))
+    finally:
+        if isinstance(database, str):
+            await engine.dispose()
+    return Records(details, texts, since)
+
+
+def build_page(
+    records: Records, *, config: Config | None = None, source: str = "", **options: Any
+) -> dict[str, Any]:
+    """The page's data: statistics (`options` go to `build_report`), chart data and, with
+    `config`, what each experiment arm changes. CPU-bound for large databases."""
+    report = build_report(*records.details.rows(), since=records.since, **options)
+    numbers = dict.fromkeys(a.number for a in report.arms)
+    settings = {n: arm_settings(config, n) for n in numbers} if config is not None else {}
+    return page_data(report, records.details, settings=settings, texts=records.texts,
+                     generated_at=datetime.now(UTC), source=source)  # fmt: skip
+
+
+async def html_report(
+    database: str | AsyncEngine,
+    *,
+    since: datetime | None = None,
+    number: str | None = None,
+    config: Config | None = None,
+    source: str = "",
+    **options: Any,
+) -> str:
+    """The whole page for a database, in one call (the CLI and the rehearsal); `options` go
+    to `build_report` (`min_turns`, `min_calls`, ...)."""
+    records = await load_records(database, since=since, number=number)
+    return render_html(build_page(records, config=config, source=source, **options))
