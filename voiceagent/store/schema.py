@@ -26,11 +26,12 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATE_LOCK = 0x766F6963  # PostgreSQL advisory lock id: one migrator at a time
+CONNECT_TIMEOUT_S = 10.0
 
 metadata = MetaData()
 
@@ -103,14 +104,27 @@ def async_url(url: str) -> str:
 
 
 def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
-    """An async engine for `url`; `schema` (PostgreSQL only) sets the search_path."""
+    """An async engine for `url`; `schema` (PostgreSQL only) sets the search_path. Errors never
+    carry SQL parameters (`hide_parameters`): they can hold transcripts and phone numbers."""
     url = async_url(url)
     connect_args: dict[str, Any] = {}
     if schema is not None:
         if not url.startswith("postgresql"):
             raise ValueError("a schema is only supported on PostgreSQL")
         connect_args["server_settings"] = {"search_path": schema}
-    return create_async_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    if url.startswith("postgresql"):
+        connect_args["timeout"] = CONNECT_TIMEOUT_S
+    return create_async_engine(
+        url, connect_args=connect_args, pool_pre_ping=True, hide_parameters=True
+    )
+
+
+def private_engine(engine: AsyncEngine) -> AsyncEngine:
+    """A new engine like `engine` (same URL, connect arguments, dialect) with its own pool,
+    for another thread's event loop: pooled async connections belong to the loop that opened
+    them. SQL parameters are hidden from its error messages."""
+    sync = engine.sync_engine
+    return AsyncEngine(Engine(sync.pool.recreate(), sync.dialect, sync.url, hide_parameters=True))
 
 
 def _upgrade(connection: Connection) -> None:

@@ -1,0 +1,305 @@
+"""The records writer: its own thread and event loop, so the serving loop never waits on it.
+
+The serving loop only appends to a bounded buffer (`put`, never blocks). The writer thread
+takes batches in order and commits each batch in one transaction. Failures are told apart by
+asking the database (`SELECT 1`) right after:
+
+- it answers: some row in the batch is bad. The batch is written again row by row; a row the
+  database still refuses is logged once (`record_rejected`, without values) and skipped, and
+  every other call's rows are kept;
+- it does not (unreachable at start, lost mid-run): the batch is kept and retried with backoff
+  while new records wait in the buffer; the outage is logged once when it starts and once when
+  it ends. When the buffer is full, new records are dropped, counted and logged.
+
+At shutdown the writer flushes within a deadline; what it could not write is counted as lost
+and logged. `RecordStats` holds the counters the metrics read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from voiceagent.logging import clip, get_logger
+from voiceagent.store.rows import Record, fitted, write
+from voiceagent.store.schema import migrate
+
+log = get_logger("voiceagent.store")
+
+PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0)
+"""Seconds between attempts while the database is unreachable (the last one repeats)."""
+PROBE_TIMEOUT_S = 5.0
+WRITE_TIMEOUT_S = 30.0
+
+
+@dataclass(slots=True)
+class RecordStats:
+    """Counters of the records writer (each only ever grows, except `database_up`)."""
+
+    written: int = 0
+    dropped: int = 0
+    """Refused because the buffer was full."""
+    rejected: int = 0
+    """Rows the database refused even after fitting (skipped; other rows kept)."""
+    lost: int = 0
+    """Still buffered when the writer had to stop (database down at shutdown)."""
+    outages: int = 0
+    database_up: bool = True
+
+
+class RecordWriter:
+    """A bounded buffer drained by a thread with its own event loop and engine."""
+
+    def __init__(
+        self,
+        make_engine: Callable[[], AsyncEngine],
+        *,
+        max_buffer: int = 10_000,
+        batch_size: int = 200,
+        run_migrations: bool = True,
+        pauses: tuple[float, ...] = PAUSES,
+    ) -> None:
+        self.stats = RecordStats()
+        self._make_engine = make_engine
+        self._buffer: queue.Queue[Record] = queue.Queue(maxsize=max_buffer)
+        self._batch_size = batch_size
+        self._run_migrations = run_migrations
+        self._pauses = pauses
+        self._accepted = 0
+        self._settled = 0
+        self._overflowing = False
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._stop = threading.Event()
+        self._deadline = float("inf")
+        self._thread: threading.Thread | None = None
+
+    @property
+    def pending(self) -> int:
+        return self._accepted - self._settled
+
+    # The serving loop's side.
+    def put(self, record: Record) -> None:
+        """Buffer a record for the writer; never blocks (a full buffer drops and counts it)."""
+        try:
+            self._buffer.put_nowait(record)
+        except queue.Full:
+            self.stats.dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                log.error(
+                    "records_buffer_full", op=record.op, call_sid=clip(record.call_sid),
+                    dropped=self.stats.dropped, buffered=self._buffer.qsize(),
+                )  # fmt: skip
+            return
+        self._accepted += 1
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="record-writer", daemon=True)
+        self._thread.start()
+
+    async def drained(self) -> None:
+        """Wait until everything buffered so far is written, rejected or lost."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if self._settled >= self._accepted:
+                return
+            self._waiters.append((self._accepted, loop, done))
+        await done
+
+    async def stop(self, flush_timeout: float) -> None:
+        """Flush what is buffered within `flush_timeout` seconds, then end the thread."""
+        if self._thread is None:
+            return
+        self._deadline = time.monotonic() + flush_timeout
+        self._stop.set()
+        bound = flush_timeout + PROBE_TIMEOUT_S + WRITE_TIMEOUT_S
+        await asyncio.to_thread(self._thread.join, bound)
+        if self._thread.is_alive():  # a write hung past every timeout: leave the daemon thread
+            log.error("records_writer_stuck", pending=self.pending)
+            self.stats.lost += self.pending
+        self._thread = None
+
+    # The writer thread.
+    def _main(self) -> None:
+        with asyncio.Runner() as runner:
+            engine = self._make_engine()
+            try:
+                runner.run(self._prepare(engine))
+                while (batch := self._next_batch()) is not None:
+                    if self._gave_up():
+                        self._lose(batch)
+                        continue
+                    runner.run(self._flush(engine, batch))
+                    self._report_overflow()
+            finally:
+                self._lose(self._drain_buffer())
+                runner.run(engine.dispose())
+
+    def _next_batch(self) -> list[Record] | None:
+        """The next batch (waits for one); None once stopping with nothing left."""
+        while True:
+            try:
+                first = self._buffer.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return None
+                continue
+            batch = [first]
+            while len(batch) < self._batch_size:
+                try:
+                    batch.append(self._buffer.get_nowait())
+                except queue.Empty:
+                    break
+            return batch
+
+    def _gave_up(self) -> bool:
+        return self._stop.is_set() and time.monotonic() >= self._deadline
+
+    def _drain_buffer(self) -> list[Record]:
+        left: list[Record] = []
+        while True:
+            try:
+                left.append(self._buffer.get_nowait())
+            except queue.Empty:
+                return left
+
+    async def _prepare(self, engine: AsyncEngine) -> None:
+        """Migrate (unless told not to), waiting out an unreachable database."""
+        attempt = 0
+        while self._run_migrations:
+            try:
+                await migrate(engine)
+            except Exception as exc:  # the database is the boundary: keep the writer alive
+                if await self._reachable(engine):
+                    log.error("records_migration_failed", error=type(exc).__name__,
+                              sqlstate=_sqlstate(exc))  # fmt: skip
+                    break
+                if not self._wait_out(exc, attempt, pending=self._buffer.qsize()):
+                    return
+                attempt += 1
+            else:
+                self._back_up()
+                break
+        log.info("records_ready", dialect=engine.dialect.name)
+
+    async def _flush(self, engine: AsyncEngine, batch: list[Record]) -> None:
+        records = [fitted(record) for record in batch]
+        attempt = 0
+        while records:
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT_S), engine.begin() as conn:
+                    await write(conn, records)
+            except Exception as exc:  # the database is the boundary: keep the writer alive
+                if await self._reachable(engine):
+                    records = await self._write_rows(engine, records)
+                elif not self._wait_out(exc, attempt, pending=len(records)):
+                    self._lose(records)
+                    return
+                attempt += 1
+            else:
+                self._back_up()
+                self._settle(len(records), written=len(records))
+                return
+
+    async def _write_rows(self, engine: AsyncEngine, records: list[Record]) -> list[Record]:
+        """Write one row per transaction, skipping rows the database refuses; returns the rows
+        left unwritten if the database went away meanwhile."""
+        for index, record in enumerate(records):
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT_S), engine.begin() as conn:
+                    await write(conn, [record])
+            except Exception as exc:  # the database is the boundary: keep the writer alive
+                if not await self._reachable(engine):
+                    return records[index:]
+                self.stats.rejected += 1
+                self._settle(1)
+                log.error(
+                    "record_rejected", op=record.op, call_sid=clip(record.call_sid),
+                    error=type(exc).__name__, sqlstate=_sqlstate(exc),
+                    rejected=self.stats.rejected,
+                )  # fmt: skip
+            else:
+                self._settle(1, written=1)
+        return []
+
+    async def _reachable(self, engine: AsyncEngine) -> bool:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S), engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # any failure to answer SELECT 1 means unreachable
+            return False
+        return True
+
+    def _wait_out(self, exc: BaseException, attempt: int, *, pending: int) -> bool:
+        """The database is unreachable: log the outage once, pause; False when stopping past
+        the flush deadline (give up)."""
+        if self.stats.database_up:
+            self.stats.database_up = False
+            self.stats.outages += 1
+            log.error(
+                "records_database_down", error=type(exc).__name__, sqlstate=_sqlstate(exc),
+                pending=pending, buffered=self._buffer.qsize(), outages=self.stats.outages,
+                message="records wait in the buffer and are written when the database is back",
+            )  # fmt: skip
+        pause = self._pauses[min(attempt, len(self._pauses) - 1)]
+        if not self._stop.is_set():
+            self._stop.wait(pause)  # returns early when stop() is called
+            return True
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(pause, remaining))
+        return True
+
+    def _back_up(self) -> None:
+        if not self.stats.database_up:
+            self.stats.database_up = True
+            log.warning("records_database_up", buffered=self._buffer.qsize())
+
+    def _settle(self, count: int, *, written: int = 0) -> None:
+        """Count records as done (written, rejected or lost) and wake `drained()` waiters."""
+        self.stats.written += written
+        with self._lock:
+            self._settled += count
+            ready = [w for w in self._waiters if w[0] <= self._settled]
+            self._waiters = [w for w in self._waiters if w[0] > self._settled]
+        for _, loop, done in ready:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(_resolve, done)
+
+    def _lose(self, records: list[Record]) -> None:
+        if records:
+            self.stats.lost += len(records)
+            self._settle(len(records))
+            log.error("records_lost", records=len(records), lost=self.stats.lost)
+
+    def _report_overflow(self) -> None:
+        if self._overflowing and self._buffer.qsize() < self._buffer.maxsize:
+            self._overflowing = False
+            log.warning("records_dropped", dropped=self.stats.dropped)
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The database's error code (e.g. PostgreSQL SQLSTATE), never its message: a message can
+    quote the values of the row (transcripts, numbers)."""
+    orig = getattr(exc, "orig", None)
+    for source in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(source, "sqlstate", None) or getattr(source, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None

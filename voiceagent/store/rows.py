@@ -1,0 +1,159 @@
+"""What a record is and how it is written: row snapshots, boundary checks, the SQL.
+
+Rows: the call row is inserted at start (an upsert: a failover leg of the same CallSid takes
+over its mode), each turn is inserted when it finishes, and the call row is updated at the end
+(counters are added, so a call served by two legs keeps both legs' counts).
+
+`fit()` is the boundary: every value is made to fit its column before it reaches the database
+(strings truncated to the column's length, NUL and unencodable characters removed, integers
+clamped), so one call's odd values cannot make a batch of other calls' rows fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import BigInteger, Integer, String, Table, Text, func, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from voiceagent.session.call import CallSession
+from voiceagent.session.latency import TurnTiming
+from voiceagent.store.schema import COUNTERS, calls, turns
+
+Op = Literal["start", "turn", "end"]
+_INT32 = 2**31 - 1
+_INT64 = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One milestone of one call, as queued for the writer."""
+
+    op: Op
+    row: dict[str, Any]
+    end: dict[str, Any] | None = None
+
+    @property
+    def call_sid(self) -> str:
+        return str(self.row.get("call_sid", ""))[:64]
+
+
+def _wall(call: CallSession, monotonic: float) -> datetime:
+    return datetime.fromtimestamp(call.started_wall + (monotonic - call.started), UTC)
+
+
+def call_row(call: CallSession) -> dict[str, Any]:
+    """The `calls` row of a call as it starts."""
+    return {
+        "call_sid": call.call_sid,
+        "number": call.number,
+        "experiment": call.experiment,
+        "arm": call.arm,
+        "mode": call.mode,
+        "failover_from": call.failover_from,
+        "started_at": datetime.fromtimestamp(call.started_wall, UTC),
+    }
+
+
+def end_values(call: CallSession) -> dict[str, Any]:
+    """What the end of a call (or of one leg of it) adds to its row."""
+    ended = call.ended if call.ended is not None else call.started + call.duration_s
+    values: dict[str, Any] = {name: getattr(call.counters, name) for name in COUNTERS}
+    values.update(
+        ended_at=_wall(call, ended),
+        end_reason=call.end_reason.value if call.end_reason else "internal_error",
+        end_detail=call.end_detail,
+        upstream_failure=call.upstream_failure,
+        duration_s=call.duration_s,
+    )
+    return values
+
+
+def turn_row(call: CallSession, turn: TurnTiming) -> dict[str, Any]:
+    """The `turns` row of a finished turn; texts only when the call's plan allows them."""
+    row: dict[str, Any] = {
+        "call_sid": call.call_sid,
+        "mode": call.mode,
+        "turn_index": turn.index,
+        "kind": turn.kind,
+        "at": _wall(call, turn.started),
+        "interrupted": turn.interrupted,
+        "failed": turn.failed,
+        "user_text": turn.user_text if call.record_transcripts else None,
+        "agent_text": turn.agent_text if call.record_transcripts else None,
+    }
+    row.update(turn.figures())
+    return row
+
+
+def _fit_value(column: Any, value: Any) -> Any:
+    kind = column.type
+    if isinstance(kind, String | Text):
+        if value is None:
+            return None if column.nullable else ""
+        clean = str(value).replace("\x00", "")
+        clean = clean.encode("utf-8", "replace").decode("utf-8")
+        length = getattr(kind, "length", None)
+        return clean[:length] if length else clean
+    if isinstance(kind, Integer) and isinstance(value, int) and not isinstance(value, bool):
+        bound = _INT64 if isinstance(kind, BigInteger) else _INT32
+        return max(-bound, min(bound, value))
+    return value
+
+
+def fit(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` made to fit `table`'s columns (unknown keys are dropped)."""
+    return {
+        name: _fit_value(table.c[name], value) for name, value in values.items() if name in table.c
+    }
+
+
+def fitted(record: Record) -> Record:
+    """The record with every value fitted to its table."""
+    table = turns if record.op == "turn" else calls
+    end = fit(calls, record.end) if record.end is not None else None
+    return Record(record.op, fit(table, record.row), end)
+
+
+async def write(conn: AsyncConnection, records: list[Record]) -> None:
+    """Starts and ends in queue order, then all turns in one executemany: the same result
+    as writing everything in queue order, since a turn row never touches a call row."""
+    for record in records:
+        if record.op == "start":
+            await conn.execute(_upsert_start(conn, record.row))
+        elif record.end is not None:
+            await _write_end(conn, record.row, record.end)
+    rows = [record.row for record in records if record.op == "turn"]
+    if rows:
+        await conn.execute(insert(turns), rows)
+
+
+def _upsert_start(conn: AsyncConnection, row: dict[str, Any]) -> Any:
+    """Insert the call; if its CallSid exists (a failover leg), the new leg takes over."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(calls).values(row)
+    return stmt.on_conflict_do_update(
+        index_elements=[calls.c.call_sid],
+        set_={
+            "mode": stmt.excluded.mode,
+            "failover_from": func.coalesce(stmt.excluded.failover_from, calls.c.failover_from),
+            "ended_at": None,
+            "end_reason": None,
+        },
+    )
+
+
+async def _write_end(conn: AsyncConnection, row: dict[str, Any], end: dict[str, Any]) -> None:
+    values: dict[str, Any] = {name: calls.c[name] + end[name] for name in COUNTERS}
+    values["duration_s"] = func.coalesce(calls.c.duration_s, 0.0) + end["duration_s"]
+    values["upstream_failure"] = func.coalesce(end["upstream_failure"], calls.c.upstream_failure)
+    for name in ("ended_at", "end_reason", "end_detail"):
+        values[name] = end[name]
+    result = await conn.execute(
+        update(calls).where(calls.c.call_sid == row["call_sid"]).values(values)
+    )
+    if result.rowcount == 0:  # the start row never made it: keep the call anyway
+        await conn.execute(insert(calls).values({**row, **end}))
