@@ -20,6 +20,7 @@ from voiceagent.store.records import RecordingSink
 from voiceagent.transport.upstream import InworldRealtime, InworldRouter
 from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
+from voiceagent.web.dashboard import add_dashboard
 from voiceagent.web.keys import SERVICES, VERIFIER
 from voiceagent.web.phone_socket import phone_socket
 from voiceagent.web.twilio_http import voice, voice_action
@@ -77,6 +78,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     if settings.metrics_port is None:  # else only the internal listener serves it
         app.router.add_get("/metrics", metrics)
     app.router.add_post("/admin/reload", admin_reload)
+    add_dashboard(app)  # GET /dashboard: ADMIN_TOKEN only, 404 without one
     app.router.add_get("/audio/{clip_id}", clip)
     for mode in modes.values():
         app.router.add_get(mode.ws_path, phone_socket(mode))
