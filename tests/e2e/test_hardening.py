@@ -1,7 +1,8 @@
 """Issue 9 through the real wire: what a caller, a replayed or forged request can open or leak.
 
-Requests are signed like the simulated Twilio signs them (`compute_signature` over the public
-URL); calls in flight are real Media Streams against the fake Inworld Realtime server.
+The rig (tests/conftest.py) runs the app against the fake Inworld; requests are signed as the
+simulated Twilio signs them, and calls in flight are simulated Media Streams calls. `voiceagent
+serve` itself runs as a child process where the listener matters.
 """
 
 from __future__ import annotations
@@ -12,35 +13,29 @@ import os
 import re
 import socket
 import sys
-import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 import structlog
 import yaml
 from aiohttp import FormData
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.rig import PUBLIC, REALTIME_A, TOKEN, Rig, StartRig, webhook_form
 from voiceagent.app import create_app
-from voiceagent.config import Config, parse_config
+from voiceagent.config import parse_config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import clip, mask_number
-from voiceagent.protocols.signature import compute_signature
 from voiceagent.settings import Settings
-from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
-from voiceagent.sim.fake_options import FakeRealtimeOptions
+from voiceagent.sim.script import Pause
 from voiceagent.web.admin import metrics_app
 
-PUBLIC = "https://voice.example.test"
-TOKEN = "test-auth-token"
-NUMBER = "+18005550101"
-CALLER = "+14155550100"
-SID = "CA" + "1" * 32
+NUMBER = REALTIME_A
+CALLER = "+14155550100"  # webhook_form's From
 CONFIG = parse_config({"numbers": {NUMBER: {"mode": "realtime-passthrough"}}})
 OPEN_CONFIG = parse_config(
     {
@@ -50,31 +45,17 @@ OPEN_CONFIG = parse_config(
 )
 
 
-# -- tiny local helpers (signed webhooks, a Media Stream held open, metrics, a CLI server) ----
+# -- tiny local helpers: metrics, a call held in flight, a `voiceagent serve` process ----------
 
 
-def _form(call_sid: str = SID, to: str = NUMBER, **extra: str) -> dict[str, str]:
-    return {
-        "CallSid": call_sid, "AccountSid": "AC" + "2" * 32, "From": CALLER, "To": to,
-        "CallStatus": "ringing", "ApiVersion": "2010-04-01", "Direction": "inbound", **extra,
-    }  # fmt: skip
+async def _metrics(rig: Rig) -> str:
+    async with rig.http.get(rig.base_url + "/metrics") as resp:
+        assert resp.status == 200
+        return await resp.text()
 
 
-async def _post(client: TestClient, path: str, form: dict[str, str], sign: bool = True) -> Any:
-    """POST a form webhook to `path` (raw path and query), signed over the public URL."""
-    headers = {"X-Twilio-Signature": compute_signature(TOKEN, PUBLIC + path, form)} if sign else {}
-    return await client.post(path, data=form, headers=headers)
-
-
-async def _client(aiohttp_client: Any, config: Config = CONFIG, **overrides: Any) -> TestClient:
-    values: dict[str, Any] = {"public_url": PUBLIC, "twilio_auth_token": TOKEN,
-                              "database_url": ""} | overrides  # fmt: skip
-    return await aiohttp_client(create_app(Settings(**values), config))  # type: ignore[no-any-return]
-
-
-async def _refused(client: TestClient, reason: str) -> float:
-    text = await (await client.get("/metrics")).text()
-    return _sample(text, "voiceagent_calls_refused_total", reason=reason)
+async def _refused(rig: Rig, reason: str) -> float:
+    return _sample(await _metrics(rig), "voiceagent_calls_refused_total", reason=reason)
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
@@ -85,56 +66,27 @@ def _sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-@asynccontextmanager
-async def _stream_call(client: TestClient, call_sid: str, to: str = NUMBER) -> AsyncIterator[str]:
-    """Answer a call through `/voice`, open its signed Media Stream and send `start` with the
-    TwiML's `<Parameter>`s; yields the TwiML once the server counts the call in flight."""
-    resp = await _post(client, "/voice", _form(call_sid, to))
-    twiml = await resp.text()
-    assert resp.status == 200, twiml
-    stream = ET.fromstring(twiml).find(".//Stream")
-    assert stream is not None, twiml
-    url = stream.attrib["url"]
-    params = {p.attrib["name"]: p.attrib["value"] for p in stream.findall("Parameter")}
-    headers = {"x-twilio-signature": compute_signature(TOKEN, url)}
-    ws = await client.ws_connect(url.removeprefix(PUBLIC.replace("https", "wss")), headers=headers)
-    stream_sid = "MZ" + call_sid[2:]
-    media_format = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
-    start = {"event": "start", "sequenceNumber": "1", "streamSid": stream_sid, "start": {
-        "accountSid": "AC" + "2" * 32, "streamSid": stream_sid, "callSid": call_sid,
-        "tracks": ["inbound"], "customParameters": params, "mediaFormat": media_format,
-    }}  # fmt: skip
-    try:
-        await ws.send_str('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
-        await ws.send_str(json.dumps(start))
-        await _until_active(client, 1)
-        yield twiml
-    finally:
-        if not ws.closed:
-            stop = {"accountSid": "AC" + "2" * 32, "callSid": call_sid}
-            await ws.send_str(json.dumps(
-                {"event": "stop", "sequenceNumber": "2", "streamSid": stream_sid, "stop": stop}
-            ))  # fmt: skip
-            await ws.close()
-        await _until_active(client, 0)
-
-
-async def _until_active(client: TestClient, calls: int) -> None:
+async def _until_active(rig: Rig, calls: int) -> None:
     for _ in range(500):
-        if (await (await client.get("/healthz")).json())["active_calls"] == calls:
+        if rig.services.calls.count() == calls:
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"never {calls} active calls")
+    raise AssertionError(f"never {calls} calls in flight")
 
 
-@pytest.fixture
-async def fake_inworld() -> AsyncIterator[FakeInworldRealtime]:
-    async with FakeInworldRealtime(FakeRealtimeOptions(first_delta_delay_s=0.02)) as fake:
-        yield fake
-
-
-def _inworld(fake: FakeInworldRealtime) -> dict[str, Any]:
-    return {"inworld_api_key": fake.options.api_key, "inworld_realtime_url": fake.url}
+@asynccontextmanager
+async def _call_in_flight(rig: Rig, to: str = NUMBER) -> AsyncIterator[None]:
+    """A simulated call that stays on the line (signed /voice, Media Stream, `start` with the
+    TwiML's parameters and stream token) until the block ends; then the line drops."""
+    call = asyncio.create_task(rig.place_call(to, [Pause(60_000)]))
+    try:
+        await _until_active(rig, rig.services.calls.count() + 1)
+        yield
+    finally:
+        call.cancel()
+        with suppress(asyncio.CancelledError):
+            await call
+        await _until_active(rig, 0)
 
 
 def _free_port() -> int:
@@ -147,10 +99,10 @@ def _server_env(tmp_path: Path, **env: str) -> dict[str, str]:
     config = tmp_path / "voiceagent.yaml"
     config.write_text(yaml.safe_dump({"numbers": {NUMBER: {"mode": "realtime-passthrough"}}}))
     inherited = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
-    base = inherited | {"PUBLIC_URL": PUBLIC, "HOST": "127.0.0.1",
-            "VOICEAGENT_CONFIG": str(config), "LOG_FORMAT": "json",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}"}  # fmt: skip
-    return base | env
+    return inherited | {
+        "PUBLIC_URL": PUBLIC, "HOST": "127.0.0.1", "VOICEAGENT_CONFIG": str(config),
+        "LOG_FORMAT": "json", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}",
+    } | env  # fmt: skip
 
 
 @asynccontextmanager
@@ -204,58 +156,50 @@ def test_app_without_auth_token_is_refused_unless_insecure_on_purpose() -> None:
 # -- 3. load cap ------------------------------------------------------------------------------
 
 
-async def test_over_the_cap_voice_answers_503_and_counts_it(
-    aiohttp_client: Any, fake_inworld: FakeInworldRealtime
-) -> None:
+async def test_over_the_cap_voice_answers_503_and_counts_it(start_rig: StartRig) -> None:
     """With MAX_CONCURRENT_CALLS calls in flight, /voice answers 503 and counts an overload."""
-    client = await _client(aiohttp_client, max_concurrent_calls=1, **_inworld(fake_inworld))
-    async with _stream_call(client, "CA" + "a" * 32):
-        resp = await _post(client, "/voice", _form("CA" + "b" * 32))
-        assert resp.status == 503
-        assert await _refused(client, "overload") == 1
-    assert (await _post(client, "/voice", _form("CA" + "c" * 32))).status == 200
+    rig = await start_rig(max_concurrent_calls=1)
+    async with _call_in_flight(rig):
+        status, _ = await rig.post_signed("/voice", webhook_form(NUMBER))
+        assert status == 503
+        assert await _refused(rig, "overload") == 1
+    assert (await rig.post_signed("/voice", webhook_form(NUMBER)))[0] == 200
 
 
 async def test_over_the_cap_busy_policy_says_the_message_and_hangs_up(
-    aiohttp_client: Any, fake_inworld: FakeInworldRealtime
+    start_rig: StartRig,
 ) -> None:
     """With OVERLOAD_POLICY=busy, a call over the cap hears OVERLOAD_MESSAGE, then hang-up."""
-    client = await _client(
-        aiohttp_client, max_concurrent_calls=1, overload_policy="busy",
-        overload_message="All lines are busy.", **_inworld(fake_inworld),
-    )  # fmt: skip
-    async with _stream_call(client, "CA" + "a" * 32):
-        resp = await _post(client, "/voice", _form("CA" + "b" * 32))
-        body = await resp.text()
-    assert resp.status == 200 and "<Say>All lines are busy.</Say><Hangup />" in body
-    assert await _refused(client, "overload") == 1
+    rig = await start_rig(
+        max_concurrent_calls=1, overload_policy="busy", overload_message="All lines are busy."
+    )
+    async with _call_in_flight(rig):
+        status, body = await rig.post_signed("/voice", webhook_form(NUMBER))
+    assert status == 200 and "<Say>All lines are busy.</Say><Hangup />" in body
+    assert await _refused(rig, "overload") == 1
 
 
-async def test_draining_and_unknown_number_refusals_are_counted(aiohttp_client: Any) -> None:
+async def test_draining_and_unknown_number_refusals_are_counted(start_rig: StartRig) -> None:
     """Refusals while draining and for unknown numbers are counted under their own reason."""
-    client = await _client(aiohttp_client)
-    assert (await _post(client, "/voice", _form(to="+15550009999"))).status == 200
-    assert await _refused(client, "unknown_number") == 1
-    from voiceagent.web.keys import SERVICES
-
-    client.server.app[SERVICES].calls.draining = True
-    assert (await _post(client, "/voice", _form())).status == 503
-    assert await _refused(client, "draining") == 1
-    assert await _refused(client, "overload") == 0
+    rig = await start_rig(config=CONFIG)
+    assert (await rig.post_signed("/voice", webhook_form("+15550009999")))[0] == 200
+    assert await _refused(rig, "unknown_number") == 1
+    rig.services.calls.draining = True
+    assert (await rig.post_signed("/voice", webhook_form(NUMBER)))[0] == 503
+    assert await _refused(rig, "draining") == 1
+    assert await _refused(rig, "overload") == 0
 
 
 # -- 4. labels, logs, the internal metrics listener ----------------------------------------------
 
 
-async def test_unconfigured_numbers_never_become_metric_labels(
-    aiohttp_client: Any, fake_inworld: FakeInworldRealtime
-) -> None:
+async def test_unconfigured_numbers_never_become_metric_labels(start_rig: StartRig) -> None:
     """Calls to numbers the config does not name (default_agent) are all labelled `other`."""
-    client = await _client(aiohttp_client, OPEN_CONFIG, **_inworld(fake_inworld))
+    rig = await start_rig(config=OPEN_CONFIG)
     for i in range(3):
-        async with _stream_call(client, f"CA{i:032x}", to=f"+1555000{i:04d}"):
-            pass
-    text = await (await client.get("/metrics")).text()
+        record = await rig.place_call(f"+1555000{i:04d}", [Pause(100)])
+        await rig.ended(record.call_sid)
+    text = await _metrics(rig)
     assert "+1555000" not in text
     ended = sum(
         s.value for f in text_string_to_metric_families(text) for s in f.samples
@@ -264,27 +208,25 @@ async def test_unconfigured_numbers_never_become_metric_labels(
     assert ended == 3
 
 
-async def test_malformed_callsid_gets_400_and_huge_fields_stay_out_of_logs(
-    aiohttp_client: Any,
-) -> None:
+async def test_malformed_callsid_gets_400_and_huge_fields_stay_out_of_logs(rig: Rig) -> None:
     """A bad CallSid is a 400; a 900 kB CallSid, signed or not, logs at most a short prefix."""
-    client = await _client(aiohttp_client)
     huge = "CA" + "9" * 900_000
     with structlog.testing.capture_logs() as logs:
-        assert (await _post(client, "/voice", _form("CA123"))).status == 400
-        assert (await _post(client, "/voice", _form(huge))).status == 400
-        assert (await _post(client, "/voice", _form(huge), sign=False)).status == 403
-        assert (await _post(client, "/voice/action?mode=relay-router", _form(huge))).status == 400
+        assert (await rig.post_signed("/voice", webhook_form(NUMBER, "CA123")))[0] == 400
+        assert (await rig.post_signed("/voice", webhook_form(NUMBER, huge)))[0] == 400
+        unsigned = await rig.post_signed("/voice", webhook_form(NUMBER, huge), sign=False)
+        assert unsigned[0] == 403
+        action = "/voice/action?mode=relay-router"
+        assert (await rig.post_signed(action, webhook_form(NUMBER, huge)))[0] == 400
     assert logs, "the refusals are logged"
     longest = max(len(str(v)) for line in logs for v in line.values())
     assert longest < 200
 
 
-async def test_callers_number_is_masked_in_logs(aiohttp_client: Any) -> None:
+async def test_callers_number_is_masked_in_logs(rig: Rig) -> None:
     """The caller's number (`From`) is logged as its last 4 digits only."""
-    client = await _client(aiohttp_client)
     with structlog.testing.capture_logs() as logs:
-        assert (await _post(client, "/voice", _form())).status == 200
+        assert (await rig.post_signed("/voice", webhook_form(NUMBER)))[0] == 200
     answered = next(line for line in logs if line["event"] == "call_answered")
     assert answered["caller"] == "***0100"
     assert CALLER not in json.dumps(logs, default=str)
@@ -297,15 +239,16 @@ def test_mask_number_and_clip() -> None:
     assert clip("a\nb") == "a?b" and clip("x" * 100, 10) == "x" * 10 + "…(+90 chars)"
 
 
-async def test_metrics_can_move_to_an_internal_listener(aiohttp_client: Any) -> None:
+async def test_metrics_can_move_to_an_internal_listener(start_rig: StartRig) -> None:
     """With METRICS_PORT set, the public app has no /metrics; the internal app serves it."""
-    client = await _client(aiohttp_client, metrics_port=0)
-    assert (await client.get("/metrics")).status == 404
-    internal = TestServer(metrics_app(client.server.app), host="127.0.0.1")
+    rig = await start_rig(metrics_port=0)
+    async with rig.http.get(rig.base_url + "/metrics") as public:
+        assert public.status == 404
+    internal = TestServer(metrics_app(rig.app), host="127.0.0.1")
     await internal.start_server()
     try:
-        async with aiohttp.ClientSession() as http, http.get(internal.make_url("/metrics")) as r:
-            assert r.status == 200 and "voiceagent_calls_refused_total" in await r.text()
+        async with rig.http.get(internal.make_url("/metrics")) as resp:
+            assert resp.status == 200 and "voiceagent_calls_refused_total" in await resp.text()
     finally:
         await internal.close()
 
@@ -326,29 +269,28 @@ async def test_serve_starts_the_internal_metrics_listener(tmp_path: Path) -> Non
 # -- 8. inputs that used to give a 500 -----------------------------------------------------------
 
 
-async def test_multipart_upload_to_voice_is_a_4xx(aiohttp_client: Any) -> None:
+async def test_multipart_upload_to_voice_is_a_4xx(rig: Rig) -> None:
     """A multipart POST with a file part and a forged signature to /voice is a 4xx, not a 500."""
-    client = await _client(aiohttp_client)
     data = FormData()
-    data.add_field("CallSid", SID)
+    data.add_field("CallSid", "CA" + "1" * 32)
     data.add_field("upload", b"\x00" * 1024, filename="x.bin", content_type="application/x-bin")
-    resp = await client.post("/voice", data=data, headers={"X-Twilio-Signature": "forged"})
-    assert 400 <= resp.status < 500
+    headers = {"X-Twilio-Signature": "forged"}
+    async with rig.http.post(rig.base_url + "/voice", data=data, headers=headers) as resp:
+        assert 400 <= resp.status < 500
 
 
-async def test_undecodable_form_body_is_a_4xx(aiohttp_client: Any) -> None:
+async def test_undecodable_form_body_is_a_4xx(rig: Rig) -> None:
     """A form body that is not UTF-8 is refused with a 4xx, not a 500."""
-    client = await _client(aiohttp_client)
     headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"}
-    resp = await client.post("/voice", data=b"CallSid=\xff\xfe", headers=headers)
-    assert 400 <= resp.status < 500
+    body = b"CallSid=\xff\xfe"
+    async with rig.http.post(rig.base_url + "/voice", data=body, headers=headers) as resp:
+        assert 400 <= resp.status < 500
 
 
-async def test_non_utf8_authorization_on_admin_reload_is_401(aiohttp_client: Any) -> None:
+async def test_non_utf8_authorization_on_admin_reload_is_401(start_rig: StartRig) -> None:
     """Non-UTF-8 bytes in Authorization on /admin/reload get 401, not a 500."""
-    client = await _client(aiohttp_client, admin_token="secret")
-    host, port = client.server.host, client.server.port
-    reader, writer = await asyncio.open_connection(host, port)
+    rig = await start_rig(admin_token="secret")
+    reader, writer = await asyncio.open_connection(rig.server.host, rig.server.port)
     writer.write(
         b"POST /admin/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\xfd\r\n"
         b"Content-Length: 0\r\nConnection: close\r\n\r\n"
@@ -363,9 +305,8 @@ async def test_non_utf8_authorization_on_admin_reload_is_401(aiohttp_client: Any
 # -- 9. the signed URL is the raw one -------------------------------------------------------------
 
 
-async def test_action_url_with_percent_encoded_query_verifies(aiohttp_client: Any) -> None:
+async def test_action_url_with_percent_encoded_query_verifies(rig: Rig) -> None:
     """A correctly signed action URL with %20 in its query verifies (Twilio signs it raw)."""
-    client = await _client(aiohttp_client)
     path = "/voice/action?mode=realtime-passthrough&note=a%20b"
-    resp = await _post(client, path, _form(CallStatus="in-progress"))
-    assert resp.status == 200, await resp.text()
+    status, body = await rig.post_signed(path, webhook_form(NUMBER, CallStatus="in-progress"))
+    assert status == 200, body
