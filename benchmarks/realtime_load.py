@@ -33,17 +33,10 @@ from typing import Any
 import aiohttp
 from _proc import cpu_seconds, status_kb, wait_healthy
 
-from voiceagent.sim.call_script import (
-    CallRecord,
-    CallScript,
-    Drop,
-    HangUp,
-    Silence,
-    Speak,
-    Step,
-    WaitForAgent,
-)
-from voiceagent.sim.twilio_media import SimTarget, place_call
+from voiceagent.sim.media_caller import place_call
+from voiceagent.sim.media_playback import MediaCallRecord as CallRecord
+from voiceagent.sim.script import Drop, HangUp, Listen, Pause, Say, Step
+from voiceagent.sim.webhooks import SimTarget
 
 PUBLIC = "https://bench.example.test"
 TOKEN = "bench-token"
@@ -149,12 +142,12 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-def load_script(seconds: float) -> CallScript:
-    steps: list[Step] = [WaitForAgent(timeout_ms=5000)]
+def load_script(seconds: float) -> list[Step]:
+    steps: list[Step] = [Listen(timeout_ms=5000)]
     cycles = max(1, int(seconds / 4.2))
     for i in range(cycles):
-        steps += [Speak(1000, seed=i % 7 + 1), WaitForAgent(timeout_ms=4000), Silence(1000)]
-    return CallScript((*steps, HangUp()))
+        steps += [Say(ms=1000, seed=i % 7 + 1), Listen(timeout_ms=4000), Pause(1000)]
+    return [*steps, HangUp()]
 
 
 async def fake_stats(fake_port: int) -> dict[str, Any]:
@@ -202,7 +195,7 @@ async def run_load(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
     script = load_script(args.seconds)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         # warm-up call (imports, first connections), not measured
-        await place_call(target, NUMBER, CallScript((WaitForAgent(), HangUp())), http=http)
+        await place_call(target, NUMBER, [Listen(), HangUp()], http=http)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         fake_cpu0, own_cpu0 = cpu_seconds(args.fake_pid), time.process_time()
         spy = start_profiler(pid, args.seconds, args.profile) if args.profile else None
@@ -270,7 +263,7 @@ async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
     async def one(i: int, http: aiohttp.ClientSession) -> None:
         nonlocal done
         ending: Step = HangUp() if i % 2 else Drop()
-        script = CallScript((Silence(200 + (i % 5) * 100), Speak(300, seed=i % 5 + 1), ending))
+        script: list[Step] = [Pause(200 + (i % 5) * 100), Say(ms=300, seed=i % 5 + 1), ending]
         async with sem:
             await place_call(target, NUMBER, script, http=http)
         done += 1

@@ -2,7 +2,7 @@
 
 Three processes on this machine: the voiceagent server (`voiceagent serve`), the fake Inworld
 Router (`python -m voiceagent.sim.fake_router`, with realistic delays) and this script, which
-places simulated ConversationRelay calls (`place_relay_call`). Monotonic clocks are shared by
+places simulated ConversationRelay calls (`relay_caller.place_call`). Monotonic clocks are shared by
 processes on Linux, so the fake's own timeline is subtracted from what the caller saw:
 
 - overhead = (prompt → first `play` received) - (Router request received → first audio sent):
@@ -30,7 +30,10 @@ from typing import Any
 import aiohttp
 from _proc import cpu_seconds, status_kb, wait_healthy
 
-from voiceagent.sim.relay_caller import RelayCallRecord, Say, place_relay_call
+from voiceagent.sim.relay_caller import place_call
+from voiceagent.sim.relay_playback import RelayCallRecord
+from voiceagent.sim.script import Listen, Say, Step
+from voiceagent.sim.webhooks import SimTarget
 
 PUBLIC = "https://bench.voiceagent.test"
 TOKEN = "bench-token"
@@ -79,11 +82,12 @@ def _start_server(router_url: str, port: int, workdir: Path) -> subprocess.Popen
 async def _calls(base: str, n_calls: int, turns: int, tag: str) -> list[RelayCallRecord]:
     async def one(i: int) -> RelayCallRecord:
         await asyncio.sleep(i * 0.02)  # callers do not all dial in the same millisecond
-        script = [Say(f"{tag} call {i} question {t}?") for t in range(turns)]
-        return await place_relay_call(
-            base, public_url=PUBLIC, auth_token=TOKEN, number=NUMBER, script=script,
-            speed=1.0, quiet_s=0.2, http=http,
-        )  # fmt: skip
+        script: list[Step] = [Listen()]
+        for t in range(turns):
+            script += [Say(f"{tag} call {i} question {t}?"), Listen()]
+        return await place_call(
+            SimTarget(base, PUBLIC, TOKEN), NUMBER, script, speed=1.0, quiet_s=0.2, http=http
+        )
 
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:

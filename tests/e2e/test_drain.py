@@ -15,11 +15,12 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.e2e.realtime_harness import PUBLIC, TOKEN, fast_options
+from tests.rig import PUBLIC, TOKEN
 from voiceagent.protocols.signature import compute_signature
-from voiceagent.sim.call_script import CallScript, HangUp, Silence, Speak, WaitForAgent
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
-from voiceagent.sim.twilio_media import SimTarget, call_form, new_sid, place_call
+from voiceagent.sim.media_caller import place_call
+from voiceagent.sim.script import HangUp, Listen, Pause, Say
+from voiceagent.sim.webhooks import SimTarget, call_form, new_sid
 
 NUMBER = "+18005550101"
 CONFIG = f'numbers:\n  "{NUMBER}": {{mode: realtime-passthrough}}\n'
@@ -96,17 +97,14 @@ async def _wait_open_sessions(fake: FakeInworldRealtime, n: int) -> None:
     raise AssertionError(f"{n} upstream sessions never opened")
 
 
-async def test_sigterm_lets_calls_finish_and_refuses_new_ones(tmp_path: Path) -> None:
+async def test_sigterm_lets_calls_finish_and_refuses_new_ones(
+    tmp_path: Path, fake_realtime: FakeInworldRealtime
+) -> None:
     """After SIGTERM calls in flight run their script to the end, new webhooks get 503, and
     the process exits 0 once the calls are over."""
-    script = CallScript((WaitForAgent(), Speak(600), WaitForAgent(), HangUp()))
-    async with (
-        FakeInworldRealtime(fast_options()) as fake,
-        _server(tmp_path, fake, 20) as (
-            proc,
-            target,
-        ),
-    ):
+    script = [Listen(), Say(ms=600), Listen(), HangUp()]
+    fake = fake_realtime
+    async with _server(tmp_path, fake, 20) as (proc, target):
         calls = [asyncio.create_task(place_call(target, NUMBER, script)) for _ in range(2)]
         await _wait_open_sessions(fake, 2)
         proc.send_signal(signal.SIGTERM)
@@ -121,17 +119,14 @@ async def test_sigterm_lets_calls_finish_and_refuses_new_ones(tmp_path: Path) ->
     assert set(_end_reasons(tmp_path).values()) == {"caller_hangup"}
 
 
-async def test_grace_expiry_ends_remaining_calls_cleanly(tmp_path: Path) -> None:
+async def test_grace_expiry_ends_remaining_calls_cleanly(
+    tmp_path: Path, fake_realtime: FakeInworldRealtime
+) -> None:
     """When the grace period runs out, calls still in flight are closed by the server, their
     Inworld sessions close, and the process exits 0."""
-    long_call = CallScript((WaitForAgent(), Silence(30_000), HangUp()))
-    async with (
-        FakeInworldRealtime(fast_options()) as fake,
-        _server(tmp_path, fake, 0.5) as (
-            proc,
-            target,
-        ),
-    ):
+    long_call = [Listen(), Pause(30_000), HangUp()]
+    fake = fake_realtime
+    async with _server(tmp_path, fake, 0.5) as (proc, target):
         call = asyncio.create_task(place_call(target, NUMBER, long_call))
         await _wait_open_sessions(fake, 1)
         proc.send_signal(signal.SIGTERM)

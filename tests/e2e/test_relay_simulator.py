@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from voiceagent.sim.relay_caller import Say, place_relay_call
+from voiceagent.sim.relay_caller import place_call
+from voiceagent.sim.script import Listen, Say
+from voiceagent.sim.webhooks import SimTarget
 
 PUBLIC = "https://sim.example.test"
 TWIML = (
@@ -45,10 +47,9 @@ async def test_invalid_messages_get_errors_and_end_posts_handoff() -> None:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        record = await place_relay_call(
-            str(server.make_url("")), public_url=PUBLIC, auth_token="t", number="+18005550102",
-            script=[Say("Hi."), Say("Never sent.")], speed=20, quiet_s=0.1, greeting_wait_s=0.2,
-        )  # fmt: skip
+        target = SimTarget(str(server.make_url("")), PUBLIC, "t")
+        script = [Say("Hi."), Listen(), Say("Never sent.")]
+        record = await place_call(target, "+18005550102", script, speed=20, quiet_s=0.1)
     finally:
         await server.close()
     errors = [m for m in received if '"type":"error"' in m]

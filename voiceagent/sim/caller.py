@@ -30,22 +30,28 @@ async def place_call(
     call_sid: str | None = None,
     http: aiohttp.ClientSession | None = None,
     bad_signature: bool = False,
+    twiml: str | None = None,
     **extras: Any,
 ) -> CallRecord:
     """Place one call; ``extras`` go to the protocol's caller that understands them
-    (``record_timing``, ``skip_start``: Media Streams; ``speed``, ``quiet_s``: relay)."""
+    (``record_timing``, ``skip_start``: Media Streams; ``speed``, ``quiet_s``: relay).
+
+    ``twiml``, when given, is TwiML Twilio already executes for this call (e.g. what an
+    earlier ``<Connect action>`` answered): the call starts from it instead of ``/voice``.
+    """
     session = http or aiohttp.ClientSession()
     try:
         sid = call_sid or new_sid("CA")
         hooks = Webhooks(target, session, call_form(sid, to, from_, new_sid("AC")), bad_signature)
-        status, twiml = await hooks.voice()
+        status, twiml = (0, twiml) if twiml is not None else await hooks.voice()
         common: dict[str, Any] = {"from_": from_, "call_sid": sid, "http": session,
                                   "bad_signature": bad_signature, "twiml": twiml}  # fmt: skip
         record: CallRecord
-        if status == 200 and "<ConversationRelay" in twiml:
+        answered = status in (0, 200)  # 0: the caller was given the TwiML
+        if answered and "<ConversationRelay" in twiml:
             kw = {k: v for k, v in extras.items() if k not in MEDIA_ONLY}
             record = await relay_caller.place_call(target, to, script, **common, **kw)
-        elif status == 200 and "<Stream" in twiml:
+        elif answered and "<Stream" in twiml:
             kw = {k: v for k, v in extras.items() if k not in RELAY_ONLY}
             record = await media_caller.place_call(target, to, script, **common, **kw)
         else:

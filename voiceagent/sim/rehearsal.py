@@ -29,16 +29,15 @@ from sqlalchemy import select
 from voiceagent.app import create_app
 from voiceagent.config import load_config
 from voiceagent.logging import configure_logging
-from voiceagent.protocols.signature import compute_signature
 from voiceagent.report.command import load_report
 from voiceagent.report.render import render
 from voiceagent.settings import Settings
-from voiceagent.sim import relay_caller as rc
-from voiceagent.sim.call_script import CallScript, HangUp, Silence, Speak, WaitForAgent
+from voiceagent.sim.caller import place_call
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
-from voiceagent.sim.twilio_media import SimTarget, call_form, new_sid, place_call
+from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
+from voiceagent.sim.webhooks import SimTarget, new_sid
 from voiceagent.store.schema import make_engine, turns
 
 SAMPLE = Path(__file__).with_name("rehearsal.yaml")
@@ -60,47 +59,25 @@ class CallLine:
     barge_ins: int
 
 
-def media_script() -> CallScript:
-    """Greeting, two turns, a barge-in mid-reply, one more turn, hang up."""
-    return CallScript((
-        WaitForAgent("quiet"), Speak(900, 1), WaitForAgent("quiet"),
-        Speak(700, 2), WaitForAgent("playing", min_heard_ms=400), Speak(600, 3),
-        WaitForAgent("quiet"), Silence(200), HangUp(),
-    ))  # fmt: skip
-
-
-def relay_script() -> list[rc.ScriptStep]:
-    """Greeting, two questions, an interruption, hang up."""
+def call_script() -> list[Step]:
+    """Greeting, two questions, a barge-in mid-reply, one more question, hang up (the same
+    steps in both protocols: audio on Media Streams, prompts on ConversationRelay)."""
     return [
-        rc.Say("What are your opening hours?"), rc.Say("Can I pay by card?"),
-        rc.Interrupt(600, "Sorry, one more thing: do you deliver?"), rc.Hangup(),
+        Listen(), Say("What are your opening hours?", ms=900, seed=1), Listen(),
+        Say("Can I pay by card?", ms=700, seed=2), Listen("playing", min_heard_ms=400),
+        Say("Sorry, one more thing: do you deliver?", ms=600, seed=3), Listen(), Pause(200),
+        HangUp(),
     ]  # fmt: skip
-
-
-async def _protocol(http: aiohttp.ClientSession, base: str, token: str, to: str, sid: str) -> str:
-    """Which protocol the server's TwiML asks Twilio to open for this call."""
-    form = call_form(sid, to, "+14155550100", "AC" + secrets.token_hex(16))
-    sig = compute_signature(token, PUBLIC_URL + "/voice", form)
-    async with http.post(base + "/voice", data=form, headers={"X-Twilio-Signature": sig}) as r:
-        return "relay" if "<ConversationRelay" in await r.text() else "media"
 
 
 async def _one_call(
     http: aiohttp.ClientSession, base: str, token: str, to: str, sid: str
 ) -> CallLine:
-    if await _protocol(http, base, token, to, sid) == "media":
-        rec = await place_call(SimTarget(base, PUBLIC_URL, token), to, media_script(),
-                               call_sid=sid, http=http)  # fmt: skip
-        return CallLine(sid, to, "media-streams", rec.greeting_latency_ms,
-                        rec.turn_latencies_ms(), rec.heard_ms / 1000, len(rec.clears))  # fmt: skip
-    relay = await rc.place_relay_call(base, public_url=PUBLIC_URL, auth_token=token, number=to,
-                                      script=relay_script(), call_sid=sid, http=http)  # fmt: skip
-    firsts = [t.prompt_to_first_play_ms for t in relay.turns]
-    return CallLine(
-        sid, to, "conversation-relay", firsts[0] if firsts else None,
-        [f for f in firsts[1:] if f is not None], sum(t.heard_ms for t in relay.turns) / 1000,
-        sum(1 for t in relay.turns if t.interrupted),
-    )  # fmt: skip
+    target = SimTarget(base, PUBLIC_URL, token)
+    rec = await place_call(target, to, call_script(), call_sid=sid, http=http)
+    protocol = rec.protocol or f"refused ({rec.webhook_status})"
+    return CallLine(sid, to, protocol, rec.greeting_latency_ms, rec.turn_latencies_ms(),
+                    rec.heard_ms / 1000, rec.barge_ins)  # fmt: skip
 
 
 async def _heard_text(db_url: str) -> dict[str, list[tuple[str, str]]]:
