@@ -43,7 +43,7 @@ class Settings(BaseModel):
     router_first_byte_timeout: float = Field(default=8.0, gt=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     phone_idle_timeout: float = Field(default=20.0, gt=0)
-    upstream_idle_timeout: float = Field(default=60.0, gt=0)
+    upstream_idle_timeout: float = Field(default=120.0, gt=0)
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     send_timeout: float = Field(default=5.0, gt=0)
     clip_ttl_seconds: float = Field(default=120.0, gt=0)
