@@ -4,13 +4,12 @@ Behaves as inworld.md API 1 describes: one ``session.updated`` per ``session.upd
 ``invalid_value`` error for an unknown transcription model, update not applied), an energy
 VAD on the audio it receives, transcription events, responses streamed as audio deltas
 faster than real time, ``response.cancel``, ``conversation.item.truncate`` and server-side
-``interrupt_response``. Everything received is recorded in a ``SessionRecord``.
+``interrupt_response``. Scripted function calls and their follow-up replies are described in
+``fake_tool_calls``. Everything received is recorded in a ``SessionRecord``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import time
 from typing import Any
@@ -20,19 +19,11 @@ from aiohttp import web
 
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols import inworld_realtime as rt
-from voiceagent.protocols._wire import b64decode, b64encode
+from voiceagent.protocols._wire import b64decode
 from voiceagent.sim.energy_vad import EnergyVad
 from voiceagent.sim.fake_options import FakeRealtimeOptions
-from voiceagent.sim.fake_responses import (
-    ResponseRecord,
-    SessionRecord,
-    audio_chunks,
-    cancelled_event,
-    closing_events,
-    opening_events,
-    part_fields,
-    response_audio,
-)
+from voiceagent.sim.fake_realtime_replies import FakeReplies
+from voiceagent.sim.fake_responses import SessionRecord
 
 TRANSCRIPTION_MODELS = frozenset(
     {
@@ -73,9 +64,9 @@ class FakeSession:
         self.pre_audio = bytearray()
         self.user_texts: list[str] = []
         self.turns = 0
-        self.response: ResponseRecord | None = None
-        self.response_task: asyncio.Task[None] | None = None
         self._ids = 0
+        self.replies = FakeReplies(self)
+        self.tools = self.replies.tools
 
     # -- helpers --------------------------------------------------------------------------------
     def new_id(self, prefix: str) -> str:
@@ -161,6 +152,7 @@ class FakeSession:
             )
             return
         _merge(self.config, session)
+        self.tools.on_session_tools(self.config.get("tools"))
         if self.vad is None or "format" in ((session.get("audio") or {}).get("input") or {}):
             self._configure_vad()
         self.configured = True
@@ -220,8 +212,8 @@ class FakeSession:
             }
         )
         td = self.turn_detection or {}
-        if self.response_task is not None and td.get("interrupt_response", True):
-            await self.cancel_response("turn_detected")
+        if self.replies.active and td.get("interrupt_response", True):
+            await self.replies.cancel("turn_detected")
 
     async def end_user_turn(self, ms: int) -> None:
         self.turns += 1
@@ -248,9 +240,10 @@ class FakeSession:
             }
         )
         self.user_texts.append(text)
+        self.tools.on_user_text()
         td = self.turn_detection
-        if td is not None and td.get("create_response", True) and self.response_task is None:
-            self.start_response(self.answer(), "vad")
+        if td is not None and td.get("create_response", True) and not self.replies.active:
+            self.replies.respond("vad", self.answer())
 
     def answer(self) -> str:
         answers = self.opts.answers
@@ -261,6 +254,7 @@ class FakeSession:
         text = " ".join(p.text or "" for p in item.content or [] if p.type == "input_text")
         if text:
             self.user_texts.append(text)
+            self.tools.on_user_text()
         item_id = item.id or self.new_id("item")
         await self.emit(
             {
@@ -269,25 +263,21 @@ class FakeSession:
                 "item": {"id": item_id, **item.model_dump(exclude_none=True, exclude={"id"})},
             }
         )
+        if item.type == "function_call_output":
+            self.replies.on_output(item.call_id or "", item.output or "")
 
     async def on_response_create(self) -> None:
-        if self.response_task is not None:
-            await self.error(
-                "conversation_already_has_active_response",
-                "Conversation already has an active response",
-            )
-            return
         last = self.user_texts[-1] if self.user_texts else ""
         quoted = _QUOTED.search(last)
-        self.start_response(quoted.group(1) if quoted else self.answer(), "response.create")
+        await self.replies.on_response_create(quoted.group(1) if quoted else self.answer())
 
     async def on_response_cancel(self) -> None:
-        if self.response_task is None:
+        if not self.replies.active:
             await self.error(
                 "response_cancel_not_active", "Cancellation failed: no active response"
             )
             return
-        await self.cancel_response("client_cancelled")
+        await self.replies.cancel("client_cancelled")
 
     async def on_truncate(self, event: rt.ConversationItemTruncate) -> None:
         sent = next(
@@ -307,61 +297,12 @@ class FakeSession:
             }
         )
 
-    # -- responses ------------------------------------------------------------------------------
-    def start_response(self, text: str, trigger: str) -> None:
-        resp = ResponseRecord(self.new_id("resp"), self.new_id("item"), text, trigger)
-        self.record.responses.append(resp)
-        self.response = resp
-        self.response_task = asyncio.get_running_loop().create_task(self._stream(resp))
-
-    async def cancel_response(self, reason: str) -> None:
-        task, resp = self.response_task, self.response
-        if task is None or resp is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        self.response_task = None
-        resp.status = "cancelled"
-        await self.emit(cancelled_event(resp, reason))
-
-    async def _stream(self, resp: ResponseRecord) -> None:
-        o = self.opts
-        for event in opening_events(resp):
-            await self.emit(event)
-        await asyncio.sleep(o.first_delta_delay_s)
-        audio_ms = o.response_audio_ms or max(400, 55 * len(resp.text))
-        audio = response_audio(audio_ms, len(self.record.responses))
-        common = part_fields(resp)
-        for words, chunk in audio_chunks(resp.text, audio, o.chunk_ms):
-            if words:
-                await self.emit(
-                    {"type": "response.output_audio_transcript.delta", **common, "delta": words}
-                )
-            now = time.monotonic()
-            await self.emit(
-                {"type": "response.output_audio.delta", **common, "delta": b64encode(chunk)}
-            )
-            resp.audio_ms_sent += len(chunk) / 8
-            if o.record_timing:
-                resp.delta_times.append(now)
-            if o.chunk_gap_s:
-                await asyncio.sleep(o.chunk_gap_s)
-        resp.status = "completed"
-        self.response_task = None
-        for event in closing_events(resp):
-            await self.emit(event)
-        done = sum(1 for r in self.record.responses if r.status == "completed")
-        limit = self.opts.drop_after_responses
-        if limit is not None and done >= limit:
-            await self.ws.close(code=1011, message=b"fake: dropped after responses")
+    async def drop(self, reason: str) -> None:
+        """Cut the socket (fault injection)."""
+        await self.ws.close(code=1011, message=reason.encode())
 
     async def close(self) -> None:
-        if self.response_task is not None:
-            self.response_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.response_task
-            self.response_task = None
+        await self.replies.close()
 
 
 def _append_audio(raw: str) -> bytes:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from voiceagent.sim.fake_tool_calls import FollowUp, ScriptedToolCall
+
 
 @dataclass
 class FakeRealtimeOptions:
@@ -22,6 +24,11 @@ class FakeRealtimeOptions:
         "Is there anything else I can do?",
     )
     response_audio_ms: int | None = None  # None: about 55 ms per character of the answer
+    # tools: caller words → a function call (of a declared tool), and the reply to its output
+    tool_calls: tuple[ScriptedToolCall, ...] = ()
+    follow_up: FollowUp = "auto"  # Inworld now; "response_create": wait for it (older servers)
+    function_name_on_done: bool = True  # False: leave `name` off arguments.done, as Inworld may
+    tool_answer: str = "Here is what I found: {output}"  # {name}, {output}
     # streaming: faster than real time, in chunks
     first_delta_delay_s: float = 0.05
     chunk_ms: int = 100

@@ -11,6 +11,7 @@ from typing import Any
 
 from voiceagent.audio import speech_like_ulaw, ulaw_bytes
 from voiceagent.sim.energy_vad import VadEvent
+from voiceagent.sim.fake_tool_calls import ScriptedToolCall
 
 
 @dataclass
@@ -20,10 +21,13 @@ class ResponseRecord:
     id: str
     item_id: str
     text: str
-    trigger: str  # "response.create" or "vad"
+    trigger: str  # "response.create", "vad" or "function_call_output" (automatic follow-up)
     status: str = "in_progress"
     audio_ms_sent: float = 0.0
     delta_times: list[float] = field(default_factory=list)
+    tool_call: ScriptedToolCall | None = None  # a function call after ``text`` (if any)
+    call_id: str | None = None
+    call_item_id: str | None = None
 
 
 @dataclass
@@ -39,10 +43,16 @@ class SessionRecord:
     append_times: list[tuple[float, int]] = field(default_factory=list)
     responses: list[ResponseRecord] = field(default_factory=list)
     vad: list[VadEvent] = field(default_factory=list)
+    ignored_response_creates: int = 0  # sent with nothing new after an automatic follow-up
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         """Received client events of ``kind`` (appends are only counted, not kept)."""
         return [e for e in self.events if e.get("type") == kind]
+
+    def function_outputs(self) -> list[dict[str, Any]]:
+        """The ``function_call_output`` items the client sent, in order."""
+        items = [e.get("item") or {} for e in self.of_type("conversation.item.create")]
+        return [i for i in items if i.get("type") == "function_call_output"]
 
 
 @lru_cache(maxsize=64)
@@ -72,9 +82,13 @@ def part_fields(resp: ResponseRecord) -> dict[str, Any]:
     return {"response_id": resp.id, "item_id": resp.item_id, "output_index": 0, "content_index": 0}
 
 
-def opening_events(resp: ResponseRecord) -> list[dict[str, Any]]:
-    """response.created, response.output_item.added, response.content_part.added."""
+def response_created(resp: ResponseRecord) -> dict[str, Any]:
     response = {"id": resp.id, "object": "realtime.response", "status": "in_progress", "output": []}
+    return {"type": "response.created", "response": response}
+
+
+def opening_events(resp: ResponseRecord) -> list[dict[str, Any]]:
+    """response.output_item.added and response.content_part.added of the spoken message."""
     item = {
         "id": resp.item_id,
         "type": "message",
@@ -83,7 +97,6 @@ def opening_events(resp: ResponseRecord) -> list[dict[str, Any]]:
         "content": [],
     }
     return [
-        {"type": "response.created", "response": response},
         {
             "type": "response.output_item.added",
             "response_id": resp.id,
@@ -98,17 +111,23 @@ def opening_events(resp: ResponseRecord) -> list[dict[str, Any]]:
     ]
 
 
-def closing_events(resp: ResponseRecord) -> list[dict[str, Any]]:
-    """The done events of a completed response, ending with response.done."""
-    common = part_fields(resp)
+def message_item(resp: ResponseRecord) -> dict[str, Any]:
+    """The completed spoken message, as ``output_item.done`` and ``response.done`` show it."""
     part = {"type": "audio", "transcript": resp.text}
-    item = {
+    return {
         "id": resp.item_id,
         "type": "message",
         "status": "completed",
         "role": "assistant",
         "content": [part],
     }
+
+
+def closing_events(resp: ResponseRecord) -> list[dict[str, Any]]:
+    """The done events of the spoken message (``response_done`` ends the response)."""
+    common = part_fields(resp)
+    item = message_item(resp)
+    part = item["content"][0]
     return [
         {"type": "response.output_audio.done", **common},
         {"type": "response.output_audio_transcript.done", **common, "transcript": resp.text},
@@ -119,18 +138,22 @@ def closing_events(resp: ResponseRecord) -> list[dict[str, Any]]:
             "output_index": 0,
             "item": item,
         },
-        {
-            "type": "response.done",
-            "response": {
-                "id": resp.id,
-                "object": "realtime.response",
-                "status": "completed",
-                "status_details": None,
-                "output": [item],
-                "usage": {"total_tokens": 30, "input_tokens": 20, "output_tokens": 10},
-            },
-        },
     ]
+
+
+def response_done(resp: ResponseRecord, output: list[dict[str, Any]]) -> dict[str, Any]:
+    """response.done of a completed response listing its ``output`` items."""
+    return {
+        "type": "response.done",
+        "response": {
+            "id": resp.id,
+            "object": "realtime.response",
+            "status": "completed",
+            "status_details": None,
+            "output": output,
+            "usage": {"total_tokens": 30, "input_tokens": 20, "output_tokens": 10},
+        },
+    }
 
 
 def cancelled_event(resp: ResponseRecord, reason: str) -> dict[str, Any]:
