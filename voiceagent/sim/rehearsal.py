@@ -30,6 +30,7 @@ from voiceagent.app import create_app
 from voiceagent.config import load_config
 from voiceagent.logging import configure_logging
 from voiceagent.report.command import load_report
+from voiceagent.report.page import html_report
 from voiceagent.report.render import render
 from voiceagent.settings import Settings
 from voiceagent.sim.caller import place_call
@@ -126,6 +127,10 @@ async def rehearse(args: argparse.Namespace) -> int:
     _print_calls(lines, await _heard_text(db_url), args.transcripts or args.calls <= 8)
     print("\n" + render(await load_report(db_url)))
     print(f"\nrecords: {db_url}")
+    page = await html_report(db_url, config=load_config(args.config), source=db_url)
+    report = workdir / "report.html"  # next to the records; its path is the last line
+    await asyncio.to_thread(report.write_text, page, encoding="utf-8")
+    print(f"report (open it in a browser):\n{report}")
     return 0
 
 
