@@ -10,7 +10,7 @@
     heard_ms: "heard (turn end → caller heard first audio; realtime)",
     fetch_ms: "fetch (turn end → Twilio fetched first clip; relay)",
   };
-  const state = (window.voiceagentReport = { charts: [], ready: false, error: null });
+  const state = (window.voiceagentReport = { charts: [], ready: false, error: null, renderedMs: 0 });
   const charts = [];
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
@@ -266,6 +266,7 @@
     render(data);
     refresh(data);
     state.ready = true;
+    state.renderedMs = performance.now(); // since navigation start: parse, scripts, charts
   } catch (err) {
     state.error = String(err && err.stack ? err.stack : err);
     console.error(err);
