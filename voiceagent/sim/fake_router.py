@@ -8,6 +8,10 @@ finish chunk with usage, and `data: [DONE]`. Without an `audio` block it streams
 faults can be queued per request (HTTP error in either body shape, stall before the first
 byte or mid-stream, connection dropped mid-stream). Every request is recorded with its
 timeline, and a client that aborts mid-stream is survived and recorded as aborted.
+
+Tools (``fake_router_tools``): scripted calls stream as ``tool_calls`` pieces ending with
+``finish_reason: "tool_calls"`` (words of the script's ``say`` first, with audio); a request
+ending in ``tool`` results gets a spoken answer using them; an inconsistent tool history is a 400.
 """
 
 from __future__ import annotations
@@ -21,13 +25,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 
 from voiceagent.audio import speech_like_pcm16
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols import inworld_router as ir
+from voiceagent.sim.fake_router_tools import (
+    normalized_body,
+    plan_reply,
+    raw_messages,
+    tool_message_error,
+)
+from voiceagent.sim.fake_tool_calls import ScriptedToolCall
+from voiceagent.tools.calls import ToolCall
+from voiceagent.tools.router_calls import tool_call_chunks
 
 GREETING_MARKER = "Repeat the following greeting exactly as given."
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -62,12 +75,12 @@ class RecordedRequest:
     finished: float | None = None
     aborted: bool = False
     sentences: list[str] = field(default_factory=list)
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls this answer made
 
     @property
-    def messages(self) -> list[dict[str, str]]:
-        if self.body is None:
-            return []
-        return [{"role": m.role, "content": m.content} for m in self.body.messages]
+    def messages(self) -> list[dict[str, Any]]:
+        """The messages as sent (``tool_calls`` / ``tool_call_id`` included when present)."""
+        return raw_messages(self.raw) if self.body is not None else []
 
 
 def derived_answer(request: ir.ChatRequest) -> str:
@@ -92,6 +105,8 @@ class FakeRouter:
         audio_chunk_ms: float = 100.0,
         mirror_content: bool = False,
         answer: Callable[[ir.ChatRequest], str] = derived_answer,
+        tool_calls: tuple[ScriptedToolCall, ...] = (),
+        tool_answer: str = "Here is what I found: {output}",
     ) -> None:
         self.api_key = api_key
         self.ttfb_s = ttfb_s
@@ -100,6 +115,8 @@ class FakeRouter:
         self.audio_chunk_ms = audio_chunk_ms
         self.mirror_content = mirror_content
         self.answer = answer
+        self.tool_calls = tool_calls
+        self.tool_answer = tool_answer
         self.answers: deque[str] = deque()  # canned answers, used before `answer`
         self.faults: deque[RouterFault | None] = deque()  # one per request, in order
         self.requests: list[RecordedRequest] = []
@@ -147,15 +164,22 @@ class FakeRouter:
         if auth not in (f"Basic {self.api_key}", f"Bearer {self.api_key}"):
             return self._error(record, 401, "openai", "invalid API key")
         try:
-            record.body = ir.parse_request(raw)
+            record.body = ir.parse_request(normalized_body(raw))
         except ProtocolError as exc:
             return self._error(record, 400, "openai", str(exc))
+        invalid = tool_message_error(raw_messages(raw))
+        if invalid is not None:
+            return self._error(record, 400, "openai", invalid)
         fault = self.faults.popleft() if self.faults else None
         if fault is not None and fault.kind == "http":
             return self._error(record, fault.status, fault.style, fault.message)
         if fault is not None and fault.kind == "stall" and fault.after_sentences == 0:
             await self._stall(record)  # no first byte: not even the headers
-        text = self.answers.popleft() if self.answers else self.answer(record.body)
+        reply = plan_reply(raw, self.tool_calls, self.tool_answer, len(self.requests))
+        if reply is not None:
+            text, record.tool_calls = reply.text, reply.calls
+        else:
+            text = self.answers.popleft() if self.answers else self.answer(record.body)
         record.sentences = [s for s in _SENTENCE.split(text.strip()) if s]
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         try:
@@ -208,13 +232,18 @@ class FakeRouter:
             await self._audio(response, record, cid, model, piece, seed=index)
         if record.first_segment_shown_complete is None:
             record.first_segment_shown_complete = time.monotonic()
+        for chunk in tool_call_chunks(cid, model, record.tool_calls):
+            await self._write(response, record, chunk)
         chars = sum(map(len, record.sentences))
         usage = {
             "prompt_tokens": 20,
             "completion_tokens": chars // 4,
             "total_tokens": 20 + chars // 4,
         }
-        await self._write(response, record, ir.finish_chunk(cid, model, usage))
+        finish = ir.finish_chunk(cid, model, usage)
+        if record.tool_calls:
+            finish["choices"][0]["finish_reason"] = "tool_calls"
+        await self._write(response, record, finish)
         await response.write(ir.SSE_DONE)
         await response.write_eof()
         record.finished = time.monotonic()
