@@ -1,12 +1,15 @@
 """`GET|HEAD /audio/{clip_id}`: the clips ConversationRelay fetches for `play`.
 
 A fetch of a clip whose segment is still being synthesized is held open until the clip is
-complete, then answered with the whole WAV and its Content-Length. Only with
+complete, then answered with the whole WAV and its Content-Length, on whichever instance the
+fetch lands (with Redis, see store/clips.py); only an unknown or expired id gets 404. Only with
 `CLIP_STREAM_UNKNOWN_LENGTH` (not shown to work with real Twilio) is an open clip streamed as
 a WAV with no length instead.
 """
 
 from __future__ import annotations
+
+import re
 
 from aiohttp import web
 
@@ -15,6 +18,8 @@ from voiceagent.logging import get_logger
 from voiceagent.web.keys import SERVICES
 
 log = get_logger("voiceagent.web")
+CLIP_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+"""What `ClipStore.open` hands out (URL-safe tokens); anything else is unknown at once."""
 
 
 async def clip(request: web.Request) -> web.StreamResponse:
@@ -22,6 +27,8 @@ async def clip(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     store = services.clips
     clip_id = request.match_info["clip_id"].removesuffix(".wav")
+    if CLIP_ID.fullmatch(clip_id) is None:
+        raise web.HTTPNotFound(text="unknown or expired clip")
     if request.method == "GET" and services.settings.clip_stream_unknown_length:
         parts = store.stream(clip_id)
         if parts is not None:
