@@ -122,7 +122,7 @@
       type: "line", data: { datasets },
       options: { parsing: false, scales: {
         x: { type: "linear", min: Math.min(...times) - step * 500, max: Math.max(...times) + step * 500,
-             ticks: { callback: timeLabel(bucket), maxRotation: 0 } },
+             ticks: { callback: timeLabel(bucket), maxRotation: 0, stepSize: step * 1000 } },
         y: { beginAtZero: true, title: { display: true, text: "ms" } },
       }, plugins: { tooltip: { callbacks: { title: (items) => timeLabel(bucket)(items[0].parsed.x) } } } },
     });
