@@ -1,10 +1,13 @@
-"""The simulated ConversationRelay behaves like Twilio towards a server that misbehaves."""
+"""The simulated ConversationRelay behaves like Twilio: strict with a server that misbehaves,
+and interrupting the agent only as the TwiML allows."""
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.rig import RELAY, StartRig, rig_config
 from voiceagent.sim.relay_caller import place_call
 from voiceagent.sim.script import Listen, Say
 from voiceagent.sim.webhooks import SimTarget
@@ -58,3 +61,18 @@ async def test_invalid_messages_get_errors_and_end_posts_handoff() -> None:
     assert actions[0]["SessionStatus"] == "ended" and actions[0]["HandoffData"] == '{"to":"human"}'
     assert actions[0]["CallStatus"] == "in-progress"
     assert not any("Never sent." in m for m in received)
+
+
+@pytest.mark.parametrize(("interruptible", "interrupted"), [("any", True), ("none", False)])
+async def test_speech_over_a_reply_interrupts_only_as_the_twiml_allows(
+    start_rig: StartRig, interruptible: str, interrupted: bool
+) -> None:
+    """Speaking while the agent plays stops its playback (an `interrupt`) only when the TwiML's
+    `interruptible` allows speech; either way the words reach the server as a prompt."""
+    rig = await start_rig(config=rig_config(relay={"interruptible": interruptible}))
+    script = [Listen(), Say("Talk."), Listen("playing", 300), Say("More."), Listen()]
+    record = await rig.place_call(RELAY, script)
+    assert record.relay_attributes["interruptible"] == interruptible
+    assert record.turns[1].interrupted is interrupted and record.barge_ins == int(interrupted)
+    assert record.unreported_inputs == []
+    assert any(m["content"] == "More." for r in rig.router.requests for m in r.messages)
