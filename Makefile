@@ -16,13 +16,13 @@ simulate: install          ## offline rehearsal: fake Inworld + simulated Twilio
 	$(BIN)/voiceagent simulate
 
 test: install              ## lint, types and the test suite
-	$(BIN)/ruff check voiceagent tests benchmarks
+	$(BIN)/ruff check voiceagent tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check voiceagent tests benchmarks
-	$(BIN)/ruff format --check voiceagent tests benchmarks
+	$(BIN)/ruff check voiceagent tests benchmarks scripts
+	$(BIN)/ruff format --check voiceagent tests benchmarks scripts
 
 types: install
 	$(BIN)/mypy
@@ -31,6 +31,7 @@ bench: install
 	$(BIN)/python benchmarks/realtime_load.py
 	$(BIN)/python benchmarks/relay_latency.py
 	$(BIN)/python benchmarks/records_throughput.py
+	$(BIN)/python benchmarks/report_render.py
 
 serve: install
 	$(BIN)/voiceagent serve
