@@ -14,7 +14,7 @@ from voiceagent.tools.calls import (
     cancelled,
     failed,
 )
-from voiceagent.tools.history import assistant_tool_calls, consistent, tool_message
+from voiceagent.tools.history import assistant_tool_calls, calls_of, consistent, tool_message
 from voiceagent.tools.telemetry import log_fields, log_tool_call, metric_labels
 
 CALL = ToolCall("call_1", "order_status", '{"order_id": "A-1234"}')
@@ -135,3 +135,10 @@ def test_prometheus_counts_tool_calls_by_tool_and_outcome() -> None:
     assert 'voiceagent_tool_calls_total{outcome="ok",tool="order_status"} 1.0' in text
     assert 'voiceagent_tool_calls_total{outcome="unknown_tool",tool="other"} 1.0' in text
     assert 'voiceagent_tool_duration_seconds_count{tool="order_status"} 1.0' in text
+
+
+def test_calls_of_reads_back_an_assistant_message() -> None:
+    """calls_of turns a stored assistant tool_calls message back into ToolCalls."""
+    other = ToolCall("call_2", "end_call", "{}")
+    assert calls_of(assistant_tool_calls([CALL, other], "Hm.")) == (CALL, other)
+    assert calls_of({"role": "assistant", "content": "Hi"}) == ()

@@ -44,6 +44,16 @@ def tool_message(result: ToolResult) -> Message:
     return {"role": "tool", "tool_call_id": result.call.call_id, "content": result.output}
 
 
+def calls_of(message: Message) -> tuple[ToolCall, ...]:
+    """The calls of an assistant message's ``tool_calls`` (e.g. restoring another leg's history)."""
+    calls = message.get("tool_calls") or []
+    return tuple(
+        ToolCall(str(c.get("id")), str(f.get("name") or ""), str(f.get("arguments") or ""))
+        for c in calls
+        if isinstance(c, dict) and isinstance(f := c.get("function") or {}, dict)
+    )
+
+
 def consistent(messages: Sequence[Message]) -> list[Message]:
     """``messages`` as a model accepts them: each ``tool`` message right after the assistant
     message that made its call; calls without a result and results without a call dropped
