@@ -8,6 +8,7 @@ import pytest
 
 from voiceagent.errors import ClipNotFound
 from voiceagent.store.clips import MemoryClipStore
+from voiceagent.web.clips import CLIP_ID
 
 
 class Clock:
@@ -104,3 +105,11 @@ async def test_stream_yields_parts_until_finished() -> None:
     await store.finish(clip_id, b"headdata")
     await asyncio.wait_for(reader, 2)
     assert got == [b"head", b"data"]
+
+
+async def test_ids_handed_out_are_what_the_clip_route_accepts() -> None:
+    """Every id `open` hands out passes the route's id check, which refuses anything else."""
+    store = MemoryClipStore()
+    ids = [await store.open("audio/wav") for _ in range(50)]
+    assert all(CLIP_ID.fullmatch(i) for i in ids)
+    assert not any(CLIP_ID.fullmatch(bad) for bad in ("nope", "../etc/passwd", "x" * 65, ""))

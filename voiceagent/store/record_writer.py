@@ -1,15 +1,14 @@
 """The records writer: its own thread and event loop, so the serving loop never waits on it.
 
-The serving loop only appends to a bounded buffer (`put`, never blocks). The writer thread
-takes batches in order and commits each batch in one transaction. Failures are told apart by
-asking the database (`SELECT 1`) right after:
+The serving loop only appends to a bounded buffer (`put`, never blocks); the writer thread
+commits batches in order, one transaction each. After a failed write it asks the database
+(`SELECT 1`) whose fault it was:
 
-- it answers: some row in the batch is bad. The batch is written again row by row; a row the
-  database still refuses is logged once (`record_rejected`, without values) and skipped, and
-  every other call's rows are kept;
-- it does not (unreachable at start, lost mid-run): the batch is kept and retried with backoff
-  while new records wait in the buffer; the outage is logged once when it starts and once when
-  it ends. When the buffer is full, new records are dropped, counted and logged.
+- it answers: a row is bad. The batch is written again row by row; a row still refused is
+  logged once (`record_rejected`, never its values) and skipped, every other row is kept;
+- it does not (unreachable at start, lost mid-run, stalled): the batch is retried with backoff
+  while new records wait in the buffer; the outage is logged when it starts and when it ends.
+  A full buffer drops new records, counted and logged.
 
 At shutdown the writer flushes within a deadline; what it could not write is counted as lost
 and logged. `RecordStats` holds the counters the metrics read.
@@ -29,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.logging import clip, get_logger
-from voiceagent.store.rows import Record, fitted, write
+from voiceagent.store.rows import Record, error_code, fitted, write
 from voiceagent.store.schema import migrate
 
 log = get_logger("voiceagent.store")
@@ -89,9 +88,11 @@ class RecordWriter:
     # The serving loop's side.
     def put(self, record: Record) -> None:
         """Buffer a record for the writer; never blocks (a full buffer drops and counts it)."""
+        self._accepted += 1  # before the writer can settle it
         try:
             self._buffer.put_nowait(record)
         except queue.Full:
+            self._accepted -= 1
             self.stats.dropped += 1
             if not self._overflowing:
                 self._overflowing = True
@@ -99,8 +100,6 @@ class RecordWriter:
                     "records_buffer_full", op=record.op, call_sid=clip(record.call_sid),
                     dropped=self.stats.dropped, buffered=self._buffer.qsize(),
                 )  # fmt: skip
-            return
-        self._accepted += 1
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._main, name="record-writer", daemon=True)
@@ -118,7 +117,8 @@ class RecordWriter:
 
     async def stop(self, flush_timeout: float) -> None:
         """Flush what is buffered within `flush_timeout` seconds, then end the thread."""
-        if self._thread is None:
+        if self._thread is None:  # never started: nothing will write what is buffered
+            self._lose(self._drain_buffer())
             return
         self._deadline = time.monotonic() + flush_timeout
         self._stop.set()
@@ -154,24 +154,20 @@ class RecordWriter:
                 if self._stop.is_set():
                     return None
                 continue
-            batch = [first]
-            while len(batch) < self._batch_size:
-                try:
-                    batch.append(self._buffer.get_nowait())
-                except queue.Empty:
-                    break
-            return batch
+            return [first, *self._drain_buffer(self._batch_size - 1)]
 
     def _gave_up(self) -> bool:
         return self._stop.is_set() and time.monotonic() >= self._deadline
 
-    def _drain_buffer(self) -> list[Record]:
-        left: list[Record] = []
-        while True:
+    def _drain_buffer(self, limit: int | None = None) -> list[Record]:
+        """Up to `limit` buffered records (all if None), without waiting."""
+        taken: list[Record] = []
+        while limit is None or len(taken) < limit:
             try:
-                left.append(self._buffer.get_nowait())
+                taken.append(self._buffer.get_nowait())
             except queue.Empty:
-                return left
+                break
+        return taken
 
     async def _prepare(self, engine: AsyncEngine) -> None:
         """Migrate (unless told not to), waiting out an unreachable database."""
@@ -180,9 +176,9 @@ class RecordWriter:
             try:
                 await migrate(engine)
             except Exception as exc:  # the database is the boundary: keep the writer alive
-                if await self._reachable(engine):
+                if await self._answers(engine, exc):
                     log.error("records_migration_failed", error=type(exc).__name__,
-                              sqlstate=_sqlstate(exc))  # fmt: skip
+                              sqlstate=error_code(exc))  # fmt: skip
                     break
                 if not self._wait_out(exc, attempt, pending=self._buffer.qsize()):
                     return
@@ -200,7 +196,7 @@ class RecordWriter:
                 async with asyncio.timeout(WRITE_TIMEOUT_S), engine.begin() as conn:
                     await write(conn, records)
             except Exception as exc:  # the database is the boundary: keep the writer alive
-                if await self._reachable(engine):
+                if await self._answers(engine, exc):
                     records = await self._write_rows(engine, records)
                 elif not self._wait_out(exc, attempt, pending=len(records)):
                     self._lose(records)
@@ -219,25 +215,30 @@ class RecordWriter:
                 async with asyncio.timeout(WRITE_TIMEOUT_S), engine.begin() as conn:
                     await write(conn, [record])
             except Exception as exc:  # the database is the boundary: keep the writer alive
-                if not await self._reachable(engine):
+                if not await self._answers(engine, exc):
                     return records[index:]
                 self.stats.rejected += 1
                 self._settle(1)
                 log.error(
                     "record_rejected", op=record.op, call_sid=clip(record.call_sid),
-                    error=type(exc).__name__, sqlstate=_sqlstate(exc),
+                    error=type(exc).__name__, sqlstate=error_code(exc),
                     rejected=self.stats.rejected,
                 )  # fmt: skip
             else:
                 self._settle(1, written=1)
         return []
 
-    async def _reachable(self, engine: AsyncEngine) -> bool:
+    async def _answers(self, engine: AsyncEngine, exc: BaseException | None = None) -> bool:
+        """Whether the database answers `SELECT 1` (so a failed write was the rows' fault);
+        a write that timed out counts as the database not answering."""
+        if isinstance(exc, TimeoutError):
+            return False
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_S), engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception:  # any failure to answer SELECT 1 means unreachable
             return False
+        self._back_up()
         return True
 
     def _wait_out(self, exc: BaseException, attempt: int, *, pending: int) -> bool:
@@ -247,7 +248,7 @@ class RecordWriter:
             self.stats.database_up = False
             self.stats.outages += 1
             log.error(
-                "records_database_down", error=type(exc).__name__, sqlstate=_sqlstate(exc),
+                "records_database_down", error=type(exc).__name__, sqlstate=error_code(exc),
                 pending=pending, buffered=self._buffer.qsize(), outages=self.stats.outages,
                 message="records wait in the buffer and are written when the database is back",
             )  # fmt: skip
@@ -292,14 +293,3 @@ class RecordWriter:
 def _resolve(done: asyncio.Future[None]) -> None:
     if not done.done():
         done.set_result(None)
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    """The database's error code (e.g. PostgreSQL SQLSTATE), never its message: a message can
-    quote the values of the row (transcripts, numbers)."""
-    orig = getattr(exc, "orig", None)
-    for source in (orig, getattr(orig, "__cause__", None)):
-        code = getattr(source, "sqlstate", None) or getattr(source, "pgcode", None)
-        if isinstance(code, str):
-            return code
-    return None

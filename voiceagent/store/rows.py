@@ -157,3 +157,14 @@ async def _write_end(conn: AsyncConnection, row: dict[str, Any], end: dict[str, 
     )
     if result.rowcount == 0:  # the start row never made it: keep the call anyway
         await conn.execute(insert(calls).values({**row, **end}))
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The database's error code (e.g. PostgreSQL SQLSTATE), never its message: a message can
+    quote the values of the row (transcripts, numbers)."""
+    orig = getattr(exc, "orig", None)
+    for source in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(source, "sqlstate", None) or getattr(source, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
