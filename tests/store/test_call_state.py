@@ -132,9 +132,16 @@ async def test_outcome_history_is_capped_to_its_newest_messages(redis_url: str) 
     finally:
         await store.close()
     assert taken is not None
-    assert len(taken.history) <= HISTORY_MAX_MESSAGES
+    assert 0 < len(taken.history) <= HISTORY_MAX_MESSAGES
     assert sum(len(m["content"]) for m in taken.history) <= HISTORY_MAX_CHARS
-    assert taken.history[-1] == history[-1]
+    assert taken.history == history[-len(taken.history) :]
+
+
+def test_a_single_huge_message_keeps_its_end() -> None:
+    """A newest message longer than the cap is kept with the end of its text, within the cap."""
+    outcome = _outcome(history=({"role": "user", "content": "a" * 50_000 + "END"},))
+    [message] = outcome.bounded().history
+    assert message["content"].endswith("END") and len(message["content"]) <= HISTORY_MAX_CHARS
 
 
 async def test_unreachable_redis_degrades_to_memory_logged_and_counted() -> None:
@@ -179,6 +186,33 @@ async def test_state_put_while_redis_was_down_is_still_found_after_it_returns(
     finally:
         await again.close()
         await down.close()
+
+
+async def test_tool_calls_in_the_history_survive_the_round_trip(redis_url: str) -> None:
+    """Assistant tool calls and tool results in the carried conversation come back as they were."""
+    history = (
+        {"role": "user", "content": "Put me through to sales."},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "transfer", "arguments": '{"to": "sales"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "transferring"},
+    )
+    store = RedisCallState(RedisBackend.from_url(redis_url), owns=True)
+    try:
+        sid = _sid()
+        await store.put_outcome(sid, _outcome(history=history))
+        taken = await store.take_outcome(sid)
+    finally:
+        await store.close()
+    assert taken is not None and taken.history == history and taken.transfer == "sales"
 
 
 @pytest.mark.parametrize("sid", ["", "CA" + "9" * 5000, "CA/../x", "CA\x00x"])

@@ -18,10 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -30,8 +29,8 @@ from voiceagent.config import CallPlan
 from voiceagent.logging import get_logger
 from voiceagent.session.call import EndReason
 from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend, text
+from voiceagent.store.ttl_book import TtlBook
 
-V = TypeVar("V")
 log = get_logger("voiceagent.store")
 
 PLAN_TTL_S: Final = 3600.0
@@ -40,34 +39,49 @@ HISTORY_MAX_MESSAGES: Final = 40
 HISTORY_MAX_CHARS: Final = 16_000
 
 
+Message = dict[str, Any]
+"""One chat-completions message: role and content, maybe `tool_calls` / `tool_call_id`."""
+
+
 @dataclass(frozen=True, slots=True)
 class CallOutcome:
     """How a call's phone socket ended, kept briefly for the `<Connect action>` callback.
 
-    `history` is the conversation a failover or reconnect leg carries on with ({role, content}
-    messages); `transfer` names the transfer destination a tool chose, if any.
+    `history` is the conversation a failover or reconnect leg carries on with (chat-completions
+    messages, tool calls included); `transfer` names the transfer destination a tool chose.
     """
 
     reason: EndReason
     upstream_failure: str | None
     mode: str
-    history: tuple[dict[str, str], ...] = ()
+    history: tuple[Message, ...] = ()
     transfer: str | None = None
 
     def bounded(self) -> CallOutcome:
-        """This outcome with its history capped (newest messages, at most HISTORY_MAX_*)."""
-        chars = sum(len(m.get("content", "")) for m in self.history)
-        if len(self.history) <= HISTORY_MAX_MESSAGES and chars <= HISTORY_MAX_CHARS:
+        """This outcome with its history capped: the newest messages, at most
+        HISTORY_MAX_MESSAGES of them and about HISTORY_MAX_CHARS of JSON (a newest message
+        longer than that keeps the end of its text). Callers re-pair tool calls and results
+        (`tools.history.consistent`) before a model sees the history."""
+        sizes = [len(_json(m)) for m in self.history]
+        if len(sizes) <= HISTORY_MAX_MESSAGES and sum(sizes) <= HISTORY_MAX_CHARS:
             return self
-        kept: list[dict[str, str]] = []
+        kept: list[Message] = []
         room = HISTORY_MAX_CHARS
-        for message in reversed(self.history[-HISTORY_MAX_MESSAGES:]):
-            if room <= 0:
+        for message, size in list(zip(self.history, sizes, strict=True))[::-1]:
+            if len(kept) == HISTORY_MAX_MESSAGES:
                 break
-            content = message.get("content", "")
-            kept.append({"role": message.get("role", ""), "content": content[-room:]})
-            room -= len(content)
+            if size > room:
+                content = message.get("content")
+                if not kept and isinstance(content, str):
+                    kept.append({**message, "content": content[len(content) - room // 2 :]})
+                break
+            kept.append(message)
+            room -= size
         return replace(self, history=tuple(reversed(kept)))
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def plan_digest(plan: CallPlan) -> tuple[str, bytes]:
@@ -77,26 +91,30 @@ def plan_digest(plan: CallPlan) -> tuple[str, bytes]:
 
 
 def dump_outcome(outcome: CallOutcome) -> bytes:
-    """Compact JSON of an outcome (short keys; history as [role, content] pairs)."""
-    fields = {
-        "r": outcome.reason.value,
-        "u": outcome.upstream_failure,
-        "m": outcome.mode,
-        "t": outcome.transfer,
-        "h": [[m.get("role", ""), m.get("content", "")] for m in outcome.history],
-    }
-    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON of an outcome (short keys)."""
+    return _json(
+        {
+            "r": outcome.reason.value,
+            "u": outcome.upstream_failure,
+            "m": outcome.mode,
+            "t": outcome.transfer,
+            "h": list(outcome.history),
+        }
+    )
 
 
 def load_outcome(data: bytes) -> CallOutcome | None:
     """The outcome `dump_outcome` wrote; None (logged) if the stored value is unreadable."""
     try:
         fields = json.loads(data)
+        history = tuple(fields["h"])
+        if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in history):
+            raise TypeError("history messages need a role")
         return CallOutcome(
             reason=EndReason(fields["r"]),
             upstream_failure=fields["u"],
             mode=str(fields["m"]),
-            history=tuple({"role": str(r), "content": str(c)} for r, c in fields["h"]),
+            history=history,
             transfer=fields.get("t"),
         )
     except (ValueError, KeyError, TypeError) as exc:
@@ -124,47 +142,6 @@ class CallStateStore(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-class TtlBook(Generic[V]):
-    """key → V, each entry expiring `ttl_s` after it was put, at most `max_entries` (oldest go)."""
-
-    def __init__(
-        self, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._ttl = ttl_s
-        self._max = max_entries
-        self._clock = clock
-        self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
-
-    def put(self, key: str, value: V) -> None:
-        self._expire()
-        self._items[key] = (self._clock() + self._ttl, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._max:
-            self._items.popitem(last=False)
-
-    def get(self, key: str) -> V | None:
-        self._expire()
-        item = self._items.get(key)
-        return None if item is None else item[1]
-
-    def take(self, key: str) -> V | None:
-        self._expire()
-        item = self._items.pop(key, None)
-        return None if item is None else item[1]
-
-    def _expire(self) -> None:
-        now = self._clock()
-        while self._items:
-            key, (deadline, _) = next(iter(self._items.items()))
-            if deadline > now:
-                break
-            del self._items[key]
-
-    def __len__(self) -> int:
-        self._expire()
-        return len(self._items)
 
 
 class MemoryCallState:
