@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from voiceagent.settings import Settings
 from voiceagent.store.call_state import CallStateStore, MemoryCallState, RedisCallState
 from voiceagent.store.clips import ClipStore, make_clip_store
+from voiceagent.store.records import RecordingSink
 from voiceagent.store.session_budget import (
     DEFAULT_BUDGET,
     DEFAULT_LEASE_S,
@@ -21,6 +22,8 @@ from voiceagent.store.session_budget import (
     SessionBudget,
 )
 from voiceagent.store.shared import BackendHealth, RedisBackend
+
+DEFAULT_RECORDS_BUFFER = 10_000
 
 
 @dataclass
@@ -46,11 +49,20 @@ class SharedStores:
 
 
 def budget_settings(settings: Settings) -> tuple[int, float]:
-    """`REALTIME_SESSION_BUDGET` and `REALTIME_SESSION_LEASE_SECONDS` (defaults until the
-    settings declare them)."""
+    """`REALTIME_SESSION_BUDGET` and `REALTIME_SESSION_LEASE_SECONDS` (their defaults while
+    Settings does not declare them)."""
     cap = getattr(settings, "realtime_session_budget", DEFAULT_BUDGET)
     lease_s = getattr(settings, "realtime_session_lease_seconds", DEFAULT_LEASE_S)
     return int(cap), float(lease_s)
+
+
+def make_recording_sink(settings: Settings) -> RecordingSink | None:
+    """The records writer for `DATABASE_URL` (None when empty), buffering `RECORDS_BUFFER`
+    records through a database outage."""
+    if not settings.database_url:
+        return None
+    buffer = int(getattr(settings, "records_buffer", DEFAULT_RECORDS_BUFFER))
+    return RecordingSink(settings.database_url, max_queue=buffer)
 
 
 def make_shared_stores(settings: Settings) -> SharedStores:
