@@ -10,6 +10,7 @@ from tests.report.conftest import assert_charts_drawn, place_calls
 from tests.rig import REALTIME_A, Rig, StartRig
 from voiceagent.report.browser import Page
 from voiceagent.sim.script import HangUp, Listen, Pause
+from voiceagent.store.factory import make_shared_stores
 from voiceagent.web.dashboard import COOKIE, DASHBOARD
 
 ADMIN = "dashboard-admin-token"
@@ -104,3 +105,19 @@ async def test_dashboard_in_chromium_signs_in_and_draws_live_data(
     shot = await page.screenshot(tmp_path / "dashboard.png")
     assert shot.stat().st_size > 10_000
     await ongoing
+
+
+async def test_realtime_sessions_come_from_the_shared_session_budget(start_rig: StartRig) -> None:
+    """With a session budget on the app (`services.stores.budget`), the dashboard shows its
+    leases (every instance's) and its cap instead of this instance's realtime calls."""
+    rig = await start_rig(admin_token=ADMIN)
+    stores = make_shared_stores(rig.settings)
+    rig.services.stores = stores  # type: ignore[attr-defined]
+    try:
+        assert await stores.budget.acquire("CA1") and await stores.budget.acquire("CA2")
+        async with rig.http.get(rig.base_url + "/dashboard/data", headers=BEARER) as resp:
+            sessions = (await resp.json())["live"]["realtime_sessions"]
+        assert sessions["in_use"] == 2 and sessions["limit"] == stores.budget.cap
+        assert sessions["source"].startswith("session budget")
+    finally:
+        await stores.close()

@@ -155,8 +155,9 @@ def page_data(
     generated_at: datetime,
     source: str = "",
 ) -> dict[str, Any]:
-    """Everything the page draws, JSON-ready. `settings`: per number, per arm, what the arm
-    changes (`arms.arm_settings`); `texts`: transcripts of the slowest calls (`load_texts`)."""
+    """Everything the page draws, JSON-ready; numbers with an experiment first. `settings`:
+    per number, per arm, what the arm changes (`arms.arm_settings`); `texts`: transcripts of
+    the slowest calls (`load_texts`)."""
     grouped: dict[tuple[str, str], tuple[list[CallDetail], list[TurnDetail]]] = defaultdict(
         lambda: ([], [])
     )
