@@ -3,12 +3,16 @@ when Redis does not answer."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
+from tests.store.tcp_gate import TcpGate
 from voiceagent.config import CallPlan, load_config
 from voiceagent.session.call import EndReason
 from voiceagent.store.call_state import (
@@ -225,3 +229,33 @@ async def test_odd_call_sids_never_become_raw_keys(redis_url: str, sid: str) -> 
         assert await store.take_outcome(sid) == _outcome()
     finally:
         await store.close()
+
+
+async def test_redis_lost_mid_run_degrades_then_recovers(redis_url: str) -> None:
+    """Redis lost mid-run: calls keep their state in memory (one outage logged and counted);
+    once Redis answers again, state is shared through it again."""
+    url = urlsplit(redis_url)
+    gate = TcpGate(url.hostname or "127.0.0.1", url.port or 6379)
+    await gate.open()
+    health = BackendHealth(retry_s=0.05)
+    backend = RedisBackend(RedisBackend.from_url(f"redis://127.0.0.1:{gate.port}/0").redis, health)
+    store = RedisCallState(backend, owns=True)
+    other = RedisCallState(RedisBackend.from_url(redis_url), owns=True)
+    try:
+        before, during, after = _sid(), _sid(), _sid()
+        await store.put_outcome(before, _outcome())
+        await gate.close()
+        with capture_logs() as logs:
+            await store.put_outcome(during, _outcome())
+            assert await store.take_outcome(during) == _outcome()
+        assert [e["event"] for e in logs] == ["shared_store_down"]
+        await gate.open()
+        await asyncio.sleep(0.1)  # past the retry pause
+        await store.put_outcome(after, _outcome())
+        assert health.up and health.outages == 1
+        assert await other.take_outcome(after) == _outcome()
+        assert await other.take_outcome(before) == _outcome()
+    finally:
+        await store.close()
+        await other.close()
+        await gate.close()

@@ -118,7 +118,8 @@ class ClipEvents:
                             self._dispatch(text(message["channel"]), text(message["data"]) or "")
             except SHARED_ERRORS as exc:
                 self._subscribed.clear()
-                self._backend.health.failed("clip_subscribe", exc)
+                if self._backend.health.up:  # report the outage; fetches fall back meanwhile
+                    self._backend.health.failed("clip_subscribe", exc)
                 await asyncio.sleep(1.0)
 
     def _dispatch(self, channel: str | None, clip_id: str) -> None:

@@ -64,8 +64,14 @@ class BackendHealth:
         self._retry_at = 0.0
 
     def usable(self) -> bool:
-        """Whether to try the backend now (always while up; once per `retry_s` while down)."""
-        if self.up or self._clock() >= self._retry_at:
+        """Whether to try the backend now: always while up; while down, one operation per
+        `retry_s` tries it (the others fall back at once, so a stalled Redis costs one
+        timeout per `retry_s`, not one per operation)."""
+        if self.up:
+            return True
+        now = self._clock()
+        if now >= self._retry_at:
+            self._retry_at = now + self._retry_s
             return True
         self.fallbacks += 1
         return False
