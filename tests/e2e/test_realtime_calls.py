@@ -272,9 +272,8 @@ async def test_no_per_call_state_survives_the_calls(start_rig: StartRig) -> None
     """After calls end (hang-up, drop, upstream failure) no bridge, tracker or socket is left."""
     import gc
 
-    from voiceagent.session.realtime_call import RealtimeCall
-
     from voiceagent.session.playback import PlaybackTracker
+    from voiceagent.session.realtime_call import RealtimeCall
 
     rig = await start_rig(realtime=options(drop_after_s=1.0))
     await asyncio.gather(

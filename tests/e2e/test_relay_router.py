@@ -63,8 +63,9 @@ async def test_first_play_is_sent_before_the_router_stream_ends(start_rig: Start
     rig = await start_rig(router=make_router(sentence_s=0.3))
     record = await rig.place_call(RELAY, asks("Tell me something."))
     turn, request = record.turns[1], rig.router.requests[1]
-    assert turn.first_play_at is not None and request.finished is not None
-    assert turn.first_play_at < request.first_segment_shown_complete < request.finished
+    shown = request.first_segment_shown_complete
+    assert turn.first_play_at is not None and shown is not None and request.finished is not None
+    assert turn.first_play_at < shown < request.finished
 
 
 async def test_clips_are_8khz_ulaw_wav_of_the_sentence_duration(rig: Rig) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from voiceagent.audio import silence_ulaw, speech_like_ulaw
-from voiceagent.sim.media_playback import MediaCallRecord, TwilioPlayback
 from voiceagent.sim.energy_vad import EnergyVad
+from voiceagent.sim.media_playback import MediaCallRecord, TwilioPlayback
 
 
 def test_vad_reports_speech_boundaries_in_audio_ms() -> None:

@@ -35,7 +35,12 @@ TTS_CHARS_PER_S = 15.0  # how fast a caller (and Twilio's TTS) speaks, for durat
 
 
 @dataclass(frozen=True, slots=True)
-class Say:
+class Step:
+    """One thing the caller does: one of the classes below."""
+
+
+@dataclass(frozen=True, slots=True)
+class Say(Step):
     """The caller says ``text``, speaking for ``ms`` (by default as long as the text takes at
     15 chars/s, at least 300 ms); ``seed`` varies the voice of the simulated audio."""
 
@@ -51,7 +56,7 @@ class Say:
 
 
 @dataclass(frozen=True, slots=True)
-class Listen:
+class Listen(Step):
     """Stay quiet until the agent is ``quiet`` (it answered since the caller last spoke and its
     audio finished playing) or ``playing`` (``min_heard_ms`` of its current reply played), or
     until ``timeout_ms`` passed."""
@@ -62,37 +67,36 @@ class Listen:
 
 
 @dataclass(frozen=True, slots=True)
-class Pause:
+class Pause(Step):
     """The caller is silent for ``ms`` (real time), whatever the agent does."""
 
     ms: int
 
 
 @dataclass(frozen=True, slots=True)
-class PressKey:
+class PressKey(Step):
     """The caller presses a DTMF key."""
 
     digit: str
 
 
 @dataclass(frozen=True, slots=True)
-class SendRaw:
+class SendRaw(Step):
     """Send a frame as it is (malformed-input tests): text, or bytes as a binary frame."""
 
     data: str | bytes
 
 
 @dataclass(frozen=True, slots=True)
-class HangUp:
+class HangUp(Step):
     """The caller hangs up (a script's end implies it)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Drop:
+class Drop(Step):
     """The connection breaks on Twilio's side: the socket closes without a goodbye."""
 
 
-Step = Say | Listen | Pause | PressKey | SendRaw | HangUp | Drop
 Script = Sequence[Step]
 CallProtocol = Literal["media-streams", "conversation-relay"]
 
