@@ -39,6 +39,9 @@ Numbers (``tests.rig``): REALTIME_A, REALTIME_B, BAD_STT (realtime), RELAY, FAIL
 falling back to relay), EXPERIMENT (realtime vs relay by CallSid). Scripts use the one caller
 vocabulary of ``voiceagent.sim.script``: Say, Listen, Pause, PressKey, SendRaw, HangUp, Drop.
 
+    from tests.rig import REALTIME_A, Rig, StartRig   # types and numbers: import from tests.rig
+    from voiceagent.sim.script import HangUp, Listen
+
     async def test_greeting(rig: Rig) -> None:
         record = await rig.place_call(REALTIME_A, [Listen(), HangUp()])
         assert record.heard_ms > 0
