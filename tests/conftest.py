@@ -33,7 +33,8 @@ Rig
 ``rig.post_signed(path, form, sign=True)``  a Twilio-signed POST (``webhook_form(to)`` builds
     the /voice form): ``(status, body)``.
 ``rig.realtime`` / ``rig.router``  the fakes and what they received; ``rig.services`` (the app's
-    Services), ``rig.app``, ``rig.settings``, ``rig.base_url``, ``rig.target``, ``rig.http``.
+    Services), ``rig.app``, ``rig.settings``, ``rig.base_url``, ``rig.target``, ``rig.http``;
+    ``await rig.stop()`` stops the app early (its records are then flushed).
 
 Numbers (``tests.rig``): REALTIME_A, REALTIME_B, BAD_STT (realtime), RELAY, FAILOVER (realtime
 falling back to relay), EXPERIMENT (realtime vs relay by CallSid). Scripts use the one caller
