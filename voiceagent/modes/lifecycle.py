@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSCloseCode
 
-from voiceagent.config import CallPlan
+from voiceagent.config import E164, CallPlan
 from voiceagent.errors import ProtocolError, UpstreamError, UpstreamFailure
 from voiceagent.logging import bind_call, clip, get_logger
 from voiceagent.protocols.signature import is_call_sid, stream_token, verify_stream_token
@@ -112,13 +112,14 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
     if start is None:
         return
     plan = await services.plan_for_call(start.call_sid, start.number)
+    number = start.number if E164.match(start.number) else clip(start.number, 20)
     call = CallSession(
-        call_sid=start.call_sid, number=start.number, mode=mode.name,
+        call_sid=start.call_sid, number=number, mode=mode.name,
         arm=plan.arm if plan else None, experiment=plan.experiment if plan else None,
         stream_sid=start.stream_sid, record_transcripts=bool(plan and plan.record_transcripts),
     )  # fmt: skip
     call.counters.frames_in = start.frames_read
-    bind_call(start.call_sid, start.number, mode.name, arm=call.arm)
+    bind_call(start.call_sid, number, mode.name, arm=call.arm)
     refusal = _refusal(start, plan, mode, services)
     if refusal is not None or plan is None:
         log.warning("stream_refused", why=refusal, planned_mode=plan.mode if plan else None)

@@ -58,6 +58,8 @@ class TurnRecord:
     text: str = ""
     heard_ms: float = 0.0
     interrupted: bool = False
+    first_heard_at: float | None = None  # its first audio started playing
+    preempted: bool = False  # a newer reply's first message cut its queued audio
 
     @property
     def prompt_to_first_play_ms(self) -> float | None:
@@ -116,6 +118,9 @@ class _Item:
     fetch: asyncio.Task[bytes] | None = None
     text: str = ""
     complete: bool = False
+    turn: TurnRecord | None = None  # the reply it belongs to
+    preemptible: bool = False
+    cycle: int = 0  # the talk cycle it came in (a `last: true` text closes one)
 
 
 class Player:
@@ -138,9 +143,12 @@ class Player:
         self.spoken = ""  # text of the current turn played so far
         self.tasks: set[asyncio.Task[bytes]] = set()
         self._wake = asyncio.Event()
+        self._cycle = 0
+        self._cycle_closed = False
 
     # -- input -------------------------------------------------------------------------------
-    def on_play(self, source: str, now: float) -> None:
+    def on_play(self, source: str, now: float, preemptible: bool = False) -> None:
+        self._next_message()
         record = ClipRecord(source, now)
         if self.turn is not None:
             self.turn.clips.append(record)
@@ -149,18 +157,40 @@ class Player:
         fetch = asyncio.create_task(self._fetch(record, self.turn))
         self.tasks.add(fetch)
         fetch.add_done_callback(self.tasks.discard)
-        self._push(_Item(clip=record, fetch=fetch, complete=True))
+        self._push(_Item(clip=record, fetch=fetch, complete=True, preemptible=preemptible))
 
-    def on_text(self, token: str, last: bool, now: float) -> None:
+    def on_text(self, token: str, last: bool, now: float, preemptible: bool = False) -> None:
+        self._next_message()
         if self.turn is not None and self.turn.first_text_at is None and token:
             self.turn.first_text_at = now
         if self._text_item is None:
-            self._text_item = _Item()
+            self._text_item = _Item(preemptible=preemptible)
             self._push(self._text_item)
         self._text_item.text += token
         if last:
             self._text_item.complete = True
             self._text_item = None
+            self._cycle_closed = True
+        self._wake.set()
+
+    def _next_message(self) -> None:
+        """A message after a closed talk cycle opens the next one, and preempts what is left
+        of earlier cycles marked `preemptible` (queued or playing). Our reading of Twilio's
+        `preemptible`: messages of one cycle never preempt each other."""
+        if not self._cycle_closed:
+            return
+        self._cycle += 1
+        self._cycle_closed = False
+        stale = [i for i in self._queue if i.preemptible and i.cycle < self._cycle]
+        for item in stale:
+            if item.turn is not None:
+                item.turn.preempted = True
+        if not stale:
+            return
+        self._queue = [i for i in self._queue if i not in stale]
+        if self.playing in stale:
+            self.playing = None
+            self._stop.set()
         self._wake.set()
 
     def new_turn(self, turn: TurnRecord) -> None:
@@ -169,6 +199,7 @@ class Player:
         self.spoken = ""
 
     def _push(self, item: _Item) -> None:
+        item.turn, item.cycle = self.turn, self._cycle
         self._queue.append(item)
         self._wake.set()
 
@@ -238,6 +269,9 @@ class Player:
         """Play `ms` of agent audio (speaking `text`) unless a barge-in stops it first."""
         self._stop = stop = asyncio.Event()
         self._play_start, self._play_ms, self._play_text = time.monotonic(), ms, text
+        turn = item.turn
+        if turn is not None and turn.first_heard_at is None and ms > 0:
+            turn.first_heard_at = self._play_start
         try:
             async with asyncio.timeout(ms / 1000 / self._speed):
                 await stop.wait()
@@ -246,6 +280,11 @@ class Player:
         self._play_start = None
         if stop.is_set() or self.playing is not item:
             return  # stop() accounted for the part played
+        if turn is not self.turn:  # a reply older than the current one: its own record only
+            if turn is not None:
+                turn.heard_ms += ms
+                turn.text += text
+            return
         self._elapsed += ms
         self.spoken += text
         if self.turn is not None:

@@ -76,9 +76,9 @@ class RelaySession:
         self.bad_in_a_row = 0
         self.record.messages.append({**orjson.loads(raw), "_at": now})
         if isinstance(message, cr.Play):
-            self.player.on_play(message.source, now)
+            self.player.on_play(message.source, now, bool(message.preemptible))
         elif isinstance(message, cr.Text):
-            self.player.on_text(message.token, message.last, now)
+            self.player.on_text(message.token, message.last, now, bool(message.preemptible))
         elif isinstance(message, cr.End):
             self.record.handoff_data = message.handoff_data
             self.end_received = True
