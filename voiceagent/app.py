@@ -15,7 +15,7 @@ from voiceagent.protocols.signature import SignatureVerifier
 from voiceagent.runtime import ConfigHolder, Services
 from voiceagent.session.call import CallSink
 from voiceagent.settings import Settings
-from voiceagent.store.clips import make_clip_store
+from voiceagent.store.factory import make_recording_sink, make_shared_stores
 from voiceagent.store.records import RecordingSink
 from voiceagent.transport.upstream import InworldRealtime, InworldRouter
 from voiceagent.web.admin import admin_reload, metrics
@@ -55,9 +55,9 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout)
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
-            clips = make_clip_store(settings)
+            stores = make_shared_stores(settings)
             app[SERVICES] = services = Services(
-                settings=settings, config=holder, http=http, clips=clips,
+                settings=settings, config=holder, http=http, stores=stores,
                 realtime=InworldRealtime(http, settings), router=InworldRouter(http, settings),
             )  # fmt: skip
             _warn_insecure(settings)
@@ -69,7 +69,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
             finally:
                 if recorder is not None:
                     await recorder.stop()
-                await clips.close()
+                await stores.close()
 
     app.cleanup_ctx.append(services_ctx)
     app.router.add_post("/voice", voice)
@@ -89,8 +89,8 @@ def _telemetry(services: Services) -> RecordingSink | None:
     """Prometheus metrics always; call/turn records unless DATABASE_URL is empty."""
     holder = services.config
     services.metrics = Metrics(active_calls=services.calls.count, config=lambda: holder.current)
-    url = services.settings.database_url
-    recorder = RecordingSink(url) if url else None
+    recorder = make_recording_sink(services.settings)
+    services.metrics.watch_backends(services.stores, recorder)
     sinks: list[CallSink] = [MetricsSink(services.metrics)]
     services.sink = FanOutSink([*sinks, recorder] if recorder is not None else sinks)
     return recorder

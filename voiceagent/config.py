@@ -161,6 +161,16 @@ class Experiment(_Model):
         return arms
 
 
+class Overflow(_Model):
+    """What `/voice` does with a realtime call when the shared Inworld Realtime session
+    budget is used up: `fallback_mode` (the number's fallback mode takes the call at once;
+    without one, as `twilio_fallback`), `busy` (say `message`, hang up) or `twilio_fallback`
+    (HTTP 503: Twilio uses the number's fallback URL)."""
+
+    policy: Literal["fallback_mode", "busy", "twilio_fallback"] = "fallback_mode"
+    message: str = "All our agents are busy right now. Please call again in a few minutes."
+
+
 class NumberConfig(_Model):
     """One phone number: either a fixed `mode` or an `experiment`, plus overrides."""
 
@@ -170,6 +180,7 @@ class NumberConfig(_Model):
     realtime: RealtimeKnobs | None = None
     relay: RelayKnobs | None = None
     fallback_mode: ModeName | None = None
+    overflow: Overflow = Overflow()
     record_transcripts: bool | None = None
 
     @model_validator(mode="after")
@@ -235,6 +246,7 @@ class Config(_Model):
             realtime=realtime,
             relay=relay,
             fallback_mode=entry.fallback_mode,
+            overflow=entry.overflow,
             record_transcripts=(
                 d.record_transcripts
                 if entry.record_transcripts is None
@@ -254,6 +266,7 @@ class CallPlan(_Model):
     realtime: RealtimeKnobs
     relay: RelayKnobs
     fallback_mode: ModeName | None = None
+    overflow: Overflow = Overflow()
     record_transcripts: bool = False
 
 

@@ -24,6 +24,8 @@ from voiceagent.errors import UpstreamFailure
 from voiceagent.logging import get_logger
 from voiceagent.session.call import CallSession, CallSink
 from voiceagent.session.latency import TurnTiming
+from voiceagent.store.factory import SharedStores
+from voiceagent.store.records import RecordingSink
 from voiceagent.tools.calls import ToolResult
 from voiceagent.tools.telemetry import metric_labels
 
@@ -136,12 +138,52 @@ class Metrics:
             "voiceagent_tool_duration_seconds", "Time a tool call took, arguments to result.",
             ("tool",), buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.overflows = Counter(
+            "voiceagent_realtime_overflows",
+            "Realtime calls over the shared Inworld session budget, by what /voice did.",
+            ("number", "action"), registry=r,
+        )  # fmt: skip
         self.active_calls = Gauge(
             "voiceagent_active_calls", "Calls in flight, per mode.", ("mode",), registry=r
         )
         if active_calls is not None:
             for mode in get_args(ModeName):
                 self.active_calls.labels(mode=mode).set_function(_count_of(active_calls, mode))
+
+    def watch_backends(self, stores: SharedStores, records: RecordingSink | None) -> None:
+        """Gauges read at scrape time: Realtime sessions in use (the shared budget), the shared
+        Redis (up, outages, operations served locally) and the records writer (buffered,
+        written, dropped, rejected, lost; database up)."""
+        r, gauges = self.registry, {}
+        budget = stores.budget
+        gauges["realtime_sessions_in_use"] = (
+            "Inworld Realtime sessions in use across instances (last read).",
+            lambda: float(budget.last_in_use),
+        )
+        health = stores.health
+        if health is not None:
+            gauges["shared_store_up"] = ("1 while Redis answers.", lambda: float(health.up))
+            gauges["shared_store_outages"] = ("Redis outages seen.", lambda: health.outages)
+            gauges["shared_store_fallbacks"] = (
+                "Operations served from local memory while Redis was down.",
+                lambda: health.fallbacks,
+            )
+        if records is not None:
+            stats = records.stats
+            gauges["records_pending"] = ("Records buffered.", lambda: float(records.pending))
+            gauges["records_database_up"] = ("1 while the database answers.",
+                                             lambda: float(stats.database_up))  # fmt: skip
+            for field in ("written", "dropped", "rejected", "lost"):
+                gauges[f"records_{field}"] = (
+                    f"Call/turn records {field} so far.",
+                    lambda field=field: float(getattr(stats, field)),  # type: ignore[misc]
+                )
+        for name, (doc, read) in gauges.items():
+            Gauge(f"voiceagent_{name}", doc, registry=r).set_function(read)
+
+    def overflow(self, number: str, action: str) -> None:
+        """A realtime call over the shared session budget, and what `/voice` did with it."""
+        self.overflows.labels(self.labels.number(number), action).inc()
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

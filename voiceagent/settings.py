@@ -52,6 +52,9 @@ class Settings(BaseModel):
     database_url: str = "sqlite+aiosqlite:///voiceagent.sqlite3"
     admin_token: str = ""
     max_concurrent_calls: int = Field(default=200, ge=1)
+    realtime_session_budget: int = Field(default=20, ge=1)
+    realtime_session_lease_seconds: float = Field(default=60.0, gt=0)
+    records_buffer: int = Field(default=10_000, ge=1)
     overload_policy: Literal["fallback", "busy"] = "fallback"
     overload_message: str = Field(
         default="Sorry, all our lines are busy. Please call again later. Goodbye.",
@@ -115,6 +118,9 @@ ENV_NAMES: dict[str, str] = {
     "DATABASE_URL": "database_url",
     "ADMIN_TOKEN": "admin_token",
     "MAX_CONCURRENT_CALLS": "max_concurrent_calls",
+    "REALTIME_SESSION_BUDGET": "realtime_session_budget",
+    "REALTIME_SESSION_LEASE_SECONDS": "realtime_session_lease_seconds",
+    "RECORDS_BUFFER": "records_buffer",
     "OVERLOAD_POLICY": "overload_policy",
     "OVERLOAD_MESSAGE": "overload_message",
     "METRICS_HOST": "metrics_host",

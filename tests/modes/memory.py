@@ -25,10 +25,11 @@ from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols import twilio_media as tm
 from voiceagent.protocols.inworld_router import ChatRequest, RouterChunk
 from voiceagent.protocols.signature import stream_token
-from voiceagent.runtime import CallOutcome, ConfigHolder, Services
+from voiceagent.runtime import ConfigHolder, Services
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
 from voiceagent.settings import Settings
+from voiceagent.store.call_state import CallOutcome
 from voiceagent.transport.channel import MemoryChannel, memory_pair
 from voiceagent.transport.upstream import MemoryRealtimeConnector, ScriptedRouter
 

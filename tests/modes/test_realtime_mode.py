@@ -23,8 +23,8 @@ from voiceagent.config import parse_config
 from voiceagent.errors import UpstreamError, UpstreamFailure
 from voiceagent.modes.realtime_passthrough import RealtimePassthrough
 from voiceagent.protocols import inworld_realtime as rt
-from voiceagent.runtime import CallOutcome
 from voiceagent.session.call import EndReason
+from voiceagent.store.call_state import CallOutcome
 
 MODE = RealtimePassthrough()
 NUMBER = "+18005550101"

@@ -18,9 +18,9 @@ from voiceagent.config import parse_config
 from voiceagent.errors import UpstreamError, UpstreamFailure
 from voiceagent.modes.relay_router import RelayRouter
 from voiceagent.protocols.inworld_router import ChatRequest, RouterChunk
-from voiceagent.runtime import CallOutcome
 from voiceagent.session.call import EndReason
 from voiceagent.session.relay_call import GREETING_INSTRUCTIONS
+from voiceagent.store.call_state import CallOutcome
 
 MODE = RelayRouter()
 NUMBER = "+18005550102"

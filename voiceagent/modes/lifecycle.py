@@ -26,6 +26,7 @@ from voiceagent.logging import bind_call, clip, get_logger
 from voiceagent.protocols.signature import is_call_sid, stream_token, verify_stream_token
 from voiceagent.runtime import Services
 from voiceagent.session.call import CallSession, EndReason
+from voiceagent.store.session_budget import hold
 from voiceagent.transport.channel import Channel, ChannelClosed, watch
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ MAX_BAD_FRAMES = 50
 LOGGED_BAD_FRAMES = 3
 """Malformed frames logged one by one per call; the rest are only counted."""
 CLOSE_TIMEOUT_S = 2.0
+SESSION_BUDGET_MODES = frozenset({"realtime-passthrough"})
+"""Modes whose calls each hold one Inworld Realtime session (counted by the shared budget)."""
 _SID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
 
@@ -149,14 +152,21 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
 
 
 async def _supervised(run: CallRun, mode: Mode) -> None:
-    """The mode's conversation, with the phone watched for silence and stuck sends."""
-    settings = run.services.settings
+    """The mode's conversation, with the phone watched for silence and stuck sends; a realtime
+    call holds its lease of the shared Inworld session budget (renewed, released at the end)."""
+    services, sid = run.services, run.call.call_sid
+    settings = services.settings
     idle = settings.phone_idle_timeout if mode.phone_sends_continuously else None
-    watcher = asyncio.create_task(watch(run.phone, idle, settings.send_timeout, "phone"))
+    watchers = [asyncio.create_task(watch(run.phone, idle, settings.send_timeout, "phone"))]
+    if mode.name in SESSION_BUDGET_MODES:
+        watchers.append(asyncio.create_task(hold(services.budget, sid)))
     try:
         await mode.converse(run)
     finally:
-        watcher.cancel()
+        for watcher in watchers:
+            watcher.cancel()
+        if mode.name in SESSION_BUDGET_MODES:
+            await services.budget.release(sid)
         if run.phone.closed and "silent" in run.phone.close_reason:
             run.call.end(EndReason.CALLER_DISCONNECTED, run.phone.close_reason)
 

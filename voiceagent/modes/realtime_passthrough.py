@@ -25,7 +25,7 @@ from voiceagent.modes.realtime_session import greeting_frames, session_update
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols import twilio_media as tm
 from voiceagent.protocols import twiml
-from voiceagent.runtime import CallOutcome, Services
+from voiceagent.runtime import Services
 from voiceagent.session.call import EndReason
 from voiceagent.session.commands import (
     CallCommand,
@@ -35,6 +35,7 @@ from voiceagent.session.commands import (
     StopCall,
 )
 from voiceagent.session.realtime_call import RealtimeCall
+from voiceagent.store.call_state import CallOutcome
 from voiceagent.transport.channel import Channel, ChannelClosed, watch
 
 log = get_logger("voiceagent.realtime")

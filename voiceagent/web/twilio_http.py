@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from voiceagent.config import E164
+from voiceagent.config import E164, CallPlan
 from voiceagent.logging import clip, get_logger, mask_number
 from voiceagent.metrics import RefusalReason
 from voiceagent.modes import MODES
@@ -22,6 +22,7 @@ from voiceagent.web.keys import SERVICES, VERIFIER
 
 log = get_logger("voiceagent.web")
 
+REALTIME = "realtime-passthrough"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 FORM_VALUE_CHARS = 1024
 
@@ -91,6 +92,32 @@ def _overloaded(services: Services, call_sid: str) -> web.Response:
     return web.Response(status=503, text="over capacity; use the fallback URL")
 
 
+async def _within_budget(
+    services: Services, plan: CallPlan, call_sid: str
+) -> CallPlan | web.Response:
+    """A realtime call takes a lease of the Inworld Realtime session budget shared by all
+    instances (released when its stream ends, or expiring if it never opens). At the cap the
+    number's overflow policy applies at once, with no failed attempt: its `fallback_mode`
+    takes the call, a busy message, or 503 for Twilio's fallback URL."""
+    if plan.mode != REALTIME or await services.budget.acquire(call_sid):
+        return plan
+    overflow = plan.overflow
+    fallback = plan.fallback_mode if plan.fallback_mode != REALTIME else None
+    result: CallPlan | web.Response
+    if overflow.policy == "fallback_mode" and fallback is not None:
+        action, result = "fallback_mode", plan.model_copy(update={"mode": fallback})
+    elif overflow.policy == "busy":
+        action, result = "busy", _xml(twiml.say_hangup(overflow.message))
+    else:
+        action = "twilio_fallback"
+        result = web.Response(status=503, text="realtime sessions exhausted; use the fallback URL")
+    log.warning("realtime_budget_full", call_sid=call_sid, action=action,
+                number=plan.number)  # fmt: skip
+    if services.metrics is not None:
+        services.metrics.overflow(plan.number, action)
+    return result
+
+
 async def voice(request: web.Request) -> web.Response:
     """Answer an incoming call with the TwiML of the mode configured for its `To` number.
 
@@ -111,6 +138,10 @@ async def voice(request: web.Request) -> web.Response:
     if plan is None:
         _refused(services, "unknown_number", call_sid=call_sid, number=clip(number, 32))
         return _xml(twiml.say_hangup(config.unknown_numbers.message))
+    admitted = await _within_budget(services, plan, call_sid)
+    if isinstance(admitted, web.Response):
+        return admitted
+    plan = admitted
     mode = MODES[plan.mode]
     await services.remember_plan(call_sid, plan)  # the call keeps this plan across reloads
     log.info(
