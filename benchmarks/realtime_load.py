@@ -105,6 +105,7 @@ def start_server(
         HOST="127.0.0.1",
         VOICEAGENT_CONFIG=str(config),
         LOG_LEVEL=log_level,
+        REALTIME_SESSION_BUDGET="100000",  # the fake Inworld has no session cap
     )
     log = (workdir / "server.log").open("w")
     cmd = ["-m", "voiceagent", "serve"] if records else ["-c", NO_RECORDS]

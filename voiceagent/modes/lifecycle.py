@@ -157,7 +157,12 @@ async def _supervised(run: CallRun, mode: Mode) -> None:
     services, sid = run.services, run.call.call_sid
     settings = services.settings
     idle = settings.phone_idle_timeout if mode.phone_sends_continuously else None
-    watchers = [asyncio.create_task(watch(run.phone, idle, settings.send_timeout, "phone"))]
+
+    def phone_gone(reason: str) -> None:
+        run.call.end(EndReason.CALLER_DISCONNECTED, reason)
+
+    phone_watch = watch(run.phone, idle, settings.send_timeout, "phone", phone_gone)
+    watchers = [asyncio.create_task(phone_watch)]
     if mode.name in SESSION_BUDGET_MODES:
         watchers.append(asyncio.create_task(hold(services.budget, sid)))
     try:
@@ -167,8 +172,6 @@ async def _supervised(run: CallRun, mode: Mode) -> None:
             watcher.cancel()
         if mode.name in SESSION_BUDGET_MODES:
             await services.budget.release(sid)
-        if run.phone.closed and "silent" in run.phone.close_reason:
-            run.call.end(EndReason.CALLER_DISCONNECTED, run.phone.close_reason)
 
 
 def _refusal(start: CallStart, plan: CallPlan | None, mode: Mode, services: Services) -> str | None:

@@ -36,6 +36,8 @@ log = get_logger("voiceagent.store")
 PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Seconds between attempts while the database is unreachable (the last one repeats)."""
 PROBE_TIMEOUT_S = 5.0
+LINGER_S = 0.25
+"""How long a batch waits for more records after its first (a record is at most this late)."""
 WRITE_TIMEOUT_S = 30.0
 
 
@@ -154,7 +156,23 @@ class RecordWriter:
                 if self._stop.is_set():
                     return None
                 continue
-            return [first, *self._drain_buffer(self._batch_size - 1)]
+            return [first, *self._linger(self._batch_size - 1)]
+
+    def _linger(self, limit: int) -> list[Record]:
+        """Up to `limit` more records, waiting at most LINGER_S for them: one transaction per
+        batch instead of one per milestone (records trickle in as calls go), unless stopping."""
+        taken = self._drain_buffer(limit)
+        deadline = time.monotonic() + LINGER_S
+        while len(taken) < limit and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                taken.append(self._buffer.get(timeout=left))
+            except queue.Empty:
+                break
+            taken += self._drain_buffer(limit - len(taken))
+        return taken
 
     def _gave_up(self) -> bool:
         return self._stop.is_set() and time.monotonic() >= self._deadline

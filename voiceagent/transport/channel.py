@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import aiohttp
@@ -169,19 +170,28 @@ def memory_pair(maxsize: int = 1024) -> tuple[MemoryChannel, MemoryChannel]:
 
 
 async def watch(
-    channel: Channel, idle_timeout: float | None, send_timeout: float, what: str
+    channel: Channel,
+    idle_timeout: float | None,
+    send_timeout: float,
+    what: str,
+    on_expired: Callable[[str], None] | None = None,
 ) -> None:
     """Abort `channel` when its peer sent nothing for `idle_timeout` seconds (None: never) or
-    a send has been blocked for `send_timeout` seconds; returns after aborting. One cheap
-    check per second instead of a timer per frame."""
+    a send has been blocked for `send_timeout` seconds; `on_expired(reason)` runs first (the
+    call records why: aborting a server socket may cancel its handler). Returns after
+    aborting. One cheap check per second instead of a timer per frame."""
     step = min(1.0, send_timeout / 2, idle_timeout / 2 if idle_timeout else 1.0)
     while True:
         await asyncio.sleep(step)
         now = time.monotonic()
         since = channel.sending_since
+        reason = None
         if since is not None and now - since > send_timeout:
-            channel.abort(f"{what} not reading for {send_timeout:g}s")
-            return
-        if idle_timeout is not None and now - channel.last_received > idle_timeout:
-            channel.abort(f"{what} silent for {idle_timeout:g}s")
+            reason = f"{what} not reading for {send_timeout:g}s"
+        elif idle_timeout is not None and now - channel.last_received > idle_timeout:
+            reason = f"{what} silent for {idle_timeout:g}s"
+        if reason is not None:
+            if on_expired is not None:
+                on_expired(reason)
+            channel.abort(reason)
             return
