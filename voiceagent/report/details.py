@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from voiceagent.store.reading import CallRow, TurnRow
+from voiceagent.store.reading import CallRow, TurnRow, call_filter
 from voiceagent.store.schema import FIGURES, calls, turns
 
 
@@ -60,11 +60,7 @@ async def load_details(
     engine: AsyncEngine, *, since: datetime | None = None, number: str | None = None
 ) -> Details:
     """The calls started since `since` (to `number`, if given) and all their turns."""
-    where = []
-    if since is not None:
-        where.append(calls.c.started_at >= since)
-    if number is not None:
-        where.append(calls.c.number == number)
+    where = call_filter(since, number)
     call_query = select(calls).where(*where).order_by(calls.c.started_at)
     turn_query = (
         select(turns.c.call_sid, turns.c.kind, turns.c.mode, turns.c.turn_index, turns.c.at,

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.session.call import CallSession
@@ -43,15 +43,21 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-async def load_rows(
-    engine: AsyncEngine, *, since: datetime | None = None, number: str | None = None
-) -> tuple[list[CallRow], list[TurnRow]]:
-    """The calls started since `since` (to `number`, if given) and all their turns."""
-    where = []
+def call_filter(since: datetime | None, number: str | None) -> list[ColumnElement[bool]]:
+    """WHERE clauses: calls started since `since`, to `number` (each only if given)."""
+    where: list[ColumnElement[bool]] = []
     if since is not None:
         where.append(calls.c.started_at >= since)
     if number is not None:
         where.append(calls.c.number == number)
+    return where
+
+
+async def load_rows(
+    engine: AsyncEngine, *, since: datetime | None = None, number: str | None = None
+) -> tuple[list[CallRow], list[TurnRow]]:
+    """The calls started since `since` (to `number`, if given) and all their turns."""
+    where = call_filter(since, number)
     call_query = select(calls).where(*where).order_by(calls.c.started_at)
     turn_query = (
         select(turns.c.call_sid, turns.c.kind, turns.c.mode, *(turns.c[f] for f in FIGURES))
