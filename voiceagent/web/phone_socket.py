@@ -30,10 +30,13 @@ def phone_socket(mode: Mode) -> Callable[[web.Request], Awaitable[web.StreamResp
         if services.calls.draining:
             raise web.HTTPServiceUnavailable(text="draining")
         settings = services.settings
+        # Heartbeats find a dead peer on a quiet socket (ConversationRelay); Media Streams sends
+        # 50 frames/s, so its silence watch (PHONE_IDLE_TIMEOUT) finds one sooner, without a
+        # heartbeat reset per frame on the hot path.
+        heartbeat = None if mode.phone_sends_continuously else settings.heartbeat_seconds
         ws = web.WebSocketResponse(
-            max_msg_size=settings.max_frame_bytes, autoping=True,
-            heartbeat=settings.heartbeat_seconds,
-        )  # fmt: skip
+            max_msg_size=settings.max_frame_bytes, autoping=True, heartbeat=heartbeat
+        )
         await ws.prepare(request)
         task = asyncio.current_task()
         assert task is not None
