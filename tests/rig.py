@@ -78,12 +78,17 @@ def _numbers(relay: Mapping[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def rig_config_data(*, relay: Mapping[str, Any] | None = None, **numbers: Any) -> dict[str, Any]:
+    """The rig's config as YAML data (what ``rig_config`` parses; a served process reads it
+    from a file)."""
+    return {"defaults": {"agent": {"apology": APOLOGY}},
+            "numbers": _numbers(relay or {}) | numbers}  # fmt: skip
+
+
 def rig_config(*, relay: Mapping[str, Any] | None = None, **numbers: Any) -> Config:
     """The rig's config: every number above; ``relay`` knobs for RELAY; keyword entries
     (``**{"+1800...": {...}}``) add or replace numbers."""
-    raw = {"defaults": {"agent": {"apology": APOLOGY}},
-           "numbers": _numbers(relay or {}) | numbers}  # fmt: skip
-    return parse_config(raw)
+    return parse_config(rig_config_data(relay=relay, **numbers))
 
 
 @dataclass
