@@ -48,16 +48,21 @@ def free_port() -> int:
 
 def haproxy_binary() -> str | None:
     """HAProxy, installed from Debian's packages if missing (None: it cannot be)."""
-    found = shutil.which("haproxy")
+    found = _which_haproxy()
     if found is not None or shutil.which("apt-get") is None:
         return found
     for cmd in (["apt-get", "install", "-y", "-qq", "haproxy"], ["apt-get", "update", "-qq"],
                 ["apt-get", "install", "-y", "-qq", "haproxy"]):  # fmt: skip
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(cmd, capture_output=True, timeout=300, check=False)
-        if found := shutil.which("haproxy"):
+        if found := _which_haproxy():
             return found
     return None
+
+
+def _which_haproxy() -> str | None:
+    """On PATH or in the sbin directories Debian installs it to (not on a user's PATH)."""
+    return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin:/usr/local/sbin")
 
 
 def http_get(url: str, timeout: float = 2.0) -> tuple[int, str, dict[str, str]]:
