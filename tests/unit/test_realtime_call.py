@@ -216,3 +216,16 @@ def test_finished_responses_are_forgotten_so_state_stays_bounded() -> None:
             name=orjson.loads(mark)["mark"]["name"])), 1.0)  # fmt: skip
         m.receive_upstream(rt.ResponseDone(response=rt.ResponseInfo(id=rid)), 1.0)
     assert len(m.tracker) <= 2
+
+
+def test_a_long_call_keeps_a_bounded_number_of_turns() -> None:
+    """Turns reported to the sink are forgotten past KEPT_TURNS; indexes keep counting."""
+    from voiceagent.session.latency import KEPT_TURNS
+
+    m = _machine()
+    for i in range(KEPT_TURNS * 3):
+        m.receive_upstream(rt.SpeechStopped(), float(i))
+        for turn in m.call.latency.turns[:-1]:
+            turn.reported = True  # what the lifecycle does on ReportTurns
+    turns = m.call.latency.turns
+    assert len(turns) <= KEPT_TURNS + 1 and turns[-1].index == KEPT_TURNS * 3 - 1

@@ -72,7 +72,6 @@ class CallRun:
     plan: CallPlan
     services: Services
     start: CallStart
-    _reported: int = 0
 
     async def send_phone(self, frame: str) -> None:
         """Send one frame to Twilio (every frame out is counted in `frames_out`)."""
@@ -99,14 +98,15 @@ class CallRun:
     def report_turns(self, final: bool = False) -> None:
         """Hand finished turns to the sink: all but the current one (all when the call ends).
         A turn's agent text is what the caller heard of its response, known only by then."""
-        turns = self.call.latency.turns
-        end = len(turns) if final else len(turns) - 1
-        for turn in turns[self._reported : end]:
+        latency = self.call.latency
+        for turn in latency.turns:
+            if turn.reported or (turn is latency.current and not final):
+                continue
+            turn.reported = True
             if self.call.record_transcripts:
                 turn.agent_text = self.call.history.heard_text(turn.response_id)
             self.services.sink.turn_finished(self.call, turn)
             log.info("turn_finished", index=turn.index, kind=turn.kind, **turn.figures())
-        self._reported = max(end, self._reported)
 
 
 async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 TurnKind = Literal["greeting", "turn"]
+KEPT_TURNS = 64
+"""Turns a call keeps in memory (older ones are forgotten once reported)."""
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -45,6 +47,7 @@ class TurnTiming:
     interrupted: bool = False
     failed: str | None = None
     response_id: str | None = None  # the agent response answering this turn
+    reported: bool = False  # handed to the sink (then it may be forgotten)
 
     @property
     def response_ms(self) -> float | None:
@@ -86,15 +89,23 @@ class TurnTiming:
 
 @dataclass(slots=True)
 class LatencyClock:
-    """Collects TurnTimings for one call. The mode reports events; nothing here awaits."""
+    """Collects TurnTimings for one call. The mode reports events; nothing here awaits.
+
+    Bounded over a call of any length: once more than KEPT_TURNS are held, the oldest turns
+    already reported to the sink are forgotten (`index` keeps counting)."""
 
     turns: list[TurnTiming] = field(default_factory=list)
     current: TurnTiming | None = None
+    started: int = 0  # turns started so far (the next turn's index)
 
     def start_turn(self, now: float, kind: TurnKind = "turn", user_text: str = "") -> TurnTiming:
         """The caller's turn ended (or the call was answered, for a greeting)."""
-        self.current = TurnTiming(len(self.turns), kind, now, user_text=user_text)
+        self.current = TurnTiming(self.started, kind, now, user_text=user_text)
+        self.started += 1
         self.turns.append(self.current)
+        if len(self.turns) > KEPT_TURNS:
+            cut = len(self.turns) - KEPT_TURNS
+            self.turns = [t for t in self.turns[:cut] if not t.reported] + self.turns[cut:]
         return self.current
 
     def upstream_byte(self, now: float) -> None:

@@ -54,7 +54,7 @@ class RelayCall:
             {"role": "user", "content": greeting},
         )
         timing = self.call.latency.start_turn(self.call.started, "greeting")
-        return [self._start(messages, timing_index=timing.index, greeting=True)]
+        return [self._start(messages, timing, greeting=True)]
 
     def receive_phone(self, msg: cr.RelayInbound, now: float) -> list[CallCommand]:
         """A ConversationRelay message after `setup`. ProtocolError for a repeated `setup`."""
@@ -120,11 +120,11 @@ class RelayCall:
         messages = ({"role": "system", "content": self.instructions}, *self.call.history.messages())
         user_text = text if self.call.record_transcripts else ""
         timing = self.call.latency.start_turn(now, "turn", user_text)
-        commands += [ReportTurns(), self._start(messages, timing_index=timing.index)]
+        commands += [ReportTurns(), self._start(messages, timing)]
         return commands
 
     def _start(
-        self, messages: tuple[dict[str, str], ...], *, timing_index: int, greeting: bool = False
+        self, messages: tuple[dict[str, str], ...], timing: TurnTiming, *, greeting: bool = False
     ) -> StartReply:
         if self.reply is not None:
             self.tracker.forget(self.reply)
@@ -132,7 +132,7 @@ class RelayCall:
         self.reply = response_id = f"turn-{self._seq}"
         self.running = True
         self.tracker.begin_response(response_id)
-        self.call.latency.turns[timing_index].response_id = response_id
+        timing.response_id = response_id
         return StartReply(response_id, messages, greeting)
 
     def _interrupt(
