@@ -286,9 +286,9 @@ async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
     if len(warm) > 1:
         per_call = (warm[-1] - warm[0]) * 1024 / max(1, done * 0.8)
         print(
-            f"RSS slope after warm-up: {per_call / 1024:.2f} KiB per call (by design the plan "
-            "book keeps ~1.8 KiB per call for an hour and SQLite's page cache grows to 2 MiB; "
-            "compare with --no-records)"
+            f"RSS slope after warm-up: {per_call / 1024:.2f} KiB per call (by design the "
+            "in-memory call state keeps each call's plan reference for an hour and its outcome "
+            "for 10 minutes, at most 100,000 calls; with REDIS_URL they live in Redis)"
         )
     if warm:
         print(
