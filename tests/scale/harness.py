@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 from sqlalchemy import text
 
@@ -74,6 +75,17 @@ class Scale:
                 return call_sid, task
             await asyncio.sleep(0.05)
         raise AssertionError(f"the stream of {call_sid} never started")
+
+    async def metric(self, instance: str, name: str, **labels: str) -> float | None:
+        """One sample of an instance's own `/metrics` (asked directly, not via the balancer)."""
+        port = self.topology.instance(instance).port
+        async with self.http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            body = await resp.text()
+        for family in text_string_to_metric_families(body):
+            for sample in family.samples:
+                if sample.name == name and labels.items() <= sample.labels.items():
+                    return float(sample.value)
+        return None
 
     async def leases(self) -> set[str]:
         """CallSids holding a lease of the shared Inworld Realtime session budget now."""

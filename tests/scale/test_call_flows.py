@@ -153,7 +153,8 @@ async def test_upstream_failure_without_fallback_apologises_from_the_other_insta
 
 async def test_realtime_session_budget_is_shared_by_both_instances(scale: Scale) -> None:
     """With the shared budget in use by calls on both instances, either instance sends a new
-    realtime call to its number's fallback mode; once the calls end, realtime again."""
+    realtime call to its number's fallback mode (its gauge shows the sessions in use, its
+    counter the overflow); once the calls end, realtime again."""
     hold = [Listen(), Pause(2500), HangUp()]
     calls = [asyncio.create_task(scale.place_call(REALTIME_A, hold)) for _ in range(BUDGET)]
 
@@ -161,10 +162,20 @@ async def test_realtime_session_budget_is_shared_by_both_instances(scale: Scale)
         return len(await scale.leases()) >= BUDGET
 
     await eventually(budget_used, within=10)
+
+    async def overflows(name: str) -> float:
+        counted = await scale.metric(name, "voiceagent_realtime_overflows_total",
+                                     number=FAILOVER, action="fallback_mode")  # fmt: skip
+        return counted or 0.0
+
+    before = {name: await overflows(name) for name in SERVERS}
     answers = []
     for name in SERVERS:
         await scale.steer(name)
         answers.append(await scale.voice(FAILOVER))
+    for name in SERVERS:  # each instance's gauge and overflow counter
+        assert await scale.metric(name, "voiceagent_realtime_sessions_in_use") == BUDGET
+        assert await overflows(name) == before[name] + 1
     records = await asyncio.gather(*calls)
     assert {s for r in records for s in scale.topology.where(r.call_sid)["stream"]} == {
         "app1", "app2"}  # fmt: skip
