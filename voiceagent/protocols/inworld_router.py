@@ -9,11 +9,12 @@ Fake side: ``parse_request`` and the chunk encoders (``sse``, ``transcript_chunk
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import orjson
-from pydantic import ConfigDict
+from pydantic import ConfigDict, model_validator
 
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols._wire import (
@@ -35,10 +36,20 @@ class _Model(WireModel):
 
 
 class ChatMessage(_Model):
-    """An OpenAI-format message (``system`` / ``user`` / ``assistant``)."""
+    """An OpenAI-format message (``system`` / ``user`` / ``assistant`` / ``tool``); an
+    assistant message that made ``tool_calls`` may have no ``content``."""
 
     role: str
-    content: str
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    _nullable: ClassVar[frozenset[str]] = frozenset({"content"})
+
+    @model_validator(mode="after")
+    def _content_unless_calls(self) -> ChatMessage:
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (unless an assistant message makes tool_calls)")
+        return self
 
 
 class AudioRequest(_Model):
@@ -58,6 +69,8 @@ class ChatRequest(_Model):
     temperature: float | None = None
     audio: AudioRequest | None = None
     user: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     extra_body: dict[str, Any] | None = None
 
     def router_options(self) -> dict[str, Any]:
@@ -113,6 +126,17 @@ def _data_payload(line: bytes) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """``delta.tool_calls[i]``: the first piece of a call has ``id`` and ``name``; any piece
+    may add to ``arguments`` (join them with ``tools.router_calls.ToolCallAccumulator``)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class RouterChunk:
     """One streamed chunk, decoded: a transcript announces a segment, its audio follows."""
 
@@ -123,6 +147,7 @@ class RouterChunk:
     usage: dict[str, Any] | None = None
     model: str | None = None
     id: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +186,23 @@ def parse_event(payload: str) -> RouterEvent:
         usage=_opt(usage, dict, "usage"),
         model=_opt(obj.get("model"), str, "model"),
         id=_opt(obj.get("id"), str, "id"),
+        tool_calls=parse_tool_call_deltas(delta.get("tool_calls")),
+    )
+
+
+def parse_tool_call_deltas(value: Any) -> tuple[ToolCallDelta, ...]:
+    """A chunk's ``delta.tool_calls`` (None: no pieces); ProtocolError if malformed."""
+    pieces = _opt(value, list, "delta.tool_calls") or []
+    return tuple(_tool_call_delta(_dict(p, "delta.tool_calls[]"), i) for i, p in enumerate(pieces))
+
+
+def _tool_call_delta(piece: dict[str, Any], position: int) -> ToolCallDelta:
+    function = _dict(piece.get("function"), "delta.tool_calls[].function")
+    return ToolCallDelta(
+        index=_opt(piece.get("index", position), int, "delta.tool_calls[].index"),
+        id=_opt(piece.get("id"), str, "delta.tool_calls[].id") or None,
+        name=_opt(function.get("name"), str, "delta.tool_calls[].function.name") or None,
+        arguments=_opt(function.get("arguments"), str, "...function.arguments") or "",
     )
 
 
@@ -239,11 +281,39 @@ def text_chunk(completion_id: str, model: str, text: str) -> dict[str, Any]:
     return _chunk(completion_id, model, {"content": text})
 
 
+def tool_call_chunks(
+    completion_id: str, model: str, calls: Sequence[tuple[str, str, str]], piece_chars: int = 8
+) -> list[dict[str, Any]]:
+    """Chunks streaming ``calls`` (id, name, arguments): a head piece per call (id, name),
+    then its arguments in ``piece_chars`` pieces. End with ``finish_chunk(..., "tool_calls")``."""
+    chunks = []
+    for index, (call_id, name, arguments) in enumerate(calls):
+        function = {"name": name, "arguments": ""}
+        head: dict[str, Any] = {
+            "index": index,
+            "id": call_id,
+            "type": "function",
+            "function": function,
+        }
+        delta: dict[str, Any] = {"tool_calls": [head]}
+        if index == 0:
+            delta = {"role": "assistant", "content": None, **delta}
+        chunks.append(_chunk(completion_id, model, delta))
+        for start in range(0, len(arguments), max(1, piece_chars)):
+            piece = {
+                "index": index,
+                "function": {"arguments": arguments[start : start + piece_chars]},
+            }
+            chunks.append(_chunk(completion_id, model, {"tool_calls": [piece]}))
+    return chunks
+
+
 def finish_chunk(
-    completion_id: str, model: str, usage: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The last chunk: empty delta, ``finish_reason: stop`` and the usage."""
-    extra: dict[str, Any] = {"finish_reason": "stop"}
+    completion_id: str, model: str, usage: dict[str, Any] | None = None,
+    finish_reason: str = "stop",
+) -> dict[str, Any]:  # fmt: skip
+    """The last chunk: empty delta, ``finish_reason`` (``stop``, ``tool_calls``) and usage."""
+    extra: dict[str, Any] = {"finish_reason": finish_reason}
     if usage is not None:
         extra["usage"] = usage
     return _chunk(completion_id, model, {}, **extra)
