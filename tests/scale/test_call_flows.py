@@ -12,7 +12,7 @@ import pytest
 from tests.rig import APOLOGY, FAILOVER, REALTIME_A, RELAY, realtime_options
 from tests.scale.harness import Scale, eventually
 from tests.scale.topology import BUDGET, SERVERS
-from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
+from voiceagent.sim.script import Drop, HangUp, Listen, Pause, Say, Step
 
 pytestmark = pytest.mark.scale
 
@@ -96,6 +96,24 @@ async def test_relay_interrupt_keeps_only_the_heard_sentences(scale: Scale) -> N
         {"role": "user", "content": "Stop."},
     ]
     assert clip_failures(rec) == [] and rec.turns[2].clips
+
+
+async def test_relay_reconnect_carries_the_conversation_across_instances(scale: Scale) -> None:
+    """A ConversationRelay session lost on Twilio's side reconnects (attempt=2) on whichever
+    instance, with the conversation of the first leg."""
+    script = [Listen(), Say("Remember banana."), Listen(), Drop(), Say("What was it?"), Listen()]
+    # in turn: webhook app1, first leg app2, three clips, callback app2, second leg app1
+    await scale.steer("app1")
+    rec = await scale.place_call(RELAY, script)
+    assert rec.sessions == 2 and rec.parameters["attempt"] == "2"
+    requests = scale.router.requests
+    assert len(requests) == 3  # greeting, turn 1, turn 2: no second greeting
+    assert [m["content"] for m in requests[2].messages[-3:]] == [
+        "Remember banana.",
+        "You said: Remember banana. Is there anything else I can do? ",
+        "What was it?",
+    ]
+    assert scale.topology.where(rec.call_sid)["stream"] == {"app1", "app2"}
 
 
 async def _failover(scale: Scale, script: list[Step]) -> tuple[Any, Any]:
