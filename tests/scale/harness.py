@@ -21,8 +21,9 @@ from voiceagent.sim.fake_router import FakeRouter
 from voiceagent.sim.script import CallRecord, Script
 from voiceagent.sim.webhooks import SimTarget, Webhooks, call_form, new_sid
 from voiceagent.store.schema import make_engine
+from voiceagent.store.shared import KEY_PREFIX
 
-LEASES_KEY = "voiceagent:realtime_sessions"  # RedisSessionBudget's sorted set
+LEASES_KEY = KEY_PREFIX + "realtime_sessions"  # RedisSessionBudget's sorted set
 
 
 @dataclass
