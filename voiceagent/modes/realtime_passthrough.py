@@ -4,8 +4,10 @@
 and token. Inside the shared lifecycle, `converse` opens the call's Inworld session (through the
 injected `RealtimeConnector`), sends one `session.update`, and runs two pump loops around the
 call's `RealtimeCall` state machine (session/realtime_call.py): each loop reads one side, feeds
-the machine, and sends what it returns. `action` answers the `<Connect action>` callback: an
-apology, or the failover to the number's `fallback_mode`, after an upstream failure.
+the machine, and sends what it returns; tool runs and timers are tasks of the same TaskGroup
+(`ToolTasks`), never awaited by a pump. `action` answers the `<Connect action>` callback: the
+`<Dial>` of a transfer the agent made (the destination looked up in the call's plan), or an
+apology or the failover to the number's `fallback_mode` after an upstream failure.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from voiceagent.logging import clip, get_logger
 from voiceagent.modes import MODES, register
 from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
 from voiceagent.modes.realtime_session import greeting_frames, session_update
+from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
+from voiceagent.modes.transfer import transfer_twiml
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols import twilio_media as tm
 from voiceagent.protocols import twiml
@@ -83,7 +87,8 @@ class RealtimePassthrough:
         greeting = greeting_frames(plan) if plan.realtime.greet_first else ()
         machine = RealtimeCall(
             run.call, append_ms=plan.realtime.append_ms, mark_ms=plan.realtime.mark_ms,
-            greeting=greeting,
+            greeting=greeting, tools=bool(plan.agent.tools),
+            dtmf_template=plan.realtime.dtmf_template,
         )  # fmt: skip
         started = time.monotonic()
         upstream = await run.services.realtime.connect(run.call.call_sid)
@@ -92,9 +97,15 @@ class RealtimePassthrough:
             with contextlib.suppress(ChannelClosed):  # closed at once (e.g. over capacity):
                 await upstream.send(session_update(plan))  # its last frames still tell why
             idle, send_timeout = settings.upstream_idle_timeout, settings.send_timeout
+            commands = _Commands(run, upstream)
+            if plan.agent.tools:
+                toolbox = call_toolbox(plan, run.services)
+                commands.tasks = ToolTasks(run, toolbox, machine, commands.execute)
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(_pump_phone(run, machine, upstream))
-                tg.create_task(_pump_upstream(run, machine, upstream))
+                if commands.tasks is not None:
+                    commands.tasks.group = tg
+                tg.create_task(_pump_phone(run, machine, upstream, commands))
+                tg.create_task(_pump_upstream(run, machine, upstream, commands))
                 tg.create_task(watch(upstream, idle, send_timeout, "upstream"))
         except* CallOver:
             pass
@@ -105,9 +116,11 @@ class RealtimePassthrough:
         """After an upstream failure: fail over or apologise; after a normal end: nothing."""
         call_sid = form.get("CallSid", "")
         outcome = await services.take_outcome(call_sid)
+        plan = await services.plan_for_call(call_sid, form.get("To", ""))
+        if outcome is not None and outcome.transfer is not None:
+            return transfer_twiml(plan, outcome.transfer, call_sid)
         if outcome is None or outcome.reason not in APOLOGY_REASONS:
             return twiml.empty()
-        plan = await services.plan_for_call(call_sid, form.get("To", ""))
         if plan is not None and outcome.reason is EndReason.UPSTREAM_FAILED:
             failover = await _failover(plan, call_sid, outcome, services)
             if failover is not None:
@@ -118,7 +131,34 @@ class RealtimePassthrough:
         return twiml.say_hangup(apology)
 
 
-async def _pump_phone(run: CallRun, machine: RealtimeCall, upstream: Channel) -> None:
+class _Commands:
+    """Carries out the machine's commands in order (urgent control comes first in a list);
+    tool runs and timers go to the call's `ToolTasks`."""
+
+    def __init__(self, run: CallRun, upstream: Channel) -> None:
+        self.run = run
+        self.upstream = upstream
+        self.tasks: ToolTasks | None = None
+
+    async def execute(self, commands: list[CallCommand]) -> bool:
+        """False once the call is over."""
+        for command in commands:
+            if isinstance(command, SendPhone):
+                await self.run.send_phone(command.frame)
+            elif isinstance(command, SendUpstream):
+                await self.upstream.send(command.frame)
+            elif isinstance(command, ReportTurns):
+                self.run.report_turns()
+            elif isinstance(command, StopCall):
+                return False
+            elif self.tasks is not None:
+                self.tasks.handles(command)
+        return True
+
+
+async def _pump_phone(
+    run: CallRun, machine: RealtimeCall, upstream: Channel, commands: _Commands
+) -> None:
     """Twilio → machine → Inworld. Media takes the fast path (no model, no commands)."""
     phone, call = run.phone, run.call
     counters, read, media_type = call.counters, tm.read_inbound, tm.MediaAudio
@@ -133,8 +173,8 @@ async def _pump_phone(run: CallRun, machine: RealtimeCall, upstream: Channel) ->
                     for frame in machine.receive_media(msg.audio):
                         await upstream.send(frame)
                 else:
-                    commands = machine.receive_phone(msg, time.monotonic())  # type: ignore[arg-type]
-                    if not await _execute(run, upstream, commands):
+                    todo = machine.receive_phone(msg, time.monotonic())  # type: ignore[arg-type]
+                    if not await commands.execute(todo):
                         break
             except ProtocolError as exc:
                 run.bad_frame(exc)
@@ -146,7 +186,9 @@ async def _pump_phone(run: CallRun, machine: RealtimeCall, upstream: Channel) ->
     raise CallOver
 
 
-async def _pump_upstream(run: CallRun, machine: RealtimeCall, upstream: Channel) -> None:
+async def _pump_upstream(
+    run: CallRun, machine: RealtimeCall, upstream: Channel, commands: _Commands
+) -> None:
     """Inworld → machine → Twilio. Audio deltas take the fast path."""
     counters, read = run.call.counters, rt.read_server_event
     audio_type, transcript_type = rt.AudioDelta, rt.TranscriptDelta
@@ -169,28 +211,13 @@ async def _pump_upstream(run: CallRun, machine: RealtimeCall, upstream: Channel)
             elif event.__class__ is transcript_type:
                 machine.receive_transcript(event)
             else:
-                commands = machine.receive_upstream(event, now)  # type: ignore[arg-type]
-                if not await _execute(run, upstream, commands):
+                todo = machine.receive_upstream(event, now)  # type: ignore[arg-type]
+                if not await commands.execute(todo):
                     raise CallOver
         machine.upstream_closed(upstream.close_reason)
     except ChannelClosed:
         _channel_lost(run, machine, upstream)
     raise CallOver
-
-
-async def _execute(run: CallRun, upstream: Channel, commands: list[CallCommand]) -> bool:
-    """Carry out the machine's commands in order (urgent control comes first in the list);
-    False when the call is over."""
-    for command in commands:
-        if isinstance(command, SendPhone):
-            await run.send_phone(command.frame)
-        elif isinstance(command, SendUpstream):
-            await upstream.send(command.frame)
-        elif isinstance(command, ReportTurns):
-            run.report_turns()
-        elif isinstance(command, StopCall):
-            return False
-    return True
 
 
 def _channel_lost(run: CallRun, machine: RealtimeCall, upstream: Channel) -> None:

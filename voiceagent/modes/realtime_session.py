@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from voiceagent.config import CallPlan
 from voiceagent.protocols import inworld_realtime as rt
+from voiceagent.tools.declarations import realtime_tools
 
 ULAW = "g711_ulaw"
 """The session's audio format both ways: Inworld's own Twilio example uses the legacy string."""
 
 
 def session_update(plan: CallPlan) -> str:
-    """The one `session.update` of a call: µ-law both ways and the number's agent."""
+    """The one `session.update` of a call: µ-law both ways and the number's agent (with its
+    tools, when it has any)."""
     agent = plan.agent
     td = agent.turn_detection
     turn_detection = (
@@ -37,6 +39,7 @@ def session_update(plan: CallPlan) -> str:
             input=audio_in,
             output=rt.AudioOutput(format=ULAW, model=agent.tts_model, voice=agent.voice),
         ),
+        tools=realtime_tools(agent.tools) if agent.tools else None,
     )
     return rt.dump(rt.SessionUpdate(session=session))
 

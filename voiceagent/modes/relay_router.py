@@ -5,9 +5,11 @@ shared lifecycle, `converse` restores the conversation of an earlier leg (reconn
 greets, and pumps ConversationRelay messages through the call's `RelayCall` state machine
 (session/relay_call.py), executing its commands: each `StartReply` is one streaming request of
 the injected `RouterClient`, run as a task of the call's TaskGroup (at most one at a time; a new
-one first lets a superseded one finish its clean-up), `AbortStream` cancels it. `action`
-answers the `<Connect action>` callback: a handoff per the number's setting, one reconnect
-after a failed session, then an apology.
+one first lets a superseded one finish its clean-up), `AbortStream` cancels it; tool runs and
+timers (`RunTool`, `CancelTool`, `Wake`) are `ToolTasks` of the same TaskGroup. `action`
+answers the `<Connect action>` callback: the `<Dial>` of a transfer the agent made (its `end`
+names the destination, the number comes from the call's plan), else a handoff per the
+number's setting, one reconnect after a failed session, then an apology.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from voiceagent.config import CallPlan, RelayKnobs
 from voiceagent.errors import ProtocolError, UpstreamError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes import register
-from voiceagent.modes.lifecycle import CallRun, CallStart, call_parameters
+from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
 from voiceagent.modes.relay_speaker import ClipSpeaker, TextSpeaker
+from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
+from voiceagent.modes.transfer import transfer_twiml
 from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols import twiml
 from voiceagent.protocols.inworld_router import AudioRequest, ChatMessage, ChatRequest
@@ -37,6 +41,7 @@ from voiceagent.session.commands import (
     StopCall,
 )
 from voiceagent.session.relay_call import RelayCall
+from voiceagent.tools.handoff import handoff_destination
 
 log = get_logger("voiceagent.relay")
 
@@ -97,19 +102,22 @@ class RelayRouter:
         greeting = plan.agent.failover_greeting if call.failover_from else plan.agent.greeting
         machine = RelayCall(
             call, instructions=plan.agent.instructions, dtmf_template=plan.relay.dtmf_template,
-            apology=plan.agent.apology,
+            apology=plan.agent.apology, tools=bool(plan.agent.tools),
         )  # fmt: skip
         if plan.relay.greeting_source == "twilio" and opening:
             call.history.open_assistant("greeting").text = greeting
         replies = _Replies(run, machine)
-        async with asyncio.TaskGroup() as group:
-            replies.group = group
-            try:
-                if plan.relay.greeting_source == "inworld" and opening:
-                    await replies.execute(machine.greet(greeting))
-                await _read(run, machine, replies)
-            finally:
-                replies.stop()
+        try:
+            async with asyncio.TaskGroup() as group:
+                replies.open(group)
+                try:
+                    if plan.relay.greeting_source == "inworld" and opening:
+                        await replies.execute(machine.greet(greeting))
+                    await _read(run, machine, replies)
+                finally:
+                    replies.stop()
+        except* CallOver:
+            pass  # the agent ended the call (its reason is on the CallSession)
 
     async def action(self, form: Mapping[str, str], services: Services) -> str:
         """ended → handoff TwiML; failed → one reconnect, then apology; completed → empty."""
@@ -127,6 +135,9 @@ class RelayRouter:
             if plan is not None and plan.mode == self.name and attempt <= RECONNECT_ATTEMPTS:
                 return self.twiml(plan, call_sid, services, attempt=attempt + 1)
         await services.take_outcome(call_sid)
+        destination = handoff_destination(form.get("HandoffData"))
+        if status == "ended" and destination is not None:
+            return transfer_twiml(plan, destination, call_sid)
         if status == "ended":
             target = plan.relay.handoff if plan is not None and handoff else None
             if target is None or target.type == "hangup" or target.number is None:
@@ -183,6 +194,8 @@ class _Replies:
         self.group: asyncio.TaskGroup | None = None
         self.task: asyncio.Task[None] | None = None
         services, plan = run.services, run.plan
+        self.toolbox = call_toolbox(plan, services)
+        self.tasks = ToolTasks(run, self.toolbox, machine, self.execute)
         self.speaker: ClipSpeaker | TextSpeaker = (
             TextSpeaker(services, machine, run.send_phone)
             if plan.relay.voice_source == "twilio"
@@ -205,19 +218,28 @@ class _Replies:
                 self.run.report_turns()
             elif isinstance(command, StopCall):
                 return False
+            else:
+                self.tasks.handles(command)
         return True
+
+    def open(self, group: asyncio.TaskGroup) -> None:
+        self.group = self.tasks.group = group
 
     def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
+        self.tasks.stop()
 
     def _request(self, command: StartReply) -> ChatRequest:
         agent, relay = self.run.plan.agent, self.run.plan.relay
+        tools = command.tool_choice is not None and bool(self.toolbox)
         return ChatRequest(
             model=agent.llm_model, stream=True, temperature=agent.temperature,
             messages=[ChatMessage(**m) for m in command.messages],
             audio=None if relay.voice_source == "twilio"
             else AudioRequest(voice=agent.voice, model=agent.tts_model),
+            tools=self.toolbox.router_tools() if tools else None,
+            tool_choice=command.tool_choice if tools else None,
         )  # fmt: skip
 
     async def _reply(
@@ -228,7 +250,8 @@ class _Replies:
         rid, timing = command.response_id, self.run.call.latency.turns[-1]
         timing = next((t for t in self.run.call.latency.turns if t.response_id == rid), timing)
         try:
-            await self.speaker.speak(rid, request, timing)
+            calls = await self.speaker.speak(rid, request, timing)
+            await self.execute(self.machine.reply_spoken(rid, calls, time.monotonic()))
         except UpstreamError as exc:
             log.warning(
                 "router_failed", kind=exc.kind.value, status=exc.status,

@@ -9,6 +9,11 @@ handed over, so a barge-in can cut the history to what the caller heard.
 Every message of a reply is `preemptible` and the reply ends its talk cycle with `last: true`,
 so when newer input starts a new reply while this one's audio is still queued at Twilio, the
 new reply's first message preempts the stale audio instead of waiting behind it.
+
+`speak` returns the tool calls the stream made (its `tool_calls` pieces joined); a reply that
+only called tools sends nothing, and its follow-up reply closes the talk cycle. With tools,
+the speakers also feed the call's playout estimate (clip fetches, text spoken), which the
+agent's end of the call waits for.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from voiceagent.session.segments import (
     SegmentEvent,
     SegmentOpened,
 )
+from voiceagent.tools.calls import ToolCall
+from voiceagent.tools.router_calls import ToolCallAccumulator
 
 TEXT_MS_PER_CHAR = 1000 / 15
 """Rough speaking time of ConversationRelay's TTS, to map an interrupt's ms onto tokens."""
@@ -63,14 +70,21 @@ class ClipSpeaker:
         self._send = send
         self._stream_wav = services.settings.clip_stream_unknown_length
         self._clip: _Clip | None = None
+        self._spoke = False
 
-    async def speak(self, response_id: str, request: ChatRequest, timing: TurnTiming) -> None:
-        """Run the request to its end; UpstreamError once the audio received is handed over."""
-        segmenter = Segmenter()
+    async def speak(
+        self, response_id: str, request: ChatRequest, timing: TurnTiming
+    ) -> list[ToolCall]:
+        """Run the request to its end; UpstreamError once the audio received is handed over.
+        Returns the tool calls the stream made."""
+        segmenter, calls = Segmenter(), ToolCallAccumulator()
+        self._spoke = False
         stream = self._services.router.stream(request)
         try:
             try:
                 async for chunk in stream:
+                    if chunk.tool_calls:
+                        calls.feed(chunk.tool_calls)
                     if chunk.audio:
                         self._machine.upstream_audio(time.monotonic())
                     for event in segmenter.feed(chunk.transcript, chunk.audio):
@@ -85,7 +99,9 @@ class ClipSpeaker:
         finally:
             if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
                 await self._close(response_id, segmenter, timing)
-        await self._send(end_of_reply())
+        if self._spoke or not calls:
+            await self._send(end_of_reply())
+        return calls.calls()
 
     async def _close(self, response_id: str, segmenter: Segmenter, timing: TurnTiming) -> None:
         for event in segmenter.finish():
@@ -105,18 +121,25 @@ class ClipSpeaker:
 
     async def _open(self, response_id: str, timing: TurnTiming) -> None:
         """Announce the segment's clip at once (`play`); its fetch waits for the audio."""
-        first = timing.first_audio_out is None
+        first, playout = timing.first_audio_out is None, self._machine.playout
+        encoder = ClipEncoder(self._plan.relay.clip_format)
 
         def fetched() -> None:
-            if timing.clip_fetched is None:
-                timing.clip_fetched = time.monotonic()
+            now = time.monotonic()
+            if first and timing.clip_fetched is None:
+                timing.clip_fetched = now
+            if playout is not None:
+                playout.clip_fetched(encoder.duration_ms, now)
 
         clips = self._services.clips
-        clip_id = await clips.open(WAV_CONTENT_TYPE, on_fetched=fetched if first else None)
+        wanted = first or playout is not None
+        clip_id = await clips.open(WAV_CONTENT_TYPE, on_fetched=fetched if wanted else None)
         url = f"{self._services.settings.public_url}/audio/{clip_id}.wav"
         await self._send(cr.dump(cr.Play(source=url, preemptible=True)))
+        self._spoke = True
+        if playout is not None:
+            playout.clip_announced()
         self._machine.reply_audio(response_id, 0.0, "", time.monotonic())
-        encoder = ClipEncoder(self._plan.relay.clip_format)
         self._clip = _Clip(clip_id, encoder)
         if self._stream_wav:
             clips.append(clip_id, encoder.header(None))
@@ -146,18 +169,29 @@ class TextSpeaker:
         self._machine = machine
         self._send = send
 
-    async def speak(self, response_id: str, request: ChatRequest, timing: TurnTiming) -> None:
-        """Send every delta untrimmed, then `last: true`; UpstreamError leaves the turn open."""
-        stream = self._services.router.stream(request)
+    async def speak(
+        self, response_id: str, request: ChatRequest, timing: TurnTiming
+    ) -> list[ToolCall]:
+        """Send every delta untrimmed, then `last: true`; UpstreamError leaves the turn open.
+        Returns the tool calls the stream made."""
+        stream, calls = self._services.router.stream(request), ToolCallAccumulator()
+        spoke, playout = False, self._machine.playout
         try:
             async for chunk in stream:
+                if chunk.tool_calls:
+                    calls.feed(chunk.tool_calls)
                 token = chunk.content if chunk.content is not None else chunk.transcript
                 if not token:
                     continue
-                now = time.monotonic()
+                now, spoke = time.monotonic(), True
                 self._machine.upstream_audio(now)
                 await self._send(cr.dump(cr.Text(token=token, preemptible=True)))
-                self._machine.reply_audio(response_id, len(token) * TEXT_MS_PER_CHAR, token, now)
+                ms = len(token) * TEXT_MS_PER_CHAR
+                self._machine.reply_audio(response_id, ms, token, now)
+                if playout is not None:
+                    playout.spoken(ms, now)
         finally:
             await stream.aclose()
-        await self._send(end_of_reply())
+        if spoke or not calls:
+            await self._send(end_of_reply())
+        return calls.calls()

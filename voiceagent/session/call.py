@@ -37,6 +37,7 @@ class CallCounters:
     dtmf: int = 0
     bad_frames: int = 0
     upstream_errors: int = 0
+    tool_calls: int = 0
 
 
 @dataclass(slots=True)
@@ -56,6 +57,7 @@ class CallSession:
     end_detail: str = ""
     upstream_failure: str | None = None
     failover_from: str | None = None
+    transfer: str | None = None  # the destination NAME a `transfer_call` handed the caller to
     record_transcripts: bool = False  # the plan's record_transcripts: sinks may keep texts
     counters: CallCounters = field(default_factory=CallCounters)
     history: History = field(default_factory=History)
@@ -69,6 +71,19 @@ class CallSession:
             self.ended = time.monotonic() if now is None else now
 
     @property
+    def ended_by(self) -> str:
+        """Who or what ended the call: `caller`, `end_call` (the agent), `transfer`,
+        `upstream_failure`, or the end reason itself (protocol error, drain, crash)."""
+        reason = self.end_reason
+        if reason in (EndReason.CALLER_HANGUP, EndReason.CALLER_DISCONNECTED):
+            return "caller"
+        if reason is EndReason.AGENT_ENDED:
+            return "transfer" if self.transfer else "end_call"
+        if reason is EndReason.UPSTREAM_FAILED:
+            return "upstream_failure"
+        return (reason or EndReason.INTERNAL_ERROR).value
+
+    @property
     def duration_s(self) -> float:
         end = self.ended if self.ended is not None else time.monotonic()
         return round(end - self.started, 3)
@@ -79,6 +94,8 @@ class CallSession:
         return {
             "reason": (self.end_reason or EndReason.INTERNAL_ERROR).value,
             "detail": self.end_detail,
+            "ended_by": self.ended_by,
+            "transfer": self.transfer,
             "upstream_failure": self.upstream_failure,
             "duration_s": self.duration_s,
             "frames_in": c.frames_in,
@@ -89,6 +106,7 @@ class CallSession:
             "dtmf": c.dtmf,
             "bad_frames": c.bad_frames,
             "upstream_errors": c.upstream_errors,
+            "tool_calls": c.tool_calls,
             "arm": self.arm,
         }
 

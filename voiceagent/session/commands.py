@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
+
+from voiceagent.tools.calls import ToolCall, ToolResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +63,39 @@ class ReportTurns:
 
 @dataclass(frozen=True, slots=True)
 class StartReply:
-    """Generate the agent's reply `response_id` from `messages` (one Router request)."""
+    """Generate the agent's reply `response_id` from `messages` (one Router request).
+
+    `tool_choice` None declares no tools (the greeting, a number without tools); "none"
+    declares them but lets the model call none (a turn that already used its tool rounds)."""
 
     response_id: str
-    messages: tuple[dict[str, str], ...]
+    messages: tuple[dict[str, Any], ...]
     greeting: bool = False
+    tool_choice: Literal["auto", "none"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunTool:
+    """Run this tool call off the pump loops (a task of the call's TaskGroup) and report
+    its result back to the machine."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTool:
+    """Cancel the running call `result.call` (the caller barged in); `result` is its
+    `cancelled` result, already recorded and answered to the model."""
+
+    result: ToolResult
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Call the machine's `wake(now)` in `after_s` seconds (a follow-up or the call's end
+    waits for something that sends no event)."""
+
+    after_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,4 +103,14 @@ class StopCall:
     """The call is over from our side (the reason is already recorded on the CallSession)."""
 
 
-CallCommand = SendPhone | SendUpstream | ReportTurns | StartReply | AbortStream | StopCall
+CallCommand = (
+    SendPhone
+    | SendUpstream
+    | ReportTurns
+    | StartReply
+    | AbortStream
+    | StopCall
+    | RunTool
+    | CancelTool
+    | Wake
+)

@@ -11,6 +11,8 @@ All times are `time.monotonic()` seconds supplied by the mode; figures are milli
 - greeting turns measure from call answered (the phone socket's start/setup).
 - barge_in_ms: caller speech detected (`speech_started` / `interrupt`) → `clear` sent or
   stream aborted.
+- tool_ms: time the turn spent running tools (model's arguments complete → results back),
+  apart from the model's own time; `tool_calls` counts the calls.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class TurnTiming:
     failed: str | None = None
     response_id: str | None = None  # the agent response answering this turn
     reported: bool = False  # handed to the sink (then it may be forgotten)
+    tool_calls: int = 0
+    tool_ms: float | None = None  # None: the turn called no tool
 
     @property
     def response_ms(self) -> float | None:
@@ -84,7 +88,13 @@ class TurnTiming:
             "fetch_ms": self.fetch_ms,
             "heard_ms": self.heard_ms,
             "barge_in_ms": self.barge_in_ms,
+            "tool_ms": self.tool_ms,
         }
+
+    def tools_ran(self, calls: int, ms: float) -> None:
+        """`calls` tool calls ran for this turn, taking `ms` (wall time, calls in parallel)."""
+        self.tool_calls += calls
+        self.tool_ms = round((self.tool_ms or 0.0) + ms, 3)
 
 
 @dataclass(slots=True)

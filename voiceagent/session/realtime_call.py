@@ -11,6 +11,9 @@ feed it what arrives (Twilio frames, Inworld events) and send what it returns, i
   ``response.cancel`` only while a response is active, then ``conversation.item.truncate`` at
   the heard milliseconds; late audio of the cancelled response is dropped;
 - the agent greets once the session is configured (``session.updated``);
+- a DTMF key reaches the model as a user message worded by the number's template;
+- tools (function calls, their follow-up, the agent ending or transferring the call) are
+  decided by ``RealtimeTools`` (session/realtime_tools.py) when the number has any;
 - errors: benign races are ignored, session-level errors end the call, untyped frames (e.g.
   ``{"errorType": "SESSION_RESOURCES_EXHAUSTED"}``) are logged and counted but never fatal on
   their own: they only classify a close that follows.
@@ -21,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from voiceagent.audio import ulaw_bytes, ulaw_ms
+from voiceagent.audio import ulaw_ms
 from voiceagent.errors import ProtocolError, UpstreamFailure
 from voiceagent.logging import get_logger
 from voiceagent.protocols import inworld_realtime as rt
@@ -29,68 +32,26 @@ from voiceagent.protocols import twilio_media as tm
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.session.commands import (
     CallCommand,
-    CancelResponse,
     ClearPlayback,
     ReportTurns,
     SendPhone,
     SendUpstream,
     StopCall,
-    TruncateItem,
 )
 from voiceagent.session.playback import PlaybackTracker
+from voiceagent.session.realtime_tools import RealtimeTools
+from voiceagent.session.realtime_wire import (
+    BENIGN_ERROR_CODES,
+    CAPACITY_ERROR_TYPES,
+    AppendChunker,
+    barge_in_frames,
+    error_is_fatal,
+)
+from voiceagent.tools.calls import ToolResult
 
 log = get_logger("voiceagent.realtime")
 
-BENIGN_ERROR_CODES = frozenset(
-    {"response_cancel_not_active", "conversation_already_has_active_response"}
-)
-"""Error codes that race with barge-in and mean nothing went wrong."""
-CAPACITY_ERROR_TYPES = frozenset({"SESSION_RESOURCES_EXHAUSTED"})
-"""Untyped ``errorType`` values meaning the account's concurrent-session cap was hit."""
 _NONE: tuple[str, ...] = ()
-
-
-class AppendChunker:
-    """Batches caller audio into appends of exactly ``append_ms`` (a remainder waits)."""
-
-    __slots__ = ("_buffer", "size")
-
-    def __init__(self, append_ms: int) -> None:
-        self.size = ulaw_bytes(append_ms)
-        self._buffer = bytearray()
-
-    def feed(self, audio: bytes) -> list[bytes]:
-        """Add caller audio; return the appends now complete (usually none or one)."""
-        buffer = self._buffer
-        buffer += audio
-        chunks = []
-        while len(buffer) >= self.size:
-            chunks.append(bytes(buffer[: self.size]))
-            del buffer[: self.size]
-        return chunks
-
-    def flush(self) -> bytes:
-        """The remainder (shorter than one append), emptied."""
-        rest = bytes(self._buffer)
-        self._buffer.clear()
-        return rest
-
-
-def error_is_fatal(event: rt.ErrorEvent, session_ready: bool) -> bool:
-    """Whether an ``error`` event ends the call.
-
-    Benign races never do. Before ``session.updated`` any error means the session is not
-    configured as the call needs; afterwards only errors about the session itself do (e.g.
-    ``invalid_value`` on ``session.*``). Errors about one request (a truncate, a response) not.
-    """
-    if event.code in BENIGN_ERROR_CODES:
-        return False
-    if not session_ready:
-        return True
-    detail = event.error
-    kind = detail.type if detail is not None else None
-    param = (detail.param if detail is not None else None) or ""
-    return kind in ("authentication_error", "session_error") or param.startswith("session")
 
 
 class RealtimeCall:
@@ -103,8 +64,13 @@ class RealtimeCall:
         append_ms: int,
         mark_ms: float,
         greeting: Sequence[str] = (),
+        tools: bool = False,
+        dtmf_template: str = "The caller pressed the key {digit}.",
     ) -> None:
         self.call = call
+        self.tools = RealtimeTools(call) if tools else None
+        self.dtmf_template = dtmf_template
+        self._reply_after_response = False  # a key press waits for the active response
         self.tracker = PlaybackTracker(call.history)
         self.chunker = AppendChunker(append_ms)
         self.mark_ms = mark_ms
@@ -137,8 +103,7 @@ class RealtimeCall:
             if echo is not None and echo.first:
                 self.call.latency.heard(now)
         elif isinstance(msg, tm.Dtmf):
-            self.call.counters.dtmf += 1
-            log.info("dtmf_received")  # never the digit: PINs and card numbers
+            return self._dtmf(msg.dtmf.digit, now)
         elif isinstance(msg, tm.Stop):
             self.call.end(EndReason.CALLER_HANGUP, "stop")
             return [StopCall()]
@@ -176,6 +141,24 @@ class RealtimeCall:
 
     def receive_upstream(self, event: rt.ParsedServerEvent, now: float) -> list[CallCommand]:
         """Any other upstream event; see the module docstring for the rules."""
+        commands = self._on_upstream(event, now)
+        if self.tools is not None:
+            commands = [*commands, *self.tools.on_event(event, now, self.active_response)]
+        return commands
+
+    def tool_finished(self, result: ToolResult, now: float) -> list[CallCommand]:
+        """A tool call the machine asked for (`RunTool`) produced its result."""
+        return self.tools.finished(result, now) if self.tools is not None else []
+
+    def wake(self, now: float) -> list[CallCommand]:
+        """A `Wake` the machine asked for is due."""
+        if self.tools is None:
+            return []
+        return self.tools.wake(
+            now, generating=self.active_response is not None, playing=self.tracker.playing
+        )
+
+    def _on_upstream(self, event: rt.ParsedServerEvent, now: float) -> list[CallCommand]:
         if isinstance(event, rt.SpeechStarted):
             return self._barge_in(now)
         if isinstance(event, rt.SpeechStopped):
@@ -190,11 +173,12 @@ class RealtimeCall:
         elif isinstance(event, rt.ResponseCreated):
             self._begin(event.response.id or "", None)
         elif isinstance(event, rt.ResponseOutputItemAdded):
-            self._begin(event.response_id or "", event.item.id)
+            item = event.item  # a function call item has no audio to truncate
+            self._begin(event.response_id or "", item.id if item.type == "message" else None)
         elif isinstance(event, rt.OutputAudioDone | rt.OutputAudioTranscriptDone):
             return self._close_audio(event.response_id or "")
         elif isinstance(event, rt.ResponseDone):
-            self._finish(event.response.id or "")
+            return self._finish(event.response.id or "")
         elif isinstance(event, rt.SessionUpdated):
             return self._session_ready()
         elif isinstance(event, rt.ErrorEvent):
@@ -236,10 +220,37 @@ class RealtimeCall:
                 current.response_id = response_id
         self.tracker.begin_response(response_id, item_id)
 
-    def _finish(self, response_id: str) -> None:
+    def _finish(self, response_id: str) -> list[CallCommand]:
         self.tracker.response_finished(response_id)
-        if response_id == self.active_response:
-            self.active_response = None
+        if response_id != self.active_response:
+            return []
+        self.active_response = None
+        if self._reply_after_response:
+            self._reply_after_response = False
+            return [SendUpstream(rt.dump(rt.ResponseCreate()))]
+        return []
+
+    def _dtmf(self, digit: str, now: float) -> list[CallCommand]:
+        """A key press reaches the model as a user message worded by the number's template
+        (like speech: it barges in and cancels running tools); the reply is asked for at once,
+        or when the response still active has ended."""
+        call = self.call
+        call.counters.dtmf += 1
+        log.info("dtmf_received")  # never the digit: PINs and card numbers
+        commands = self._barge_in(now)
+        if self.tools is not None:
+            commands += self.tools.caller_input(now)
+        text = self.dtmf_template.replace("{digit}", digit)
+        call.history.add_user(text)
+        call.counters.turns += 1
+        call.latency.start_turn(now, "turn", text if call.record_transcripts else "")
+        item = rt.ConversationItemCreate(item=rt.Item.user_text(text))
+        commands += [ReportTurns(), SendUpstream(rt.dump(item))]
+        if self.active_response is None:
+            commands.append(SendUpstream(rt.dump(rt.ResponseCreate())))
+        else:
+            self._reply_after_response = True
+        return commands
 
     def _close_audio(self, response_id: str) -> list[CallCommand]:
         """The response's audio is complete: a last mark for audio (or text) not yet marked."""
@@ -265,21 +276,9 @@ class RealtimeCall:
         call.counters.barge_ins += 1
         self.pending_text = ""
         self._unmarked_ms = 0.0
-        out: list[CallCommand] = []
-        for command in commands:
-            if isinstance(command, ClearPlayback):
-                out.append(SendPhone(tm.dump_clear(call.stream_sid)))
-                call.latency.barge_in(detected, time.monotonic())
-            elif isinstance(command, CancelResponse) and self.active_response is not None:
-                cancel = rt.ResponseCancel(response_id=command.response_id or None)
-                out.append(SendUpstream(rt.dump(cancel)))
-            elif isinstance(command, TruncateItem):
-                truncate = rt.ConversationItemTruncate(
-                    item_id=command.item_id,
-                    content_index=command.content_index,
-                    audio_end_ms=command.audio_end_ms,
-                )
-                out.append(SendUpstream(rt.dump(truncate)))
+        out = barge_in_frames(commands, call.stream_sid, self.active_response is not None)
+        if any(isinstance(command, ClearPlayback) for command in commands):
+            call.latency.barge_in(detected, time.monotonic())
         log.info("barge_in", commands=[type(c).__name__ for c in commands])
         return out
 

@@ -5,11 +5,15 @@ template, or the greeting), when a running reply is superseded by newer input or
 `interrupt`, and what the caller heard (the history keeps only that: `utteranceUntilInterrupt`
 when Twilio fills it, else the sentences `durationUntilInterruptMs` covers). The mode executes
 `StartReply` (one streaming Router request) and `AbortStream` (cancel it), and reports back what
-it handed to Twilio (`reply_audio`) and how the reply ended (`reply_finished` /
-`reply_failed`).
+it handed to Twilio (`reply_audio`) and how the reply ended (`reply_spoken` with the tool calls
+it made, `reply_finished` / `reply_failed`). Tool rounds, their follow-up replies and the
+agent's end of the call are `RelayTools` (session/relay_tools.py) when the number has tools.
 """
 
 from __future__ import annotations
+
+import time
+from typing import Any, Literal
 
 from voiceagent.errors import ProtocolError
 from voiceagent.logging import get_logger
@@ -22,9 +26,13 @@ from voiceagent.session.commands import (
     SendPhone,
     StartReply,
     StopCall,
+    Wake,
 )
 from voiceagent.session.latency import TurnTiming
 from voiceagent.session.playback import PlaybackTracker
+from voiceagent.session.relay_playout import Playout
+from voiceagent.session.relay_tools import CLOSE_POLL_S, RelayTools
+from voiceagent.tools.calls import ToolCall, ToolResult
 
 log = get_logger("voiceagent.relay")
 
@@ -35,9 +43,11 @@ class RelayCall:
     """One relay-router call's decisions (see the module docstring)."""
 
     def __init__(
-        self, call: CallSession, *, instructions: str, dtmf_template: str, apology: str
-    ) -> None:
+        self, call: CallSession, *, instructions: str, dtmf_template: str, apology: str,
+        tools: bool = False,
+    ) -> None:  # fmt: skip
         self.call = call
+        self.tools = RelayTools(call) if tools else None
         self.tracker = PlaybackTracker(call.history, confirm_by_marks=False)
         self.instructions = instructions
         self.dtmf_template = dtmf_template
@@ -75,9 +85,10 @@ class RelayCall:
         return []
 
     def caller_left(self, reason: str) -> list[CallCommand]:
-        """The caller's side closed: stop the running reply."""
+        """The caller's side closed: stop the running reply and its tools."""
         self.call.end(EndReason.CALLER_HANGUP, reason)
-        commands: list[CallCommand] = []
+        now = time.monotonic()
+        commands = self.tools.cancel(now) if self.tools is not None else []
         if self.running and self.reply is not None:
             commands.append(AbortStream(self.reply))
         return [*commands, StopCall()]
@@ -93,9 +104,38 @@ class RelayCall:
         if duration_ms or text:
             self.tracker.audio_sent(response_id, duration_ms, text)
 
+    @property
+    def playout(self) -> Playout | None:
+        """The estimate of when the caller has heard everything (kept when the number has
+        tools: the agent's end of the call waits for it)."""
+        return self.tools.playout if self.tools is not None else None
+
+    def reply_spoken(
+        self, response_id: str, calls: list[ToolCall], now: float
+    ) -> list[CallCommand]:
+        """The reply's stream ended normally, having made `calls` (usually none)."""
+        tools = self.tools
+        if tools is None or response_id != self.reply or not self.running:
+            return []  # no tools, or superseded meanwhile
+        if calls:
+            return tools.calls_made(response_id, calls, now)
+        return [Wake(CLOSE_POLL_S)] if tools.closing is not None else []
+
+    def tool_finished(self, result: ToolResult, now: float) -> list[CallCommand]:
+        """A call of the running round produced its result; the last one asks the follow-up."""
+        tools, timing = self.tools, self._timing_of(self.reply or "")
+        if tools is None or not tools.result(result, now, timing) or timing is None:
+            return []
+        messages = ({"role": "system", "content": self.instructions}, *self.call.history.messages())
+        return [self._start(messages, timing, tool_choice=tools.tool_choice)]
+
+    def wake(self, now: float) -> list[CallCommand]:
+        """A `Wake` the machine asked for is due (the agent's end of the call)."""
+        return self.tools.wake(now, replying=self.running) if self.tools is not None else []
+
     def reply_finished(self, response_id: str) -> None:
         self.tracker.response_finished(response_id)
-        if response_id == self.reply:
+        if response_id == self.reply and not (self.tools and self.tools.pending):
             self.running = False
 
     def reply_failed(self, response_id: str, kind: str) -> list[CallCommand]:
@@ -108,10 +148,15 @@ class RelayCall:
         if response_id != self.reply:
             return []
         self.call.history.open_assistant(f"{response_id}-apology").text = self.apology
-        return [SendPhone(cr.dump(cr.Text(token=self.apology, last=True)))]
+        apology = SendPhone(cr.dump(cr.Text(token=self.apology, last=True)))
+        closing = self.tools is not None and self.tools.closing is not None
+        return [apology, Wake(CLOSE_POLL_S)] if closing else [apology]
 
     # -- rules ------------------------------------------------------------------------------------
     def _user_input(self, text: str, now: float) -> list[CallCommand]:
+        if self.tools is not None and self.tools.closing is not None:
+            log.info("input_while_closing")  # the agent ended the call: no new reply
+            return []
         commands: list[CallCommand] = []
         if self.running:
             commands += self._interrupt(None, None, now, superseded=True)
@@ -120,12 +165,17 @@ class RelayCall:
         messages = ({"role": "system", "content": self.instructions}, *self.call.history.messages())
         user_text = text if self.call.record_transcripts else ""
         timing = self.call.latency.start_turn(now, "turn", user_text)
-        commands += [ReportTurns(), self._start(messages, timing)]
+        choice = None
+        if self.tools is not None:
+            self.tools.rounds = 0
+            choice = self.tools.tool_choice
+        commands += [ReportTurns(), self._start(messages, timing, tool_choice=choice)]
         return commands
 
     def _start(
-        self, messages: tuple[dict[str, str], ...], timing: TurnTiming, *, greeting: bool = False
-    ) -> StartReply:
+        self, messages: tuple[dict[str, Any], ...], timing: TurnTiming, *,
+        greeting: bool = False, tool_choice: Literal["auto", "none"] | None = None,
+    ) -> StartReply:  # fmt: skip
         if self.reply is not None:
             self.tracker.forget(self.reply)
         self._seq += 1
@@ -133,7 +183,7 @@ class RelayCall:
         self.running = True
         self.tracker.begin_response(response_id)
         timing.response_id = response_id
-        return StartReply(response_id, messages, greeting)
+        return StartReply(response_id, messages, greeting, tool_choice)
 
     def _interrupt(
         self, heard_ms: int | None, heard_text: str | None, now: float, superseded: bool = False
@@ -148,10 +198,16 @@ class RelayCall:
         self.call.counters.barge_ins = self.tracker.barge_ins
         self.call.latency.barge_in(now, now)
         log.info("barge_in", superseded=superseded, heard_ms=heard_ms, aborted=running)
+        commands: list[CallCommand] = []
+        if self.tools is not None:
+            self.tools.playout.interrupted(now)
+            commands += self.tools.cancel(now)
+            if self.tools.closing is not None:
+                commands.append(Wake(CLOSE_POLL_S))
         if (running or aborts) and reply is not None:
             self.running = False
-            return [AbortStream(reply)]
-        return []
+            commands.append(AbortStream(reply))
+        return commands
 
     def _timing_of(self, response_id: str) -> TurnTiming | None:
         for timing in reversed(self.call.latency.turns):

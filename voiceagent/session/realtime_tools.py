@@ -1,0 +1,139 @@
+"""Tool calls and the agent's end of a realtime call, without I/O: events in, commands out.
+
+`RealtimeTools` is the part of `RealtimeCall` that exists only when the number has tools
+(realtime_call.py feeds it every non-audio upstream event; audio never comes here):
+
+- a function call whose arguments are complete becomes `RunTool` (the mode runs it as a task);
+  its result comes back through `finished`: the `function_call_output` goes up at once, the
+  call and its output go into the history, the time into the turn's `tool_ms`;
+- the follow-up reply: Inworld now starts it by itself after the outputs; an older server
+  waits for `response.create`. We send one only if no response started within
+  FOLLOW_UP_GRACE_S (`Wake`, then `wake`), so one output never gets two replies;
+- caller input (speech, a key) while calls run cancels them (`CancelTool`) and answers each
+  with a `cancelled` output at once: the model never waits, and no follow-up is asked for
+  (the caller's new turn gets the reply);
+- `end_call` / `transfer_call` close the call once everything the agent said after them was
+  heard: outputs sent, no follow-up pending, no response generating, every mark echoed (the
+  machine marks the end of each response's audio), and quiet for FOLLOW_UP_GRACE_S; at
+  most GOODBYE_LIMIT_S after the call. Then `call.end(AGENT_ENDED)` (and `call.transfer`).
+"""
+
+from __future__ import annotations
+
+from voiceagent.logging import get_logger
+from voiceagent.protocols import inworld_realtime as rt
+from voiceagent.session.call import CallSession, EndReason
+from voiceagent.session.commands import (
+    CallCommand,
+    CancelTool,
+    RunTool,
+    SendUpstream,
+    StopCall,
+    Wake,
+)
+from voiceagent.tools.calls import CallAction, ToolCall, ToolResult, Transfer, cancelled
+from voiceagent.tools.realtime_calls import FunctionCallTracker
+
+log = get_logger("voiceagent.realtime")
+
+FOLLOW_UP_GRACE_S = 0.5
+"""How long Inworld has to start the follow-up by itself before we send `response.create`."""
+CLOSE_POLL_S = 0.1
+"""How often a closing call checks that the agent's last words were heard."""
+GOODBYE_LIMIT_S = 15.0
+"""The longest a call waits, after `end_call` / `transfer_call`, for its last words."""
+
+
+class RealtimeTools:
+    """The tool side of one realtime call (see the module docstring)."""
+
+    def __init__(self, call: CallSession) -> None:
+        self.call = call
+        self.calls = FunctionCallTracker()
+        self.running: dict[str, tuple[ToolCall, float]] = {}  # call_id -> (call, started)
+        self.closing: CallAction | None = None
+        self._close_by = 0.0
+        self._quiet_since = 0.0
+        self._follow_up_at: float | None = None
+
+    # -- events ---------------------------------------------------------------------------------
+    def on_event(self, event: object, now: float, response_id: str | None) -> list[CallCommand]:
+        """Any non-audio upstream event; `response_id` is the machine's active response."""
+        if isinstance(event, rt.SpeechStarted):
+            return self.caller_input(now)
+        if isinstance(event, rt.ResponseCreated):
+            self._follow_up_at = None  # whoever started it, the follow-up is under way
+        elif isinstance(event, rt.ResponseDone):
+            self._quiet_since = now
+        calls = self.calls.on_event(event)
+        if not calls:
+            return []
+        owner = getattr(event, "response_id", None) or response_id or "tools"
+        self.call.history.add_tool_calls(owner, calls)
+        for call in calls:
+            self.running[call.call_id] = (call, now)
+        return [RunTool(call) for call in calls]
+
+    def finished(self, result: ToolResult, now: float) -> list[CallCommand]:
+        """A call's result is back: its output (ignored if a barge-in already answered it)."""
+        entry = self.running.pop(result.call.call_id, None)
+        if entry is None:
+            return []
+        commands = self._answer(result, now)
+        if self.calls.needs_follow_up:
+            self._follow_up_at = now + FOLLOW_UP_GRACE_S
+            commands.append(Wake(FOLLOW_UP_GRACE_S))
+        if result.ok and result.action is not None and self.closing is None:
+            self.closing, self._close_by = result.action, now + GOODBYE_LIMIT_S
+            log.info("call_closing", action=_how(result.action))
+            commands.append(Wake(CLOSE_POLL_S))
+        return commands
+
+    def caller_input(self, now: float) -> list[CallCommand]:
+        """The caller spoke or pressed a key: cancel running calls, answer them `cancelled`."""
+        self._follow_up_at = None
+        commands: list[CallCommand] = []
+        for call, started in list(self.running.values()):
+            del self.running[call.call_id]
+            result = cancelled(call, (now - started) * 1000.0)
+            commands += [*self._answer(result, now), CancelTool(result)]
+        return commands
+
+    def wake(self, now: float, *, generating: bool, playing: bool) -> list[CallCommand]:
+        """A `Wake` is due: send the follow-up if none started; close the call when due."""
+        if self._follow_up_at is not None and now >= self._follow_up_at:
+            self._follow_up_at = None
+            if self.calls.needs_follow_up:
+                self._quiet_since = now
+                log.info("tool_follow_up_requested")
+                return [SendUpstream(rt.dump(rt.ResponseCreate()))]
+        if self.closing is None or self.call.end_reason is not None:
+            return []
+        busy = bool(self.running) or self._follow_up_at is not None or generating or playing
+        if now < self._close_by and (busy or now - self._quiet_since < FOLLOW_UP_GRACE_S):
+            return [Wake(CLOSE_POLL_S)]
+        return self._close(timed_out=now >= self._close_by)
+
+    # -- rules ------------------------------------------------------------------------------------
+    def _answer(self, result: ToolResult, now: float) -> list[CallCommand]:
+        call = self.call
+        call.history.add_tool_result(result)
+        call.counters.tool_calls += 1
+        if call.latency.current is not None:
+            call.latency.current.tools_ran(1, result.duration_ms)
+        self.calls.output_sent(result.call.call_id)
+        self._quiet_since = now
+        item = rt.Item.function_call_output(result.call.call_id, result.output)
+        return [SendUpstream(rt.dump(rt.ConversationItemCreate(item=item)))]
+
+    def _close(self, *, timed_out: bool) -> list[CallCommand]:
+        action = self.closing
+        if isinstance(action, Transfer):
+            self.call.transfer = action.destination_name
+        self.call.end(EndReason.AGENT_ENDED, _how(action))
+        log.info("agent_ended_call", how=_how(action), waited_out=timed_out or None)
+        return [StopCall()]
+
+
+def _how(action: CallAction | None) -> str:
+    return "transfer" if isinstance(action, Transfer) else "end_call"
