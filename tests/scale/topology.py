@@ -36,7 +36,23 @@ SERVERS = ("app1", "app2")
 BUDGET = 5  # REALTIME_SESSION_BUDGET across both instances
 LEASE_S = 3.0  # REALTIME_SESSION_LEASE_SECONDS: a dead instance's leases go within this
 WHERE_EVENTS = {"call_answered": "webhook", "stream_started": "stream", "failover": "action",
-                "action_apology": "action", "relay_action": "action"}  # fmt: skip
+                "action_apology": "action", "relay_action": "action",
+                "action_transfer": "action"}  # fmt: skip
+TRANSFER_REALTIME, TRANSFER_RELAY, FRONT_DESK = "+18005550121", "+18005550122", "+18005550199"
+_TRANSFER_TOOLS = [
+    {
+        "name": "transfer_call",
+        "destinations": {
+            "front_desk": {"number": FRONT_DESK, "announcement": "Connecting you now."}
+        },
+    }
+]
+TRANSFER_NUMBERS = {
+    TRANSFER_REALTIME: {"mode": "realtime-passthrough",
+                        "agent": {"tools": _TRANSFER_TOOLS, "greeting": "Hi."}},
+    TRANSFER_RELAY: {"mode": "relay-router", "agent": {"tools": _TRANSFER_TOOLS,
+                                                       "greeting": "Hi."}},
+}  # fmt: skip
 _HTTPLOG = re.compile(r" voiceagent/(\S+) \S+ (-?\d+) .*\"(\S+) (\S+) [^\"]*\"\s*$")
 
 
@@ -154,7 +170,7 @@ class Topology:
 
     def start(self) -> None:
         config = self.workdir / "voiceagent.yaml"
-        config.write_text(yaml.safe_dump(rig_config_data()))
+        config.write_text(yaml.safe_dump(rig_config_data(**TRANSFER_NUMBERS)))
         env = dict(
             os.environ, PUBLIC_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN, INWORLD_API_KEY=KEY,
             INWORLD_REALTIME_URL=f"ws://127.0.0.1:{self.realtime_port}/api/v1/realtime/session",
