@@ -47,6 +47,11 @@ numbers:
 """
 
 
+def records_url(workdir: Path) -> str:
+    """Records in a SQLite file of the run, or BENCH_DATABASE_URL ("" turns records off)."""
+    return os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{workdir / 'records.sqlite3'}")
+
+
 def _free_port() -> int:
     import socket
 
@@ -71,7 +76,7 @@ def _start_server(router_url: str, port: int, workdir: Path) -> subprocess.Popen
     env = {
         **os.environ, "PUBLIC_URL": PUBLIC, "TWILIO_AUTH_TOKEN": TOKEN, "INWORLD_API_KEY": KEY,
         "INWORLD_ROUTER_URL": router_url, "VOICEAGENT_CONFIG": str(config),
-        "LOG_LEVEL": "warning", "DATABASE_URL": f"sqlite:///{workdir / 'records.sqlite3'}",
+        "LOG_LEVEL": "warning", "DATABASE_URL": records_url(workdir),
         "REDIS_URL": "",
     }  # fmt: skip
     return subprocess.Popen(

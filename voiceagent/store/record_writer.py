@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Seconds between attempts while the database is unreachable (the last one repeats)."""
 PROBE_TIMEOUT_S = 5.0
 LINGER_S = 0.25
+GIL_SWITCH_S = 0.0005
 """How long a batch waits for more records after its first (a record is at most this late)."""
 WRITE_TIMEOUT_S = 30.0
 
@@ -104,6 +106,9 @@ class RecordWriter:
                 )  # fmt: skip
 
     def start(self) -> None:
+        # The writer shares the GIL with the serving loop: a short switch interval bounds how
+        # long a batch of SQL work can hold the loop back (the default is 5 ms).
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self._thread = threading.Thread(target=self._main, name="record-writer", daemon=True)
         self._thread.start()
 
