@@ -68,10 +68,10 @@ class RealtimeCall:
         dtmf_template: str = "The caller pressed the key {digit}.",
     ) -> None:
         self.call = call
-        self.tools = RealtimeTools(call) if tools else None
+        self.tracker = PlaybackTracker(call.history)
+        self.tools = RealtimeTools(call, self.tracker) if tools else None
         self.dtmf_template = dtmf_template
         self._reply_after_response = False  # a key press waits for the active response
-        self.tracker = PlaybackTracker(call.history)
         self.chunker = AppendChunker(append_ms)
         self.mark_ms = mark_ms
         self.greeting = tuple(greeting)

@@ -11,7 +11,9 @@
   FOLLOW_UP_GRACE_S (`Wake`, then `wake`), so one output never gets two replies;
 - caller input (speech, a key) while calls run cancels them (`CancelTool`) and answers each
   with a `cancelled` output at once: the model never waits, and no follow-up is asked for
-  (the caller's new turn gets the reply);
+  (the caller's new turn gets the reply). Should Inworld start its automatic follow-up to
+  those outputs while the caller is still talking, that response is cancelled at once (its
+  audio dropped): the reply belongs to what the caller is saying;
 - `end_call` / `transfer_call` close the call once everything the agent said after them was
   heard: outputs sent, no follow-up pending, no response generating, every mark echoed (the
   machine marks the end of each response's audio), and quiet for FOLLOW_UP_GRACE_S; at
@@ -31,6 +33,7 @@ from voiceagent.session.commands import (
     StopCall,
     Wake,
 )
+from voiceagent.session.playback import PlaybackTracker
 from voiceagent.tools.calls import CallAction, ToolCall, ToolResult, Transfer, cancelled
 from voiceagent.tools.realtime_calls import FunctionCallTracker
 
@@ -47,8 +50,11 @@ GOODBYE_LIMIT_S = 15.0
 class RealtimeTools:
     """The tool side of one realtime call (see the module docstring)."""
 
-    def __init__(self, call: CallSession) -> None:
+    def __init__(self, call: CallSession, tracker: PlaybackTracker) -> None:
         self.call = call
+        self.tracker = tracker
+        self._speaking = False  # between the caller's speech_started and speech_stopped
+        self._held = False  # outputs were cancelled while the caller is speaking
         self.calls = FunctionCallTracker()
         self.running: dict[str, tuple[ToolCall, float]] = {}  # call_id -> (call, started)
         self.closing: CallAction | None = None
@@ -60,9 +66,14 @@ class RealtimeTools:
     def on_event(self, event: object, now: float, response_id: str | None) -> list[CallCommand]:
         """Any non-audio upstream event; `response_id` is the machine's active response."""
         if isinstance(event, rt.SpeechStarted):
+            self._speaking = True
             return self.caller_input(now)
-        if isinstance(event, rt.ResponseCreated):
+        if isinstance(event, rt.SpeechStopped):
+            self._speaking = self._held = False
+        elif isinstance(event, rt.ResponseCreated):
             self._follow_up_at = None  # whoever started it, the follow-up is under way
+            if self._speaking and self._held:
+                return self._hold(event.response.id)
         elif isinstance(event, rt.ResponseDone):
             self._quiet_since = now
         calls = self.calls.on_event(event)
@@ -97,6 +108,7 @@ class RealtimeTools:
             del self.running[call.call_id]
             result = cancelled(call, (now - started) * 1000.0)
             commands += [*self._answer(result, now), CancelTool(result)]
+            self._held = self._speaking
         return commands
 
     def wake(self, now: float, *, generating: bool, playing: bool) -> list[CallCommand]:
@@ -125,6 +137,12 @@ class RealtimeTools:
         self._quiet_since = now
         item = rt.Item.function_call_output(result.call.call_id, result.output)
         return [SendUpstream(rt.dump(rt.ConversationItemCreate(item=item)))]
+
+    def _hold(self, response_id: str | None) -> list[CallCommand]:
+        """A response started over the caller's speech, after cancelled outputs: cancel it."""
+        self.tracker.speech_started()  # cuts the response just begun: its audio is dropped
+        log.info("follow_up_over_caller_cancelled")
+        return [SendUpstream(rt.dump(rt.ResponseCancel(response_id=response_id)))]
 
     def _close(self, *, timed_out: bool) -> list[CallCommand]:
         action = self.closing

@@ -218,7 +218,10 @@ class FakeSession:
     async def end_user_turn(self, ms: int) -> None:
         self.turns += 1
         item_id = f"item_user_{self.turns}"
-        scripted = self.opts.transcripts
+        scripted = next(
+            (t for sid, t in self.opts.call_transcripts.items() if sid in self.record.key),
+            self.opts.transcripts,
+        )
         text = scripted[(self.turns - 1) % len(scripted)] if scripted else f"utterance {self.turns}"
         if self.turn_detection is not None:
             await self.emit(

@@ -5,7 +5,7 @@ Mutable on purpose: a test may change them between calls (e.g. refuse the next u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from voiceagent.sim.fake_tool_calls import FollowUp, ScriptedToolCall
@@ -18,6 +18,7 @@ class FakeRealtimeOptions:
     api_key: str = "fake-inworld-key"
     # script: what the caller "said" (else "utterance N") and what the agent answers
     transcripts: tuple[str, ...] = ()
+    call_transcripts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # by CallSid
     answers: tuple[str, ...] = (
         "Sure, I can help with that.",
         "Let me check that for you.",
