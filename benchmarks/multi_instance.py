@@ -103,13 +103,15 @@ def start_instance(env: dict[str, str], port: int, log: Path) -> subprocess.Pope
         )  # fmt: skip
 
 
-def start_lb(ports: list[int], lb_port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_lb(
+    ports: list[int], lb_port: int, workdir: Path, balance: str
+) -> subprocess.Popen[bytes]:
     haproxy = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
     if haproxy is None:
         raise SystemExit("haproxy is not installed (apt-get install haproxy)")
     servers = {"VOICEAGENT_APP1": f"127.0.0.1:{ports[0]}",
                "VOICEAGENT_APP2": f"127.0.0.1:{ports[-1]}"}  # fmt: skip
-    env = dict(os.environ, VOICEAGENT_LB_BIND=f"127.0.0.1:{lb_port}",
+    env = dict(os.environ, VOICEAGENT_LB_BIND=f"127.0.0.1:{lb_port}", VOICEAGENT_LB_BALANCE=balance,
                VOICEAGENT_LB_STATS=f"127.0.0.1:{free_port()}", **servers)  # fmt: skip
     with (workdir / "haproxy.log").open("ab") as out:
         return subprocess.Popen(
@@ -170,7 +172,7 @@ async def run_calls(phase: Phase, base: str, args: argparse.Namespace) -> None:
         async def one(i: int) -> Call:
             await asyncio.sleep(i * args.ramp / args.calls)
             began = time.monotonic()
-            if i % 2 == 0:
+            if args.modes == "realtime" or (args.modes == "both" and i % 2 == 0):
                 rec = await place_call(target, REALTIME, rt_script, http=http, record_timing=True)
                 return Call(rec, "realtime", began, time.monotonic())
             rec = await place_call(target, RELAY, relay_script(i, args.seconds), http=http,
@@ -265,8 +267,9 @@ async def phase_run(name: str, n: int, env: dict[str, str], workdir: Path,
     logs = {t: workdir / f"{t}.log" for t in tags}
     procs = {t: start_instance(env, p, logs[t]) for t, p in zip(tags, ports, strict=True)}
     lb_port = free_port()
-    lb = start_lb(ports, lb_port, workdir)
-    phase = Phase(f"{n} instance{'s' if n > 1 else ''} behind HAProxy", procs, logs, lb_pid=lb.pid)
+    lb = start_lb(ports, lb_port, workdir, args.balance)
+    title = f"{n} instance{'s' if n > 1 else ''} behind HAProxy ({args.balance})"
+    phase = Phase(title, procs, logs, lb_pid=lb.pid)
     try:
         for port in ports:
             await wait_healthy(f"http://127.0.0.1:{port}")
@@ -325,6 +328,10 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=100, help="concurrent calls, half per mode")
     parser.add_argument("--seconds", type=float, default=40.0, help="length of each call")
+    parser.add_argument("--modes", choices=("both", "realtime", "relay"), default="both",
+                        help="both: half the calls per mode")  # fmt: skip
+    parser.add_argument("--balance", choices=("leastconn", "roundrobin"), default="leastconn",
+                        help="HAProxy's algorithm (deploy/haproxy.cfg's default)")  # fmt: skip
     parser.add_argument("--ramp", type=float, default=4.2, help="seconds over which calls start")
     parser.add_argument("--ttfb", type=float, default=0.25, help="fake Router s to first byte")
     parser.add_argument("--sentence", type=float, default=0.4, help="fake Router s per sentence")

@@ -1,5 +1,6 @@
 """The scale-out topology: two `voiceagent serve` processes behind HAProxy (deploy/haproxy.cfg,
-round robin, no stickiness), sharing the test Redis and PostgreSQL.
+run with round robin: each call's requests alternate between the instances), sharing the test
+Redis and PostgreSQL.
 
 ``topology`` (one per run)  starts HAProxy (installed from Debian's packages if missing) and
     the instances, with a Redis database number of their own (an empty one, locked, flushed

@@ -193,6 +193,7 @@ class Topology:
         env = dict(
             os.environ, VOICEAGENT_LB_BIND=f"127.0.0.1:{self.lb_port}",
             VOICEAGENT_LB_STATS=f"127.0.0.1:{self.stats_port}", VOICEAGENT_CHECK_INTER="200ms",
+            VOICEAGENT_LB_BALANCE="roundrobin",  # every call's requests on both instances
             **{f"VOICEAGENT_{i.name.upper()}": f"127.0.0.1:{i.port}" for i in self.instances},
         )  # fmt: skip
         env.pop("VOICEAGENT_TLS_CERT", None)
