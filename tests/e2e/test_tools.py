@@ -3,6 +3,8 @@ Realtime and Router scripted to call tools, the simulated Twilio, and an HTTP to
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -261,3 +263,22 @@ async def test_realtime_dtmf_reaches_the_model_as_a_worded_user_message(
     ]
     assert [e for e in logs if e["event"] == "dtmf_received"]
     assert all("digit" not in e for e in logs)
+
+
+def test_simulate_with_tools_shows_each_scenario_in_both_modes() -> None:
+    """`voiceagent simulate --tools`: in each mode a caller answered by the HTTP tool, one
+    transferred and one whose call the agent ended, each line saying how the call ended."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "0", "--tools", "--seed", "4"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    for protocol in ("media-streams", "conversation-relay"):
+        lines = [line for line in out.split("\n\n") if protocol in line]
+        notes = " | ".join(lines)
+        assert "tool answer: tools get_weather; the caller hung up" in notes
+        assert "transferred: tools transfer_call; transferred to front_desk" in notes
+        assert "agent ends: tools end_call; the agent ended the call" in notes
+    assert out.count("It's light rain and 14 degrees in Paris.") == 2
+    assert "voiceagent report: 6 calls" in out

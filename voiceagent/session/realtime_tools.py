@@ -61,6 +61,7 @@ class RealtimeTools:
         self._close_by = 0.0
         self._quiet_since = 0.0
         self._follow_up_at: float | None = None
+        self._calling: str | None = None  # the last response that called tools
 
     # -- events ---------------------------------------------------------------------------------
     def on_event(self, event: object, now: float, response_id: str | None) -> list[CallCommand]:
@@ -74,6 +75,7 @@ class RealtimeTools:
             self._follow_up_at = None  # whoever started it, the follow-up is under way
             if self._speaking and self._held:
                 return self._hold(event.response.id)
+            self._follow_up_of_turn(event.response.id)
         elif isinstance(event, rt.ResponseDone):
             self._quiet_since = now
         calls = self.calls.on_event(event)
@@ -81,6 +83,7 @@ class RealtimeTools:
             return []
         owner = getattr(event, "response_id", None) or response_id or "tools"
         self.call.history.add_tool_calls(owner, calls)
+        self._calling = owner
         for call in calls:
             self.running[call.call_id] = (call, now)
         return [RunTool(call) for call in calls]
@@ -137,6 +140,13 @@ class RealtimeTools:
         self._quiet_since = now
         item = rt.Item.function_call_output(result.call.call_id, result.output)
         return [SendUpstream(rt.dump(rt.ConversationItemCreate(item=item)))]
+
+    def _follow_up_of_turn(self, response_id: str | None) -> None:
+        """The reply after a turn's tool calls answers that turn: the turn's agent text is
+        what the caller heard of it (as in relay mode)."""
+        current = self.call.latency.current
+        if current is not None and response_id and current.response_id == self._calling:
+            current.response_id = response_id
 
     def _hold(self, response_id: str | None) -> list[CallCommand]:
         """A response started over the caller's speech, after cancelled outputs: cancel it."""

@@ -71,7 +71,7 @@ class FakeReplies:
         outputs = self.tools.response_started(trigger)
         script = None if outputs else self.tools.tool_for(self.session.user_texts)
         if outputs:
-            text = tool_answer(self.opts.tool_answer, outputs)
+            text = tool_answer(self.opts.tool_answer, outputs, self.opts.tool_calls)
         elif script is not None:
             text = script.say
         new_id = self.session.new_id

@@ -85,8 +85,8 @@ class RecordedRequest:
 
 def derived_answer(request: ir.ChatRequest) -> str:
     """The default answer: the greeting repeated, else a two-sentence echo of the last input."""
-    system = next((m.content for m in request.messages if m.role == "system"), "")
-    last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    system = next((m.content or "" for m in request.messages if m.role == "system"), "")
+    last_user = next((m.content or "" for m in reversed(request.messages) if m.role == "user"), "")
     if system == GREETING_MARKER:
         return last_user
     return f"You said: {last_user.strip().rstrip('.?!')}. Is there anything else I can do?"

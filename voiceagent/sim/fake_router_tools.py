@@ -110,7 +110,7 @@ def plan_reply(
             (names.get(str(m.get("tool_call_id")), "tool"), str(m.get("content") or ""))
             for m in trailing
         ]
-        return ToolReply(tool_answer(template, outputs))
+        return ToolReply(tool_answer(template, outputs, scripts))
     if not messages or messages[-1].get("role") != "user":
         return None
     script = match_tool_call(scripts, str(messages[-1].get("content") or ""), declared_tools(raw))

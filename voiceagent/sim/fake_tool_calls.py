@@ -27,12 +27,14 @@ AUTO_TRIGGER = "function_call_output"
 @dataclass(frozen=True, slots=True)
 class ScriptedToolCall:
     """When the caller's words contain ``phrase`` (case-insensitive), call ``name`` with
-    ``arguments`` (a dict, or a raw string to send broken JSON), saying ``say`` first."""
+    ``arguments`` (a dict, or a raw string to send broken JSON), saying ``say`` first;
+    ``answer`` words the follow-up to this tool's output (else the fake's ``tool_answer``)."""
 
     phrase: str
     name: str
     arguments: dict[str, Any] | str = field(default_factory=dict)
     say: str = ""
+    answer: str | None = None
 
     @property
     def arguments_json(self) -> str:
@@ -49,12 +51,25 @@ def match_tool_call(
     return next((s for s in scripts if s.phrase.lower() in lowered and s.name in declared), None)
 
 
-def tool_answer(template: str, outputs: list[tuple[str, str]]) -> str:
-    """The follow-up reply's words: ``template`` with ``{name}`` and ``{output}`` (the
-    outputs joined, each cut to 300 characters)."""
+def tool_answer(
+    template: str, outputs: list[tuple[str, str]], scripts: tuple[ScriptedToolCall, ...] = ()
+) -> str:
+    """The follow-up reply's words: ``template`` (or, for one output, its script's
+    ``answer``) with ``{name}``, ``{output}`` (the outputs joined, each cut to 300
+    characters) and ``{data[key]}`` (a field of a JSON-object output)."""
     names = ", ".join(name for name, _ in outputs)
     text = " ".join(output[:300] for _, output in outputs)
-    return template.format(name=names, output=text)
+    if len(outputs) == 1:
+        own = next((s.answer for s in scripts if s.name == names and s.answer is not None), None)
+        template = own if own is not None else template
+    try:
+        data = orjson.loads(outputs[0][1]) if len(outputs) == 1 else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    try:
+        return template.format(name=names, output=text, data=data)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return text  # a template asking for a field this output lacks
 
 
 class FakeToolState:

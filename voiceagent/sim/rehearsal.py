@@ -2,8 +2,10 @@
 
 Starts the real server (create_app) on 127.0.0.1 against the fake Inworld Realtime and the
 fake Router of this package, on the sample A/B config `rehearsal.yaml`, places N simulated
-Twilio callers (Media Streams or ConversationRelay, whichever TwiML the server answers),
-prints what each caller heard with its latencies, then the A/B report from the call records.
+Twilio callers (Media Streams or ConversationRelay, whichever TwiML the server answers), with
+`--tools` also the three tool scenarios in each mode (`tool_rehearsal.py`: an HTTP tool's
+answer, a transfer, the agent ending the call), prints what each caller heard with its
+latencies and how each call ended, then the A/B report from the call records.
 
 Fake delays default to assumptions from public figures (see `--help`); they are the
 upstream's share of the latency, so the report shows what the modes add on top of them.
@@ -27,7 +29,6 @@ from aiohttp import web
 from sqlalchemy import select
 
 from voiceagent.app import create_app
-from voiceagent.config import load_config
 from voiceagent.logging import configure_logging
 from voiceagent.report.command import load_report
 from voiceagent.report.page import html_report
@@ -38,8 +39,18 @@ from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
+from voiceagent.sim.tool_rehearsal import (
+    SCENARIOS,
+    SCRIPTS,
+    TOOL_NUMBERS,
+    Endings,
+    rehearsal_config,
+    scenario_script,
+)
+from voiceagent.sim.tool_server import ToolServer
 from voiceagent.sim.webhooks import SimTarget, new_sid
 from voiceagent.store.schema import make_engine, turns
+from voiceagent.web.keys import SERVICES
 
 SAMPLE = Path(__file__).with_name("rehearsal.yaml")
 PUBLIC_URL = "https://rehearsal.voiceagent.invalid"
@@ -58,6 +69,7 @@ class CallLine:
     turn_ms: list[float]
     heard_s: float
     barge_ins: int
+    note: str = ""  # the tool scenario, and how the call ended
 
 
 def call_script() -> list[Step]:
@@ -72,10 +84,11 @@ def call_script() -> list[Step]:
 
 
 async def _one_call(
-    http: aiohttp.ClientSession, base: str, token: str, to: str, sid: str
-) -> CallLine:
+    http: aiohttp.ClientSession, base: str, token: str, to: str, sid: str,
+    script: list[Step] | None = None,
+) -> CallLine:  # fmt: skip
     target = SimTarget(base, PUBLIC_URL, token)
-    rec = await place_call(target, to, call_script(), call_sid=sid, http=http)
+    rec = await place_call(target, to, script or call_script(), call_sid=sid, http=http)
     protocol = rec.protocol or f"refused ({rec.webhook_status})"
     return CallLine(sid, to, protocol, rec.greeting_latency_ms, rec.turn_latencies_ms(),
                     rec.heard_ms / 1000, rec.barge_ins)  # fmt: skip
@@ -102,44 +115,77 @@ async def rehearse(args: argparse.Namespace) -> int:
     token = secrets.token_hex(16)
     workdir = Path(tempfile.mkdtemp(prefix="voiceagent-sim-"))
     db_url = f"sqlite+aiosqlite:///{workdir / 'records.sqlite3'}"
+    scenarios = 2 * len(SCENARIOS) if args.tools else 0
+    sids, tool_sids = _call_sids(args.calls + scenarios, args.seed, args.calls)
     rt_opts = FakeRealtimeOptions(
-        api_key="sim-key", first_delta_delay_s=args.realtime_first_audio_ms / 1000
-    )
-    async with FakeInworldRealtime(rt_opts) as realtime:
+        api_key="sim-key", first_delta_delay_s=args.realtime_first_audio_ms / 1000,
+        tool_calls=SCRIPTS, call_transcripts=_said(tool_sids),
+    )  # fmt: skip
+    async with FakeInworldRealtime(rt_opts) as realtime, ToolServer() as tool_server:
         router = FakeRouter(api_key="sim-key", ttfb_s=args.router_ttfb_ms / 1000,
-                            sentence_s=args.router_sentence_ms / 1000)  # fmt: skip
+                            sentence_s=args.router_sentence_ms / 1000,
+                            tool_calls=SCRIPTS)  # fmt: skip
         await router.start()
+        config = rehearsal_config(args.config, tool_server.base_url)
         settings = Settings(
             public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
             inworld_realtime_url=realtime.url, inworld_router_url=router.url,
             config_path=args.config, database_url=db_url, port=0,
         )  # fmt: skip
-        runner = web.AppRunner(create_app(settings, load_config(args.config)), access_log=None)
+        runner = web.AppRunner(create_app(settings, config), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
-        sids = _call_sids(args.calls, args.seed)
+        services = runner.app[SERVICES]
+        endings = services.sink = Endings(services.sink)
         lines = await _place_all(base, token, sids, args.concurrency)
+        if tool_sids and all(config.plan_for(n, "") is not None for n in TOOL_NUMBERS):
+            lines += await _place_scenarios(base, token, tool_sids)
         await runner.cleanup()  # flushes the call records
         await router.close()
+    for line in lines:
+        ending = endings.calls.get(line.call_sid, "")
+        line.note = f"{line.note}: {ending}" if line.note else ending
     _print_calls(lines, await _heard_text(db_url), args.transcripts or args.calls <= 8)
     print("\n" + render(await load_report(db_url)))
     print(f"\nrecords: {db_url}")
-    page = await html_report(db_url, config=load_config(args.config), source=db_url)
+    page = await html_report(db_url, config=config, source=db_url)
     report = workdir / "report.html"  # next to the records; its path is the last line
     await asyncio.to_thread(report.write_text, page, encoding="utf-8")
     print(f"report (open it in a browser):\n{report}")
     return 0
 
 
-def _call_sids(n: int, seed: int | None) -> list[str]:
-    """Random CallSids, or reproducible ones with `--seed` (the arm follows the CallSid)."""
+def _call_sids(n: int, seed: int | None, split: int) -> tuple[list[str], list[str]]:
+    """Random CallSids, or reproducible ones with `--seed` (the arm follows the CallSid);
+    the first `split` for the A/B calls, the rest for the tool scenarios."""
     if seed is None:
-        return [new_sid("CA") for _ in range(n)]
-    rng = random.Random(seed)
-    return ["CA" + rng.randbytes(16).hex() for _ in range(n)]
+        sids = [new_sid("CA") for _ in range(n)]
+    else:
+        rng = random.Random(seed)
+        sids = ["CA" + rng.randbytes(16).hex() for _ in range(n)]
+    return sids[:split], sids[split:]
+
+
+def _said(tool_sids: list[str]) -> dict[str, tuple[str, ...]]:
+    """What each tool-scenario caller says, by CallSid (the fake Realtime hears it)."""
+    return {sid: (SCENARIOS[i % len(SCENARIOS)].said,) for i, sid in enumerate(tool_sids)}
+
+
+async def _place_scenarios(base: str, token: str, sids: list[str]) -> list[CallLine]:
+    """Each tool scenario once per tool number (realtime, relay), all at once."""
+
+    async def run(i: int, sid: str) -> CallLine:
+        scenario = SCENARIOS[i % len(SCENARIOS)]
+        to = TOOL_NUMBERS[i // len(SCENARIOS) % len(TOOL_NUMBERS)]
+        line = await _one_call(http, base, token, to, sid, scenario_script(scenario))
+        line.note = scenario.name
+        return line
+
+    async with aiohttp.ClientSession() as http:
+        return list(await asyncio.gather(*(run(i, sid) for i, sid in enumerate(sids))))
 
 
 async def _place_all(base: str, token: str, sids: list[str], concurrency: int) -> list[CallLine]:
@@ -177,6 +223,8 @@ def _print_calls(
         print(f"  greeting {fmt(line.greeting_ms)}; reply after caller's turn "
               f"{', '.join(fmt(t) for t in line.turn_ms) or '-'}; heard {line.heard_s:.1f} s "
               f"of agent audio; barge-ins {line.barge_ins}")  # fmt: skip
+        if line.note:
+            print(f"  {line.note}")
         for user, agent in text.get(line.call_sid, []) if transcripts else []:
             if user:
                 print(f"    caller: {user}")
@@ -210,6 +258,9 @@ def add_parser(sub: Any) -> None:
         help="print every call's dialogue (default: only with 8 calls or fewer)",
     )
     p.add_argument("--seed", type=int, default=None, help="reproducible CallSids (and arms)")
+    p.add_argument("--tools", action="store_true",
+                   help="also call the sample tool numbers: in each mode a caller answered by "
+                        "an HTTP tool, one transferred, one whose call the agent ends")  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="show the server's logs")
     p.set_defaults(func=cmd_simulate)
 
