@@ -36,7 +36,8 @@ async def test_relay_transfer_is_dialled_by_any_instance(scale: Scale) -> None:
     """A relay transfer ends the session with the destination's name; the callback on any
     instance dials its number from the call's plan."""
     scale.router.tool_calls, scale.router.tool_answer = (TO_FRONT_DESK,), "Connecting you now."
-    script = [Listen(), Say("A person please."), Listen(), Pause(3000)]
+    waiting = [Pause(250)] * 60  # until the agent ends the session (checked between steps)
+    script = [Listen(), Say("A person please."), Listen(), *waiting]
     rec = await scale.place_call(TRANSFER_RELAY, script)
     assert DIAL in (rec.action_twiml or ""), rec.summary()
     assert scale.topology.where(rec.call_sid)["action"], "the callback was logged"
