@@ -97,13 +97,9 @@ class RealtimePassthrough:
             with contextlib.suppress(ChannelClosed):  # closed at once (e.g. over capacity):
                 await upstream.send(session_update(plan))  # its last frames still tell why
             idle, send_timeout = settings.upstream_idle_timeout, settings.send_timeout
-            commands = _Commands(run, upstream)
-            if plan.agent.tools:
-                toolbox = call_toolbox(plan, run.services)
-                commands.tasks = ToolTasks(run, toolbox, machine, commands.execute)
+            commands = _Commands(run, upstream, machine)
             async with asyncio.TaskGroup() as tg:
-                if commands.tasks is not None:
-                    commands.tasks.group = tg
+                commands.open(tg)
                 tg.create_task(_pump_phone(run, machine, upstream, commands))
                 tg.create_task(_pump_upstream(run, machine, upstream, commands))
                 tg.create_task(watch(upstream, idle, send_timeout, "upstream"))
@@ -113,7 +109,8 @@ class RealtimePassthrough:
             await _close(upstream)
 
     async def action(self, form: Mapping[str, str], services: Services) -> str:
-        """After an upstream failure: fail over or apologise; after a normal end: nothing."""
+        """After a transfer the agent made: `<Dial>`; after an upstream failure: fail over or
+        apologise; after any other end: nothing."""
         call_sid = form.get("CallSid", "")
         outcome = await services.take_outcome(call_sid)
         plan = await services.plan_for_call(call_sid, form.get("To", ""))
@@ -135,10 +132,18 @@ class _Commands:
     """Carries out the machine's commands in order (urgent control comes first in a list);
     tool runs and timers go to the call's `ToolTasks`."""
 
-    def __init__(self, run: CallRun, upstream: Channel) -> None:
+    def __init__(self, run: CallRun, upstream: Channel, machine: RealtimeCall) -> None:
         self.run = run
         self.upstream = upstream
         self.tasks: ToolTasks | None = None
+        if run.plan.agent.tools:
+            toolbox = call_toolbox(run.plan, run.services)
+            self.tasks = ToolTasks(run, toolbox, machine, self.execute)
+
+    def open(self, group: asyncio.TaskGroup) -> None:
+        """Tool runs and timers become tasks of the call's TaskGroup."""
+        if self.tasks is not None:
+            self.tasks.group = group
 
     async def execute(self, commands: list[CallCommand]) -> bool:
         """False once the call is over."""

@@ -194,8 +194,9 @@ class _Replies:
         self.group: asyncio.TaskGroup | None = None
         self.task: asyncio.Task[None] | None = None
         services, plan = run.services, run.plan
-        self.toolbox = call_toolbox(plan, services)
-        self.tasks = ToolTasks(run, self.toolbox, machine, self.execute)
+        toolbox = call_toolbox(plan, services)
+        self.tools = toolbox.router_tools() if toolbox else None  # declared in each request
+        self.tasks = ToolTasks(run, toolbox, machine, self.execute)
         self.speaker: ClipSpeaker | TextSpeaker = (
             TextSpeaker(services, machine, run.send_phone)
             if plan.relay.voice_source == "twilio"
@@ -232,14 +233,13 @@ class _Replies:
 
     def _request(self, command: StartReply) -> ChatRequest:
         agent, relay = self.run.plan.agent, self.run.plan.relay
-        tools = command.tool_choice is not None and bool(self.toolbox)
+        tools = self.tools if command.tool_choice is not None else None
         return ChatRequest(
             model=agent.llm_model, stream=True, temperature=agent.temperature,
             messages=[ChatMessage(**m) for m in command.messages],
             audio=None if relay.voice_source == "twilio"
             else AudioRequest(voice=agent.voice, model=agent.tts_model),
-            tools=self.toolbox.router_tools() if tools else None,
-            tool_choice=command.tool_choice if tools else None,
+            tools=tools, tool_choice=command.tool_choice if tools else None,
         )  # fmt: skip
 
     async def _reply(

@@ -145,9 +145,7 @@ async def rehearse(args: argparse.Namespace) -> int:
             lines += await _place_scenarios(base, token, tool_sids)
         await runner.cleanup()  # flushes the call records
         await router.close()
-    for line in lines:
-        ending = endings.calls.get(line.call_sid, "")
-        line.note = f"{line.note}: {ending}" if line.note else ending
+    _note_endings(lines, endings)
     _print_calls(lines, await _heard_text(db_url), args.transcripts or args.calls <= 8)
     print("\n" + render(await load_report(db_url)))
     print(f"\nrecords: {db_url}")
@@ -167,6 +165,13 @@ def _call_sids(n: int, seed: int | None, split: int) -> tuple[list[str], list[st
         rng = random.Random(seed)
         sids = ["CA" + rng.randbytes(16).hex() for _ in range(n)]
     return sids[:split], sids[split:]
+
+
+def _note_endings(lines: list[CallLine], endings: Endings) -> None:
+    """Each call's line says which tools ran and how the call ended (after its scenario)."""
+    for line in lines:
+        ending = endings.calls.get(line.call_sid, "")
+        line.note = f"{line.note}: {ending}" if line.note else ending
 
 
 def _said(tool_sids: list[str]) -> dict[str, tuple[str, ...]]:
