@@ -21,7 +21,11 @@ from voiceagent.session.commands import (
     Wake,
 )
 from voiceagent.session.realtime_call import RealtimeCall
-from voiceagent.session.realtime_tools import FOLLOW_UP_GRACE_S, GOODBYE_LIMIT_S
+from voiceagent.session.realtime_tools import (
+    FOLLOW_UP_GRACE_S,
+    GOODBYE_LIMIT_S,
+    MAX_CALLS_PER_TURN,
+)
 from voiceagent.tools.calls import EndCall, ToolCall, ToolOutcome, ToolResult, Transfer
 
 SID = "MZ" + "b" * 32
@@ -217,3 +221,23 @@ def test_a_function_call_item_is_never_the_truncation_target() -> None:
     [truncate] = [f for f in _upstream(commands) if f["type"] == "conversation.item.truncate"]
     assert truncate["item_id"] == "item_m"
     assert isinstance(commands[0], SendPhone)
+
+
+def test_a_turn_runs_at_most_max_calls_the_rest_are_refused() -> None:
+    """A model calling tools in a loop: past MAX_CALLS_PER_TURN in one caller turn, a call is
+    answered `refused` at once and not run; the caller's next input starts a fresh count."""
+    m = _machine()
+    ran = []
+    for i in range(MAX_CALLS_PER_TURN + 1):
+        call = ToolCall(f"c{i}", "get_weather", "{}")
+        commands = _call_made(m, rid=f"r{i}", call=call)
+        ran += [c for c in commands if isinstance(c, RunTool)]
+        m.tool_finished(_ok(call), 2.0)
+    assert len(ran) == MAX_CALLS_PER_TURN
+    [cancel] = [c for c in commands if isinstance(c, CancelTool)]
+    assert cancel.result.outcome is ToolOutcome.REFUSED
+    assert orjson.loads(_upstream(commands)[0]["item"]["output"])["error"] == "refused"
+    m.receive_upstream(rt.SpeechStarted(), 3.0)
+    assert _call_made(m, rid="r99", call=ToolCall("c99", "get_weather", "{}"))[0] == RunTool(
+        ToolCall("c99", "get_weather", "{}")
+    )

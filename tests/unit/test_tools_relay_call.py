@@ -214,3 +214,20 @@ def test_handoff_data_round_trip_and_the_number_comes_from_the_plan() -> None:
     assert destination_number(plan.agent.tools, "front_desk") == "+18005550199"
     assert destination_number(plan.agent.tools, "+18005550000") is None
     assert destination_number((), "front_desk") is None
+
+
+def test_calls_after_the_last_round_are_left_out() -> None:
+    """A model that calls tools even when told not to (after MAX_TOOL_ROUNDS): those calls
+    are not run nor kept, so the history stays consistent and the turn ends."""
+    m = _machine()
+    _asked(m)
+    for i in range(MAX_TOOL_ROUNDS):
+        call = ToolCall(f"c{i}", "get_weather", "{}")
+        _round(m, call)
+        m.tool_finished(_ok(call), 2.0 + i)
+    rid = m.reply or ""
+    assert m.reply_spoken(rid, [ToolCall("c9", "get_weather", "{}")], 9.0) == []
+    m.reply_finished(rid)
+    assert not m.running
+    assert all(c["id"] != "c9" for msg in m.call.history.messages()
+               for c in msg.get("tool_calls") or ())  # fmt: skip

@@ -84,8 +84,9 @@ class RunTool:
 
 @dataclass(frozen=True, slots=True)
 class CancelTool:
-    """Cancel the running call `result.call` (the caller barged in); `result` is its
-    `cancelled` result, already recorded and answered to the model."""
+    """Cancel the call `result.call` if it runs (the caller barged in), and log and count
+    `result`, its result already recorded and answered to the model (`cancelled`, or
+    `refused` for a call the machine did not run)."""
 
     result: ToolResult
 

@@ -34,11 +34,20 @@ from voiceagent.session.commands import (
     Wake,
 )
 from voiceagent.session.playback import PlaybackTracker
-from voiceagent.tools.calls import CallAction, ToolCall, ToolResult, Transfer, cancelled
+from voiceagent.tools.calls import (
+    CallAction,
+    ToolCall,
+    ToolResult,
+    Transfer,
+    cancelled,
+    refused,
+)
 from voiceagent.tools.realtime_calls import FunctionCallTracker
 
 log = get_logger("voiceagent.realtime")
 
+MAX_CALLS_PER_TURN = 8
+"""Tool calls one caller turn may make; later ones are answered `refused`, not run."""
 FOLLOW_UP_GRACE_S = 0.5
 """How long Inworld has to start the follow-up by itself before we send `response.create`."""
 CLOSE_POLL_S = 0.1
@@ -62,6 +71,7 @@ class RealtimeTools:
         self._quiet_since = 0.0
         self._follow_up_at: float | None = None
         self._calling: str | None = None  # the last response that called tools
+        self._turn_calls = 0  # calls made since the caller's last input
 
     # -- events ---------------------------------------------------------------------------------
     def on_event(self, event: object, now: float, response_id: str | None) -> list[CallCommand]:
@@ -84,9 +94,16 @@ class RealtimeTools:
         owner = getattr(event, "response_id", None) or response_id or "tools"
         self.call.history.add_tool_calls(owner, calls)
         self._calling = owner
+        commands: list[CallCommand] = []
         for call in calls:
-            self.running[call.call_id] = (call, now)
-        return [RunTool(call) for call in calls]
+            self._turn_calls += 1
+            if self._turn_calls > MAX_CALLS_PER_TURN:
+                result = refused(call)
+                commands += [*self._answer(result, now), CancelTool(result)]
+            else:
+                self.running[call.call_id] = (call, now)
+                commands.append(RunTool(call))
+        return commands
 
     def finished(self, result: ToolResult, now: float) -> list[CallCommand]:
         """A call's result is back: its output (ignored if a barge-in already answered it)."""
@@ -105,7 +122,7 @@ class RealtimeTools:
 
     def caller_input(self, now: float) -> list[CallCommand]:
         """The caller spoke or pressed a key: cancel running calls, answer them `cancelled`."""
-        self._follow_up_at = None
+        self._follow_up_at, self._turn_calls = None, 0
         commands: list[CallCommand] = []
         for call, started in list(self.running.values()):
             del self.running[call.call_id]

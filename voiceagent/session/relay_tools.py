@@ -61,7 +61,11 @@ class RelayTools:
     def calls_made(
         self, response_id: str, calls: Sequence[ToolCall], now: float
     ) -> list[CallCommand]:
-        """The reply `response_id` made `calls`: they happened; run them."""
+        """The reply `response_id` made `calls`: they happened; run them (unless the turn
+        used its rounds and the model called tools even so: then they are left out)."""
+        if self.rounds >= MAX_TOOL_ROUNDS:
+            log.warning("tool_calls_ignored", calls=len(calls), rounds=self.rounds)
+            return []
         self.call.history.add_tool_calls(response_id, calls)
         self.pending = {call.call_id: call for call in calls}
         self._round_started, self._round_calls = now, len(calls)

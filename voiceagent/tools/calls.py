@@ -35,6 +35,7 @@ class ToolOutcome(StrEnum):
     BAD_RESPONSE = "bad_response"  # not JSON, or larger than the tool's limit
     UNREACHABLE = "unreachable"  # connection refused, DNS, TLS ...
     CANCELLED = "cancelled"  # the caller barged in, or the call ended, while it ran
+    REFUSED = "refused"  # not run: the caller's turn already made too many calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,16 @@ def failed(
     return ToolResult(
         call, outcome, error_output(outcome.value, message), duration_ms=duration_ms,
         detail=detail or message,
+    )  # fmt: skip
+
+
+def refused(call: ToolCall) -> ToolResult:
+    """The result of a call not run because the turn already made too many (a model in a
+    loop, or a caller talking it into one)."""
+    return failed(
+        call, ToolOutcome.REFUSED,
+        "Too many tool calls for one turn: this one was not run. Answer the caller now.",
+        detail="too many calls in one turn",
     )  # fmt: skip
 
 
