@@ -7,6 +7,8 @@
 - ``realtime_calls`` / ``router_calls``: function calls tracked from Realtime events, and
   streamed Router ``tool_calls`` pieces joined.
 - ``history``: tool calls and results as chat-completions messages; ``telemetry``: logs, labels.
+- ``handoff``: a transfer's destination name in ConversationRelay ``handoffData``, and its
+  number looked up in the call's plan.
 
 Nothing is imported here: ``voiceagent.config`` imports ``spec``, which must stay light.
 """
