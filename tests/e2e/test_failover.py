@@ -24,6 +24,10 @@ async def test_refused_realtime_session_fails_over_to_relay(start_rig: StartRig)
     rig = await start_rig(realtime=realtime_options(refuse_status=503))
     _rec, relay = await _fail_then_relay(rig, [Say(ms=300), HangUp()])
     assert relay.parameters.get("failover_from") == "realtime-passthrough"
+    legs = [c for c in rig.calls.started if c.call_sid == relay.call_sid]
+    assert [c.failover_from for c in legs] == [None, "realtime-passthrough"]  # recorded as such
+    failovers = rig.services.metrics.exposition().decode()  # type: ignore[union-attr]
+    assert 'voiceagent_failovers_total{from_mode="realtime-passthrough"' in failovers
     assert relay.turns[0].clips and relay.turns[1].clips  # failover greeting, then a reply
     messages = rig.router.requests[0].messages
     assert messages[-1]["content"] == "Sorry, I am back."

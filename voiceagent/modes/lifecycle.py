@@ -44,6 +44,7 @@ LOGGED_BAD_FRAMES = 3
 """Malformed frames logged one by one per call; the rest are only counted."""
 CLOSE_TIMEOUT_S = 2.0
 SESSION_BUDGET_MODES = frozenset({"realtime-passthrough"})
+_MODE_NAMES = frozenset({"realtime-passthrough", "relay-router"})
 """Modes whose calls each hold one Inworld Realtime session (counted by the shared budget)."""
 _SID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
@@ -128,7 +129,9 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
         log.warning("stream_refused", why=refusal, planned_mode=plan.mode if plan else None)
         await phone.close(WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
         return
-    services.sink.call_started(call)
+    failover_from = start.parameters.get("failover_from")
+    call.failover_from = failover_from if failover_from in _MODE_NAMES else None
+    services.sink.call_started(call)  # a failover leg is recorded and counted as one
     log.info("stream_started", stream_sid=start.stream_sid or None)
     run = CallRun(phone, call, plan, services, start)
     try:
