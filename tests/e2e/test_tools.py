@@ -282,3 +282,32 @@ def test_simulate_with_tools_shows_each_scenario_in_both_modes() -> None:
         assert "agent ends: tools end_call; the agent ended the call" in notes
     assert out.count("It's light rain and 14 degrees in Paris.") == 2
     assert "voiceagent report: 6 calls" in out
+
+
+@BOTH
+async def test_tool_calls_and_how_the_call_ended_are_stored(
+    start_rig: StartRig, tool_server: ToolServer, number: str
+) -> None:
+    """The call record says how the call ended (`end_call`) and counts its tool calls; the
+    turn that ran the tool stores its tool calls and the time spent in tools."""
+    from sqlalchemy import select
+
+    from voiceagent.store.schema import calls, make_engine, turns
+
+    async def with_records(**kw: Any) -> Rig:
+        return await start_rig(records=True, **kw)
+
+    rig = await _start(with_records, tool_server, ("Thanks, bye.",), answer="Take care.")
+    rec = await rig.place_call(number, _caller("Thanks, bye.", end=[Pause(3000), HangUp()]))
+    await rig.ended(rec.call_sid)
+    await rig.stop()  # flushes the records writer
+    engine = make_engine(rig.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            call = (await conn.execute(select(calls))).one()
+            rows = (await conn.execute(select(turns).order_by(turns.c.turn_index))).all()
+    finally:
+        await engine.dispose()
+    assert (call.ended_by, call.transfer, call.tool_calls) == ("end_call", None, 1)
+    [tool_turn] = [r for r in rows if r.tool_calls]
+    assert tool_turn.tool_calls == 1 and tool_turn.tool_ms is not None and tool_turn.tool_ms >= 0

@@ -32,6 +32,7 @@ METRICS: dict[str, tuple[frozenset[str], str]] = {
     "fetch_ms": (frozenset({"turn"}), "fetch_ms"),
     "heard_ms": (frozenset({"turn"}), "heard_ms"),
     "barge_in_ms": (frozenset({"greeting", "turn"}), "barge_in_ms"),
+    "tool_ms": (frozenset({"turn"}), "tool_ms"),  # time in tools, apart from the model's
 }
 COMPARED = ("response_ms", "greeting_ms")
 Floats = npt.NDArray[np.float64]

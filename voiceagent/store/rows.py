@@ -68,6 +68,8 @@ def end_values(call: CallSession) -> dict[str, Any]:
         end_detail=call.end_detail,
         upstream_failure=call.upstream_failure,
         duration_s=call.duration_s,
+        ended_by=call.ended_by,
+        transfer=call.transfer,
     )
     return values
 
@@ -82,6 +84,7 @@ def turn_row(call: CallSession, turn: TurnTiming) -> dict[str, Any]:
         "at": _wall(call, turn.started),
         "interrupted": turn.interrupted,
         "failed": turn.failed,
+        "tool_calls": turn.tool_calls,
         "user_text": turn.user_text if call.record_transcripts else None,
         "agent_text": turn.agent_text if call.record_transcripts else None,
     }
@@ -150,7 +153,7 @@ async def _write_end(conn: AsyncConnection, row: dict[str, Any], end: dict[str, 
     values: dict[str, Any] = {name: calls.c[name] + end[name] for name in COUNTERS}
     values["duration_s"] = func.coalesce(calls.c.duration_s, 0.0) + end["duration_s"]
     values["upstream_failure"] = func.coalesce(end["upstream_failure"], calls.c.upstream_failure)
-    for name in ("ended_at", "end_reason", "end_detail"):
+    for name in ("ended_at", "end_reason", "end_detail", "ended_by", "transfer"):
         values[name] = end[name]
     result = await conn.execute(
         update(calls).where(calls.c.call_sid == row["call_sid"]).values(values)

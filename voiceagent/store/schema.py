@@ -44,6 +44,7 @@ COUNTERS = (
     "dtmf",
     "bad_frames",
     "upstream_errors",
+    "tool_calls",
 )
 FIGURES = (
     "response_ms",
@@ -52,6 +53,7 @@ FIGURES = (
     "fetch_ms",
     "heard_ms",
     "barge_in_ms",
+    "tool_ms",
 )
 
 calls = Table(
@@ -68,6 +70,8 @@ calls = Table(
     Column("end_reason", String(32)),
     Column("end_detail", String(200)),
     Column("upstream_failure", String(32)),
+    Column("ended_by", String(32)),
+    Column("transfer", String(40)),
     *(Column(name, Integer, nullable=False, server_default="0") for name in COUNTERS),
     Column("duration_s", Float),
 )
@@ -86,6 +90,7 @@ turns = Table(
     *(Column(name, Float) for name in FIGURES),
     Column("interrupted", Boolean, nullable=False, server_default=false()),
     Column("failed", String(32)),
+    Column("tool_calls", Integer, nullable=False, server_default="0"),
     Column("user_text", Text),
     Column("agent_text", Text),
 )
