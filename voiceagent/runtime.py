@@ -140,7 +140,7 @@ class Services:
             upstream_failure=call.upstream_failure,
             mode=call.mode,
             history=tuple(call.history.messages()),
-            transfer=getattr(call, "transfer", None),
+            transfer=call.transfer,
         )
         await self.stores.call_state.put_outcome(call.call_sid, outcome)
         self.sink.call_ended(call)
