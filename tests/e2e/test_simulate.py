@@ -9,7 +9,7 @@ import sys
 def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None:
     """The rehearsal runs offline, serves calls in both modes and ends with the A/B report."""
     proc = subprocess.run(
-        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "4"],
+        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "4", "--no-tools"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -23,7 +23,7 @@ def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None
 def _simulate(realtime_ms: int, router_ms: int) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "voiceagent", "simulate", "--calls", "30", "--concurrency", "30",
-         "--seed", "2", "--realtime-first-audio-ms", str(realtime_ms),
+         "--no-tools", "--seed", "2", "--realtime-first-audio-ms", str(realtime_ms),
          "--router-ttfb-ms", str(router_ms)],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip

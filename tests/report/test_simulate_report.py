@@ -22,7 +22,8 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     the path on its last line."""
     tmp = tmp_path_factory.mktemp("simulate")
     proc = subprocess.run(
-        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "10", "--seed", "3"],
+        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "10", "--seed", "3",
+         "--no-tools"],
         capture_output=True, text=True, timeout=180, check=False,
         env={**os.environ, "TMPDIR": str(tmp)},
     )  # fmt: skip

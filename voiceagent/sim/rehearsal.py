@@ -263,9 +263,10 @@ def add_parser(sub: Any) -> None:
         help="print every call's dialogue (default: only with 8 calls or fewer)",
     )
     p.add_argument("--seed", type=int, default=None, help="reproducible CallSids (and arms)")
-    p.add_argument("--tools", action="store_true",
-                   help="also call the sample tool numbers: in each mode a caller answered by "
-                        "an HTTP tool, one transferred, one whose call the agent ends")  # fmt: skip
+    p.add_argument("--tools", action=argparse.BooleanOptionalAction, default=True,
+                   help="also call the sample tool numbers (default): in each mode a caller "
+                        "answered by an HTTP tool, one transferred, one whose call the agent "
+                        "ends; --no-tools leaves them out")  # fmt: skip
     p.add_argument("--verbose", action="store_true", help="show the server's logs")
     p.set_defaults(func=cmd_simulate)
 
