@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -35,3 +37,16 @@ def status_kb(pid: int, key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
+
+
+def start_fake_router(
+    api_key: str, ttfb: float, sentence: float
+) -> tuple[subprocess.Popen[str], str]:
+    """The fake Router as a subprocess (50 ms of audio per character); its process and URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voiceagent.sim.fake_router", "--api-key", api_key,
+         "--ttfb", str(ttfb), "--sentence", str(sentence), "--ms-per-char", "50"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()

@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-from _proc import cpu_seconds, wait_healthy
+from _proc import cpu_seconds, start_fake_router, wait_healthy
 from realtime_load import analyse, fake_stats, free_port, load_script, pct, start_fake
 from sqlalchemy import text
 
@@ -86,13 +86,7 @@ class Phase:
 
 # -- processes ------------------------------------------------------------------------------
 def start_router(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voiceagent.sim.fake_router", "--api-key", KEY,
-         "--ttfb", str(args.ttfb), "--sentence", str(args.sentence), "--ms-per-char", "50"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
+    return start_fake_router(KEY, args.ttfb, args.sentence)
 
 
 def start_instance(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:

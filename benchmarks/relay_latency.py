@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _proc import cpu_seconds, status_kb, wait_healthy
+from _proc import cpu_seconds, start_fake_router, status_kb, wait_healthy
 
 from voiceagent.sim.relay_caller import place_call
 from voiceagent.sim.relay_playback import RelayCallRecord
@@ -61,13 +61,7 @@ def _free_port() -> int:
 
 
 def _start_router(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voiceagent.sim.fake_router", "--api-key", KEY,
-         "--ttfb", str(args.ttfb), "--sentence", str(args.sentence), "--ms-per-char", "50"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
+    return start_fake_router(KEY, args.ttfb, args.sentence)
 
 
 def _start_server(router_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
