@@ -166,7 +166,8 @@ async def _pump_phone(
 ) -> None:
     """Twilio → machine → Inworld. Media takes the fast path (no model, no commands)."""
     phone, call = run.phone, run.call
-    counters, read, media_type = call.counters, tm.read_inbound, tm.MediaAudio
+    counters, read, receive_media = call.counters, tm.read_inbound, machine.receive_media
+    send_upstream = upstream.send
     try:
         while (raw := await phone.receive()) is not None:
             counters.frames_in += 1
@@ -174,9 +175,9 @@ async def _pump_phone(
                 if not isinstance(raw, str):
                     raise ProtocolError("binary frame")
                 msg = read(raw)
-                if msg.__class__ is media_type:
-                    for frame in machine.receive_media(msg.audio):
-                        await upstream.send(frame)
+                if msg.__class__ is bytes:  # caller audio
+                    for frame in receive_media(msg):
+                        await send_upstream(frame)
                 else:
                     todo = machine.receive_phone(msg, time.monotonic())  # type: ignore[arg-type]
                     if not await commands.execute(todo):

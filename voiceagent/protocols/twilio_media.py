@@ -12,7 +12,6 @@ them as strictly as Twilio does (anything else earns a 31951 warning in the simu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, cast
 
 import orjson
@@ -167,23 +166,17 @@ def parse_inbound(raw: str | bytes) -> TwilioInbound:
     return _validate_inbound(loads_object(raw, _PROTOCOL))
 
 
-@dataclass(frozen=True, slots=True)
-class MediaAudio:
-    """A caller ``media`` frame read on the hot path: only its µ-law bytes, no model."""
-
-    audio: bytes
-
-
-def read_inbound(raw: str | bytes) -> MediaAudio | TwilioInbound:
-    """The server's reader: one JSON parse per frame; ``media`` skips pydantic (50 frames/s
-    per call), every other event is validated into its model. ProtocolError when invalid."""
+def read_inbound(raw: str | bytes) -> bytes | TwilioInbound:
+    """The server's reader: one JSON parse per frame. A ``media`` frame (50 per second per
+    call) is returned as its µ-law ``bytes``, nothing else: no model, no wrapper; every other
+    event is validated into its model. ProtocolError when invalid."""
     obj = loads_object(raw, _PROTOCOL)
     if obj.get("event") == "media":
         media = obj.get("media")
         payload = media.get("payload") if isinstance(media, dict) else None
         if not isinstance(payload, str):
             raise ProtocolError(f"{_PROTOCOL}: media frame without a base64 payload")
-        return MediaAudio(b64decode(payload, "media.payload"))
+        return b64decode(payload, "media.payload")
     return _validate_inbound(obj)
 
 

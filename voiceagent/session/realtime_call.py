@@ -86,10 +86,10 @@ class RealtimeCall:
             call.latency.start_turn(call.started, "greeting")
 
     # -- Twilio -> us ---------------------------------------------------------------------------
-    def receive_media(self, audio: bytes) -> list[str]:
+    def receive_media(self, audio: bytes) -> Sequence[str]:
         """Caller audio: the append frames now due (hot path: no commands, just frames)."""
         chunks = self.chunker.feed(audio)
-        return [rt.dump_append(c) for c in chunks] if chunks else []
+        return [rt.dump_append(c) for c in chunks] if chunks else _NONE
 
     def phone_ended(self) -> list[str]:
         """The caller's side is over: the remainder of the caller's audio, if any."""

@@ -36,10 +36,12 @@ class AppendChunker:
         self.size = ulaw_bytes(append_ms)
         self._buffer = bytearray()
 
-    def feed(self, audio: bytes) -> list[bytes]:
+    def feed(self, audio: bytes) -> Sequence[bytes]:
         """Add caller audio; return the appends now complete (usually none or one)."""
         buffer = self._buffer
         buffer += audio
+        if len(buffer) < self.size:
+            return ()
         chunks = []
         while len(buffer) >= self.size:
             chunks.append(bytes(buffer[: self.size]))

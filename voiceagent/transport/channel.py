@@ -38,6 +38,9 @@ class Channel(Protocol):
         ...
 
 
+_TEXT = aiohttp.WSMsgType.TEXT
+
+
 class ChannelClosed(Exception):
     """Sending on a channel whose peer has gone."""
 
@@ -71,8 +74,8 @@ class WebSocketChannel:
     async def receive(self) -> str | bytes | None:
         msg = await self._ws.receive()
         self.last_received = time.monotonic()
-        if msg.type is aiohttp.WSMsgType.TEXT:
-            return str(msg.data)
+        if msg.type is _TEXT:
+            return msg.data  # type: ignore[no-any-return]
         if msg.type is aiohttp.WSMsgType.BINARY:
             return bytes(msg.data)
         if msg.type is aiohttp.WSMsgType.ERROR:
