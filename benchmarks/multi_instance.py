@@ -1,10 +1,14 @@
 """Scale-out benchmark: voiceagent instances behind HAProxy (deploy/haproxy.cfg), sharing Redis
 and PostgreSQL (records on), under concurrent calls of both modes.
 
-Two phases in one run, with the same load: one instance alone behind the balancer (both of
-its server lines name the one instance), then two fresh instances. The fake Inworld Realtime
-and the fake Router run in their own processes, the simulated Twilio callers here, and every
-request goes through HAProxy round robin (one call's requests land on both instances).
+Three phases in one run: one instance alone behind the balancer (both of its server lines name
+the one instance) with all the calls, then two fresh instances with the same calls, then one
+instance with half of them, i.e. the load each of the two carried. A busier event loop spends
+less CPU per call (more events per wakeup), so the third phase is what tells the cost of the
+topology itself (shared state, cross-instance fetches) apart from that economy of scale. The
+fake Inworld Realtime and the fake Router run in their own processes, the simulated Twilio
+callers here, and every request goes through HAProxy (leastconn by default, `--balance
+roundrobin` too; no stickiness: one call's requests may land on different instances).
 
 - frames lost: caller audio bytes sent vs bytes the fake Realtime received (realtime calls);
 - clip fetch failures: relay `play` clips that did not fetch as a valid WAV (and HAProxy's
@@ -153,7 +157,7 @@ def relay_script(i: int, seconds: float) -> list[Step]:
     return steps
 
 
-async def run_calls(phase: Phase, base: str, args: argparse.Namespace) -> None:
+async def run_calls(phase: Phase, base: str, args: argparse.Namespace, calls: int) -> None:
     target = SimTarget(base, PUBLIC, TOKEN)
     rt_script = load_script(args.seconds)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -164,7 +168,7 @@ async def run_calls(phase: Phase, base: str, args: argparse.Namespace) -> None:
         phase.t0 = t0 = time.monotonic()
 
         async def one(i: int) -> Call:
-            await asyncio.sleep(i * args.ramp / args.calls)
+            await asyncio.sleep(i * args.ramp / calls)
             began = time.monotonic()
             if args.modes == "realtime" or (args.modes == "both" and i % 2 == 0):
                 rec = await place_call(target, REALTIME, rt_script, http=http, record_timing=True)
@@ -173,7 +177,7 @@ async def run_calls(phase: Phase, base: str, args: argparse.Namespace) -> None:
                                    speed=1.0, quiet_s=0.2)  # fmt: skip
             return Call(rec, "relay", began, time.monotonic())
 
-        phase.calls = list(await asyncio.gather(*(one(i) for i in range(args.calls))))
+        phase.calls = list(await asyncio.gather(*(one(i) for i in range(calls))))
         phase.wall = time.monotonic() - t0
         phase.cpu = {n: cpu_seconds(p.pid) - cpu0[n] for n, p in phase.instances.items()}
         phase.lb_cpu = cpu_seconds(phase.lb_pid) - lb_cpu0
@@ -254,7 +258,7 @@ async def records_count(database_url: str) -> tuple[int, int]:
 
 
 # -- run ------------------------------------------------------------------------------------
-async def phase_run(name: str, n: int, env: dict[str, str], workdir: Path,
+async def phase_run(name: str, n: int, calls: int, env: dict[str, str], workdir: Path,
                     args: argparse.Namespace, router_url: str) -> None:  # fmt: skip
     ports = [free_port() for _ in range(n)]
     tags = [f"{name}-{i + 1}" for i in range(n)]
@@ -268,7 +272,7 @@ async def phase_run(name: str, n: int, env: dict[str, str], workdir: Path,
         for port in ports:
             await wait_healthy(f"http://127.0.0.1:{port}")
         await wait_healthy(f"http://127.0.0.1:{lb_port}")
-        await run_calls(phase, f"http://127.0.0.1:{lb_port}", args)
+        await run_calls(phase, f"http://127.0.0.1:{lb_port}", args, calls)
         async with (
             aiohttp.ClientSession() as http,
             http.get(router_url.replace("/v1/chat/completions", "/_records")) as resp,
@@ -303,11 +307,13 @@ async def main_async(args: argparse.Namespace) -> None:
                 HOST="127.0.0.1", VOICEAGENT_CONFIG=str(workdir / "voiceagent.yaml"),
                 LOG_LEVEL="info", REALTIME_SESSION_BUDGET=str(args.calls * 2),
             )  # fmt: skip
-            await phase_run("one", 1, env, workdir, args, router_url)
-            await phase_run("two", 2, env, workdir, args, router_url)
+            half = args.calls // 2
+            await phase_run("one", 1, args.calls, env, workdir, args, router_url)
+            await phase_run("two", 2, args.calls, env, workdir, args, router_url)
+            await phase_run("half", 1, half, env, workdir, args, router_url)
             calls, turns = await records_count(database_url)
             print(f"\nrecords in PostgreSQL: {calls} calls, {turns} turns "
-                  f"(placed {2 * (args.calls + 2)} calls, warm-ups included)")  # fmt: skip
+                  f"(placed {2 * args.calls + half + 6} calls, warm-ups included)")  # fmt: skip
     finally:
         for proc in (fake, router):
             proc.terminate()
