@@ -50,11 +50,21 @@ def test_missing_and_invalid_yaml_files(tmp_path: Path) -> None:
 
 def test_overrides_merge_over_defaults() -> None:
     """Number-level agent and relay fields override defaults field by field."""
-    config = parse_config({
-        "defaults": {"agent": {"voice": "Clive", "greeting": "Hi"}, "relay": {"language": "de-DE"}},
-        "numbers": {"+18005550102": {"mode": "relay-router", "agent": {"voice": "Dennis"},
-                                      "relay": {"hints": ["Acme"]}}},
-    })
+    config = parse_config(
+        {
+            "defaults": {
+                "agent": {"voice": "Clive", "greeting": "Hi"},
+                "relay": {"language": "de-DE"},
+            },
+            "numbers": {
+                "+18005550102": {
+                    "mode": "relay-router",
+                    "agent": {"voice": "Dennis"},
+                    "relay": {"hints": ["Acme"]},
+                }
+            },
+        }
+    )
     plan = config.plan_for("+18005550102", "CA1")
     assert plan is not None
     assert plan.agent.voice == "Dennis" and plan.agent.greeting == "Hi"
@@ -71,10 +81,26 @@ def test_unknown_number_policy() -> None:
 
 def test_experiment_assignment_is_deterministic_and_weighted() -> None:
     """Arms are chosen per CallSid, stably, in proportion to their weights."""
-    config = parse_config({"numbers": {"+18005550103": {"experiment": {"name": "ab1", "arms": [
-        {"name": "rt", "mode": "realtime-passthrough", "weight": 3, "agent": {"voice": "Ashley"}},
-        {"name": "relay", "mode": "relay-router", "weight": 1},
-    ]}}}})
+    config = parse_config(
+        {
+            "numbers": {
+                "+18005550103": {
+                    "experiment": {
+                        "name": "ab1",
+                        "arms": [
+                            {
+                                "name": "rt",
+                                "mode": "realtime-passthrough",
+                                "weight": 3,
+                                "agent": {"voice": "Ashley"},
+                            },
+                            {"name": "relay", "mode": "relay-router", "weight": 1},
+                        ],
+                    }
+                }
+            }
+        }
+    )
     counts: Counter[str] = Counter()
     for i in range(4000):
         plan = config.plan_for("+18005550103", f"CA{i:032x}")
@@ -91,6 +117,19 @@ def test_experiment_validation() -> None:
     with pytest.raises(ConfigError, match="unique"):
         parse_config({"numbers": {"+18005550103": {"experiment": {"name": "x", "arms": arms}}}})
     with pytest.raises(ConfigError, match="exactly one"):
-        parse_config({"numbers": {"+18005550103": {"mode": "relay-router", "experiment": {
-            "name": "x", "arms": [{"name": "a", "mode": "relay-router", "weight": 1},
-                                  {"name": "b", "mode": "relay-router", "weight": 1}]}}}})
+        parse_config(
+            {
+                "numbers": {
+                    "+18005550103": {
+                        "mode": "relay-router",
+                        "experiment": {
+                            "name": "x",
+                            "arms": [
+                                {"name": "a", "mode": "relay-router", "weight": 1},
+                                {"name": "b", "mode": "relay-router", "weight": 1},
+                            ],
+                        },
+                    }
+                }
+            }
+        )

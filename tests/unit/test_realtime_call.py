@@ -52,7 +52,7 @@ def _events(frames: object) -> list[str]:
 def test_chunker_emits_exact_appends_and_keeps_the_remainder() -> None:
     """20 ms frames become 40 ms appends of 320 bytes; the remainder waits, then flushes."""
     chunker = AppendChunker(40)
-    assert chunker.feed(b"\x01" * 160) == []
+    assert chunker.feed(b"\x01" * 160) == ()
     [chunk] = chunker.feed(b"\x02" * 160)
     assert chunk == b"\x01" * 160 + b"\x02" * 160
     assert chunker.feed(b"\x03" * 500) == [b"\x03" * 320]
@@ -62,7 +62,7 @@ def test_chunker_emits_exact_appends_and_keeps_the_remainder() -> None:
 def test_caller_media_becomes_appends_and_the_rest_is_flushed_at_the_end() -> None:
     """Caller audio goes upstream in appends of append_ms; the remainder when the phone ends."""
     m = _machine()
-    assert m.receive_media(b"\x01" * 160) == []
+    assert m.receive_media(b"\x01" * 160) == ()
     [append] = m.receive_media(b"\x01" * 200)
     assert base64.b64decode(orjson.loads(append)["audio"]) == b"\x01" * 320
     [rest] = m.phone_ended()
