@@ -5,12 +5,12 @@ Behaves as inworld.md API 1 describes: one ``session.updated`` per ``session.upd
 VAD on the audio it receives, transcription events, responses streamed as audio deltas
 faster than real time, ``response.cancel``, ``conversation.item.truncate`` and server-side
 ``interrupt_response``. Scripted function calls and their follow-up replies are described in
-``fake_tool_calls``. Everything received is recorded in a ``SessionRecord``.
+``fake_tool_calls``. Everything received is recorded in a ``SessionRecord``. The config, the
+script and the events of a caller's turn are built in ``fake_session_events``.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -19,22 +19,14 @@ from aiohttp import web
 
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols import inworld_realtime as rt
-from voiceagent.protocols._wire import b64decode
+from voiceagent.sim import fake_session_events as ev
 from voiceagent.sim.energy_vad import EnergyVad
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_realtime_replies import FakeReplies
 from voiceagent.sim.fake_responses import SessionRecord
+from voiceagent.sim.fake_session_events import TRANSCRIPTION_MODELS
 
-TRANSCRIPTION_MODELS = frozenset(
-    {
-        "inworld/inworld-stt-1",
-        "assemblyai/u3-rt-pro",
-        "assemblyai/universal-streaming-multilingual",
-        "assemblyai/universal-streaming-english",
-        "soniox/stt-rt-v4",
-    }
-)
-_QUOTED = re.compile(r'"([^"]+)"')
+__all__ = ["TRANSCRIPTION_MODELS", "FakeSession"]
 
 
 class FakeSession:
@@ -44,21 +36,7 @@ class FakeSession:
         self.ws = ws
         self.record = record
         self.opts = opts
-        self.config: dict[str, Any] = {
-            "type": "realtime",
-            "audio": {
-                "input": {
-                    "format": {"type": "audio/pcm", "rate": 24000},
-                    "turn_detection": {
-                        "type": "semantic_vad",
-                        "eagerness": "medium",
-                        "create_response": True,
-                        "interrupt_response": True,
-                    },
-                },
-                "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "Dennis"},
-            },
-        }
+        self.config: dict[str, Any] = ev.default_config()
         self.configured = False
         self.vad: EnergyVad | None = None
         self.pre_audio = bytearray()
@@ -87,18 +65,7 @@ class FakeSession:
     async def error(
         self, code: str, message: str, param: str | None = None, kind: str = "invalid_request_error"
     ) -> None:
-        await self.emit(
-            {
-                "type": "error",
-                "error": {
-                    "type": kind,
-                    "code": code,
-                    "message": message,
-                    "param": param,
-                    "event_id": None,
-                },
-            }
-        )
+        await self.emit(ev.error_event(code, message, param, kind))
 
     @property
     def turn_detection(self) -> dict[str, Any] | None:
@@ -109,7 +76,7 @@ class FakeSession:
     async def handle(self, raw: str) -> None:
         if raw.startswith('{"type":"input_audio_buffer.append"'):  # hot path, no model
             try:
-                await self.on_append(_append_audio(raw))
+                await self.on_append(ev.append_audio(raw))
             except ProtocolError as exc:
                 await self.error("invalid_value", str(exc)[:200], "audio")
             return
@@ -141,9 +108,7 @@ class FakeSession:
             await self.emit({"type": "input_audio_buffer.cleared"})
 
     async def on_session_update(self, session: dict[str, Any]) -> None:
-        model = (((session.get("audio") or {}).get("input") or {}).get("transcription") or {}).get(
-            "model"
-        )
+        model = ev.transcription_model(session)
         if model is not None and model not in TRANSCRIPTION_MODELS:
             await self.error(
                 "invalid_value",
@@ -151,7 +116,7 @@ class FakeSession:
                 "session.audio.input.transcription.model",
             )
             return
-        _merge(self.config, session)
+        ev.merge_config(self.config, session)
         self.tools.on_session_tools(self.config.get("tools"))
         if self.vad is None or "format" in ((session.get("audio") or {}).get("input") or {}):
             self._configure_vad()
@@ -166,15 +131,7 @@ class FakeSession:
             await self.emit({"type": "error", "error": dict(self.opts.error_after_update)})
 
     def _configure_vad(self) -> None:
-        fmt = self.config["audio"]["input"].get("format")
-        ulaw = rt.is_ulaw_format(fmt)
-        rate = (
-            8000
-            if ulaw
-            else int((fmt or {}).get("rate", 24000))
-            if isinstance(fmt, dict)
-            else 24000
-        )
+        ulaw, rate = ev.vad_format(self.config)
         position = self.vad.position_ms if self.vad else 0
         o = self.opts
         self.vad = EnergyVad(
@@ -204,13 +161,7 @@ class FakeSession:
                 await self.end_user_turn(boundary.ms)
 
     async def on_speech_started(self, ms: int) -> None:
-        await self.emit(
-            {
-                "type": "input_audio_buffer.speech_started",
-                "item_id": f"item_user_{self.turns + 1}",
-                "audio_start_ms": ms,
-            }
-        )
+        await self.emit(ev.speech_started(f"item_user_{self.turns + 1}", ms))
         td = self.turn_detection or {}
         if self.replies.active and td.get("interrupt_response", True):
             await self.replies.cancel("turn_detected")
@@ -218,30 +169,11 @@ class FakeSession:
     async def end_user_turn(self, ms: int) -> None:
         self.turns += 1
         item_id = f"item_user_{self.turns}"
-        scripted = next(
-            (t for sid, t in self.opts.call_transcripts.items() if sid in self.record.key),
-            self.opts.transcripts,
-        )
-        text = scripted[(self.turns - 1) % len(scripted)] if scripted else f"utterance {self.turns}"
+        text = ev.caller_transcript(self.opts, self.record.key, self.turns)
         if self.turn_detection is not None:
-            await self.emit(
-                {
-                    "type": "input_audio_buffer.speech_stopped",
-                    "item_id": item_id,
-                    "audio_end_ms": ms,
-                }
-            )
-        await self.emit(
-            {"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None}
-        )
-        await self.emit(
-            {
-                "type": "conversation.item.input_audio_transcription.completed",
-                "item_id": item_id,
-                "content_index": 0,
-                "transcript": text,
-            }
-        )
+            await self.emit(ev.speech_stopped(item_id, ms))
+        await self.emit(ev.committed(item_id))
+        await self.emit(ev.transcription_completed(item_id, text))
         self.user_texts.append(text)
         self.tools.on_user_text()
         td = self.turn_detection
@@ -249,8 +181,7 @@ class FakeSession:
             self.replies.respond("vad", self.answer())
 
     def answer(self) -> str:
-        answers = self.opts.answers
-        return answers[(self.turns - 1) % len(answers)] if answers else f"answer {self.turns}"
+        return ev.agent_answer(self.opts, self.turns)
 
     async def on_item_create(self, event: rt.ConversationItemCreate) -> None:
         item = event.item
@@ -271,8 +202,8 @@ class FakeSession:
 
     async def on_response_create(self) -> None:
         last = self.user_texts[-1] if self.user_texts else ""
-        quoted = _QUOTED.search(last)
-        await self.replies.on_response_create(quoted.group(1) if quoted else self.answer())
+        quoted = ev.quoted(last)
+        await self.replies.on_response_create(quoted if quoted is not None else self.answer())
 
     async def on_response_cancel(self) -> None:
         if not self.replies.active:
@@ -291,14 +222,7 @@ class FakeSession:
                 "invalid_value", "audio_end_ms is beyond the item's audio", "audio_end_ms"
             )
             return
-        await self.emit(
-            {
-                "type": "conversation.item.truncated",
-                "item_id": event.item_id,
-                "content_index": event.content_index,
-                "audio_end_ms": event.audio_end_ms,
-            }
-        )
+        await self.emit(ev.truncated(event))
 
     async def drop(self, reason: str) -> None:
         """Cut the socket (fault injection)."""
@@ -306,23 +230,3 @@ class FakeSession:
 
     async def close(self) -> None:
         await self.replies.close()
-
-
-def _append_audio(raw: str) -> bytes:
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"invalid JSON: {exc}") from exc
-    audio = obj.get("audio") if isinstance(obj, dict) else None
-    if not isinstance(audio, str):
-        raise ProtocolError("input_audio_buffer.append without audio")
-    return b64decode(audio, "input_audio_buffer.append.audio")
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
-    """Deep-merge a partial ``session`` into the current config (explicit nulls kept)."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value

@@ -18,20 +18,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import re
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
 from aiohttp import web
 
-from voiceagent.audio import speech_like_pcm16
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols import inworld_router as ir
+from voiceagent.sim.fake_router_replies import (
+    GREETING_MARKER,
+    RecordedRequest,
+    RouterFault,
+    derived_answer,
+    sentence_audio,
+    split_sentences,
+    timelines,
+    usage,
+)
 from voiceagent.sim.fake_router_tools import (
     normalized_body,
     plan_reply,
@@ -39,57 +45,16 @@ from voiceagent.sim.fake_router_tools import (
     tool_message_error,
 )
 from voiceagent.sim.fake_tool_calls import ScriptedToolCall
-from voiceagent.tools.calls import ToolCall
 from voiceagent.tools.router_calls import tool_call_chunks
 
-GREETING_MARKER = "Repeat the following greeting exactly as given."
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-
-
-@dataclass(frozen=True, slots=True)
-class RouterFault:
-    """A fault for one request: `http` error, `stall` (forever) or `drop` (connection cut).
-
-    `after_sentences` = 0 stalls before the first byte; n > 0 after n whole sentences.
-    """
-
-    kind: Literal["http", "stall", "drop"]
-    status: int = 500
-    style: Literal["openai", "grpc"] = "openai"
-    message: str = "upstream model failed"
-    after_sentences: int = 0
-
-
-@dataclass(slots=True)
-class RecordedRequest:
-    """One request as received, with the times (monotonic s) the stream reached milestones."""
-
-    authorization: str
-    body: ir.ChatRequest | None
-    raw: bytes
-    received: float
-    status: int = 200
-    first_byte: float | None = None
-    first_audio: float | None = None
-    first_segment_shown_complete: float | None = None
-    finished: float | None = None
-    aborted: bool = False
-    sentences: list[str] = field(default_factory=list)
-    tool_calls: tuple[ToolCall, ...] = ()  # the calls this answer made
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """The messages as sent (``tool_calls`` / ``tool_call_id`` included when present)."""
-        return raw_messages(self.raw) if self.body is not None else []
-
-
-def derived_answer(request: ir.ChatRequest) -> str:
-    """The default answer: the greeting repeated, else a two-sentence echo of the last input."""
-    system = next((m.content or "" for m in request.messages if m.role == "system"), "")
-    last_user = next((m.content or "" for m in reversed(request.messages) if m.role == "user"), "")
-    if system == GREETING_MARKER:
-        return last_user
-    return f"You said: {last_user.strip().rstrip('.?!')}. Is there anything else I can do?"
+__all__ = [
+    "GREETING_MARKER",
+    "FakeRouter",
+    "RecordedRequest",
+    "RouterFault",
+    "derived_answer",
+    "main",
+]
 
 
 class FakeRouter:
@@ -146,14 +111,7 @@ class FakeRouter:
 
     async def _records(self, request: web.Request) -> web.Response:
         """The recorded timelines as JSON (for a benchmark running the fake as a process)."""
-        rows = [
-            {"messages": r.messages, "status": r.status, "received": r.received,
-             "first_byte": r.first_byte, "first_audio": r.first_audio,
-             "first_segment_shown_complete": r.first_segment_shown_complete,
-             "finished": r.finished, "aborted": r.aborted}
-            for r in self.requests
-        ]  # fmt: skip
-        return web.json_response(rows)
+        return web.json_response(timelines(self.requests))
 
     # -- handler ---------------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -180,7 +138,7 @@ class FakeRouter:
             text, record.tool_calls = reply.text, reply.calls
         else:
             text = self.answers.popleft() if self.answers else self.answer(record.body)
-        record.sentences = [s for s in _SENTENCE.split(text.strip()) if s]
+        record.sentences = split_sentences(text)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         try:
             await asyncio.sleep(self.ttfb_s)
@@ -234,13 +192,7 @@ class FakeRouter:
             record.first_segment_shown_complete = time.monotonic()
         for chunk in tool_call_chunks(cid, model, record.tool_calls):
             await self._write(response, record, chunk)
-        chars = sum(map(len, record.sentences))
-        usage = {
-            "prompt_tokens": 20,
-            "completion_tokens": chars // 4,
-            "total_tokens": 20 + chars // 4,
-        }
-        finish = ir.finish_chunk(cid, model, usage)
+        finish = ir.finish_chunk(cid, model, usage(record.sentences))
         if record.tool_calls:
             finish["choices"][0]["finish_reason"] = "tool_calls"
         await self._write(response, record, finish)
@@ -253,7 +205,7 @@ class FakeRouter:
         text: str, seed: int,
     ) -> None:  # fmt: skip
         total_ms = max(self.audio_chunk_ms, len(text) * self.ms_per_char)
-        pcm = _speech(total_ms, seed)
+        pcm = sentence_audio(total_ms, seed)
         step = int(self.audio_chunk_ms * 48) * 2
         chunks = [pcm[i : i + step] for i in range(0, len(pcm), step)]
         for chunk in chunks:
@@ -282,11 +234,6 @@ class FakeRouter:
             await self._stall(self.requests[-1])
         elif request.transport is not None:  # drop: cut the connection, no terminating chunk
             request.transport.close()
-
-
-@functools.lru_cache(maxsize=512)
-def _speech(total_ms: float, seed: int) -> bytes:
-    return speech_like_pcm16(total_ms, seed=seed)
 
 
 def main(argv: list[str] | None = None) -> None:

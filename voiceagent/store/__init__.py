@@ -4,5 +4,6 @@
 - clips.py (+ clips_memory.py): audio clips ConversationRelay fetches for `play`;
 - session_budget.py: leases on the account's concurrent Inworld Realtime sessions;
 - shared.py: the Redis client they share and its up/down health; factory.py picks them;
-- records.py (+ record_writer.py, rows.py, schema.py, reading.py): call and turn records.
+- records.py (+ record_buffer.py, record_writer.py, rows.py, schema.py, reading.py): call and
+  turn records.
 """

@@ -11,54 +11,37 @@ commits batches in order, one transaction each. After a failed write it asks the
   A full buffer drops new records, counted and logged.
 
 At shutdown the writer flushes within a deadline; what it could not write is counted as lost
-and logged. `RecordStats` holds the counters the metrics read.
+and logged. The buffer and its counters (`RecordStats`, which the metrics read):
+record_buffer.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import queue
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.logging import clip, get_logger
+from voiceagent.store.record_buffer import RecordBuffer, RecordStats
 from voiceagent.store.rows import Record, error_code, fitted, write
 from voiceagent.store.schema import migrate
 
+__all__ = ["RecordStats", "RecordWriter"]
 log = get_logger("voiceagent.store")
 
 PAUSES = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Seconds between attempts while the database is unreachable (the last one repeats)."""
 PROBE_TIMEOUT_S = 5.0
-LINGER_S = 0.25
 GIL_SWITCH_S = 0.0005
-"""How long a batch waits for more records after its first (a record is at most this late)."""
 WRITE_TIMEOUT_S = 30.0
 
 
-@dataclass(slots=True)
-class RecordStats:
-    """Counters of the records writer (each only ever grows, except `database_up`)."""
-
-    written: int = 0
-    dropped: int = 0
-    """Refused because the buffer was full."""
-    rejected: int = 0
-    """Rows the database refused even after fitting (skipped; other rows kept)."""
-    lost: int = 0
-    """Still buffered when the writer had to stop (database down at shutdown)."""
-    outages: int = 0
-    database_up: bool = True
-
-
-class RecordWriter:
+class RecordWriter(RecordBuffer):
     """A bounded buffer drained by a thread with its own event loop and engine."""
 
     def __init__(
@@ -70,40 +53,11 @@ class RecordWriter:
         run_migrations: bool = True,
         pauses: tuple[float, ...] = PAUSES,
     ) -> None:
-        self.stats = RecordStats()
+        super().__init__(max_buffer=max_buffer, batch_size=batch_size)
         self._make_engine = make_engine
-        self._buffer: queue.Queue[Record] = queue.Queue(maxsize=max_buffer)
-        self._batch_size = batch_size
         self._run_migrations = run_migrations
         self._pauses = pauses
-        self._accepted = 0
-        self._settled = 0
-        self._overflowing = False
-        self._lock = threading.Lock()
-        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._stop = threading.Event()
-        self._deadline = float("inf")
         self._thread: threading.Thread | None = None
-
-    @property
-    def pending(self) -> int:
-        return self._accepted - self._settled
-
-    # The serving loop's side.
-    def put(self, record: Record) -> None:
-        """Buffer a record for the writer; never blocks (a full buffer drops and counts it)."""
-        self._accepted += 1  # before the writer can settle it
-        try:
-            self._buffer.put_nowait(record)
-        except queue.Full:
-            self._accepted -= 1
-            self.stats.dropped += 1
-            if not self._overflowing:
-                self._overflowing = True
-                log.error(
-                    "records_buffer_full", op=record.op, call_sid=clip(record.call_sid),
-                    dropped=self.stats.dropped, buffered=self._buffer.qsize(),
-                )  # fmt: skip
 
     def start(self) -> None:
         # The writer shares the GIL with the serving loop: a short switch interval bounds how
@@ -111,16 +65,6 @@ class RecordWriter:
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
         self._thread = threading.Thread(target=self._main, name="record-writer", daemon=True)
         self._thread.start()
-
-    async def drained(self) -> None:
-        """Wait until everything buffered so far is written, rejected or lost."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            if self._settled >= self._accepted:
-                return
-            self._waiters.append((self._accepted, loop, done))
-        await done
 
     async def stop(self, flush_timeout: float) -> None:
         """Flush what is buffered within `flush_timeout` seconds, then end the thread."""
@@ -151,46 +95,6 @@ class RecordWriter:
             finally:
                 self._lose(self._drain_buffer())
                 runner.run(engine.dispose())
-
-    def _next_batch(self) -> list[Record] | None:
-        """The next batch (waits for one); None once stopping with nothing left."""
-        while True:
-            try:
-                first = self._buffer.get(timeout=0.2)
-            except queue.Empty:
-                if self._stop.is_set():
-                    return None
-                continue
-            return [first, *self._linger(self._batch_size - 1)]
-
-    def _linger(self, limit: int) -> list[Record]:
-        """Up to `limit` more records, waiting at most LINGER_S for them: one transaction per
-        batch instead of one per milestone (records trickle in as calls go), unless stopping."""
-        taken = self._drain_buffer(limit)
-        deadline = time.monotonic() + LINGER_S
-        while len(taken) < limit and not self._stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                taken.append(self._buffer.get(timeout=left))
-            except queue.Empty:
-                break
-            taken += self._drain_buffer(limit - len(taken))
-        return taken
-
-    def _gave_up(self) -> bool:
-        return self._stop.is_set() and time.monotonic() >= self._deadline
-
-    def _drain_buffer(self, limit: int | None = None) -> list[Record]:
-        """Up to `limit` buffered records (all if None), without waiting."""
-        taken: list[Record] = []
-        while limit is None or len(taken) < limit:
-            try:
-                taken.append(self._buffer.get_nowait())
-            except queue.Empty:
-                break
-        return taken
 
     async def _prepare(self, engine: AsyncEngine) -> None:
         """Migrate (unless told not to), waiting out an unreachable database."""
@@ -289,30 +193,3 @@ class RecordWriter:
         if not self.stats.database_up:
             self.stats.database_up = True
             log.warning("records_database_up", buffered=self._buffer.qsize())
-
-    def _settle(self, count: int, *, written: int = 0) -> None:
-        """Count records as done (written, rejected or lost) and wake `drained()` waiters."""
-        self.stats.written += written
-        with self._lock:
-            self._settled += count
-            ready = [w for w in self._waiters if w[0] <= self._settled]
-            self._waiters = [w for w in self._waiters if w[0] > self._settled]
-        for _, loop, done in ready:
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                loop.call_soon_threadsafe(_resolve, done)
-
-    def _lose(self, records: list[Record]) -> None:
-        if records:
-            self.stats.lost += len(records)
-            self._settle(len(records))
-            log.error("records_lost", records=len(records), lost=self.stats.lost)
-
-    def _report_overflow(self) -> None:
-        if self._overflowing and self._buffer.qsize() < self._buffer.maxsize:
-            self._overflowing = False
-            log.warning("records_dropped", dropped=self.stats.dropped)
-
-
-def _resolve(done: asyncio.Future[None]) -> None:
-    if not done.done():
-        done.set_result(None)
