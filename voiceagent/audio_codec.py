@@ -157,5 +157,5 @@ class PcmToUlaw:
         """
         tail = self._convert(b"", last=True)
         self._carry = b""
-        self._stream = self._new_stream()
+        self._stream.clear()  # as good as a new stream, without building the filter again
         return tail
