@@ -23,6 +23,7 @@ from aiohttp import WSCloseCode
 from voiceagent.config import E164, CallPlan
 from voiceagent.errors import ProtocolError, UpstreamError, UpstreamFailure
 from voiceagent.logging import bind_call, clip, get_logger
+from voiceagent.modes import MODES
 from voiceagent.protocols.signature import is_call_sid, stream_token, verify_stream_token
 from voiceagent.runtime import Services
 from voiceagent.session.call import CallSession, EndReason
@@ -44,7 +45,6 @@ LOGGED_BAD_FRAMES = 3
 """Malformed frames logged one by one per call; the rest are only counted."""
 CLOSE_TIMEOUT_S = 2.0
 SESSION_BUDGET_MODES = frozenset({"realtime-passthrough"})
-_MODE_NAMES = frozenset({"realtime-passthrough", "relay-router"})
 """Modes whose calls each hold one Inworld Realtime session (counted by the shared budget)."""
 _SID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
@@ -130,7 +130,7 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
         await phone.close(WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
         return
     failover_from = start.parameters.get("failover_from")
-    call.failover_from = failover_from if failover_from in _MODE_NAMES else None
+    call.failover_from = failover_from if failover_from in MODES else None
     services.sink.call_started(call)  # a failover leg is recorded and counted as one
     log.info("stream_started", stream_sid=start.stream_sid or None)
     run = CallRun(phone, call, plan, services, start)
