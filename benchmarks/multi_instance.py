@@ -89,10 +89,6 @@ class Phase:
 
 
 # -- processes ------------------------------------------------------------------------------
-def start_router(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
-    return start_fake_router(KEY, args.ttfb, args.sentence)
-
-
 def start_instance(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
@@ -295,7 +291,7 @@ async def main_async(args: argparse.Namespace) -> None:
     database_url = urlunsplit(urlsplit(PG_URL)._replace(path=f"/{db_name}"))
     args.fake_port = free_port()
     fake = start_fake(args, args.fake_port)
-    router, router_url = start_router(args)
+    router, router_url = start_fake_router(KEY, args.ttfb, args.sentence)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(args.workdir or tmp)

@@ -60,10 +60,6 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_router(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str]:
-    return start_fake_router(KEY, args.ttfb, args.sentence)
-
-
 def _start_server(router_url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     config = workdir / "voiceagent.yaml"
     config.write_text(CONFIG)
@@ -163,7 +159,7 @@ async def _router_rows(router_url: str) -> list[dict[str, Any]]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    router, router_url = _start_router(args)
+    router, router_url = start_fake_router(KEY, args.ttfb, args.sentence)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
