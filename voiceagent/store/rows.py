@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Integer, String, Table, Text, func, insert, update
+from sqlalchemy import BigInteger, Integer, String, Table, Text, bindparam, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -126,7 +126,7 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
     as writing everything in queue order, since a turn row never touches a call row."""
     for record in records:
         if record.op == "start":
-            await conn.execute(_upsert_start(conn, record.row))
+            await conn.execute(_upsert_start(conn), record.row)
         elif record.end is not None:
             await _write_end(conn, record.row, record.end)
     rows = [record.row for record in records if record.op == "turn"]
@@ -134,30 +134,59 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
         await conn.execute(insert(turns), rows)
 
 
-def _upsert_start(conn: AsyncConnection, row: dict[str, Any]) -> Any:
+_END_SET = ("ended_at", "end_reason", "end_detail", "ended_by", "transfer")
+_statements: dict[str, Any] = {}  # built once per dialect: the compiled-SQL cache then applies
+
+
+def _upsert_start(conn: AsyncConnection) -> Any:
     """Insert the call; if its CallSid exists (a failover leg), the new leg takes over."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(calls).values(row)
-    return stmt.on_conflict_do_update(
-        index_elements=[calls.c.call_sid],
-        set_={
-            "mode": stmt.excluded.mode,
-            "failover_from": func.coalesce(stmt.excluded.failover_from, calls.c.failover_from),
-            "ended_at": None,
-            "end_reason": None,
-        },
-    )
+    name = conn.dialect.name
+    if (stmt := _statements.get(f"start:{name}")) is None:
+        dialect = postgresql if name == "postgresql" else sqlite
+        inserting = dialect.insert(calls)
+        stmt = _statements[f"start:{name}"] = inserting.on_conflict_do_update(
+            index_elements=[calls.c.call_sid],
+            set_={
+                "mode": inserting.excluded.mode,
+                "failover_from": func.coalesce(
+                    inserting.excluded.failover_from, calls.c.failover_from
+                ),
+                "ended_at": None,
+                "end_reason": None,
+            },
+        )
+    return stmt
+
+
+def _end_statement() -> Any:
+    """The call row's update at the end: counters and duration added, the rest set."""
+    if (stmt := _statements.get("end")) is None:
+        c = calls.c
+        values: dict[str, Any] = {
+            name: c[name] + bindparam(f"add_{name}", type_=c[name].type) for name in COUNTERS
+        }
+        values["duration_s"] = func.coalesce(c.duration_s, 0.0) + bindparam(
+            "add_duration_s", type_=c.duration_s.type
+        )
+        values["upstream_failure"] = func.coalesce(
+            bindparam("new_upstream_failure", type_=c.upstream_failure.type), c.upstream_failure
+        )
+        for name in _END_SET:
+            values[name] = bindparam(f"new_{name}", type_=c[name].type)
+        where = c.call_sid == bindparam("sid", type_=c.call_sid.type)
+        stmt = _statements["end"] = update(calls).where(where).values(values)
+    return stmt
 
 
 async def _write_end(conn: AsyncConnection, row: dict[str, Any], end: dict[str, Any]) -> None:
-    values: dict[str, Any] = {name: calls.c[name] + end[name] for name in COUNTERS}
-    values["duration_s"] = func.coalesce(calls.c.duration_s, 0.0) + end["duration_s"]
-    values["upstream_failure"] = func.coalesce(end["upstream_failure"], calls.c.upstream_failure)
-    for name in ("ended_at", "end_reason", "end_detail", "ended_by", "transfer"):
-        values[name] = end[name]
-    result = await conn.execute(
-        update(calls).where(calls.c.call_sid == row["call_sid"]).values(values)
+    params: dict[str, Any] = {f"add_{name}": end[name] for name in COUNTERS}
+    params.update({f"new_{name}": end[name] for name in _END_SET})
+    params.update(
+        sid=row["call_sid"],
+        add_duration_s=end["duration_s"],
+        new_upstream_failure=end["upstream_failure"],
     )
+    result = await conn.execute(_end_statement(), params)
     if result.rowcount == 0:  # the start row never made it: keep the call anyway
         await conn.execute(insert(calls).values({**row, **end}))
 
