@@ -31,6 +31,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of one thread of `pid` (default: its main thread)."""
+    stat = Path(f"/proc/{pid}/task/{tid or pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def status_kb(pid: int, key: str) -> int:
     """A kB figure of /proc/<pid>/status, e.g. VmHWM (peak RSS) or VmRSS."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

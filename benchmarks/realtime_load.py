@@ -11,9 +11,16 @@ different processes, which is sound on Linux (CLOCK_MONOTONIC is system-wide):
   last byte, i.e. beyond the configured batching;
 - frames lost: caller audio bytes sent vs audio bytes appended at the fake.
 
+CPU is reported over the whole run and over the steady window (every call connected, none
+ended), split into the serving thread and the records writer's threads. ``--pairs N`` runs
+voiceagent and ``bare_bridge.py`` (the same wire work with none of voiceagent's logic) in turn,
+N times each, and prints voiceagent's CPU as a multiple of the bare bridge's: on a shared VM
+whose absolute figures move from hour to hour, that ratio is what voiceagent's code costs.
+
 Usage::
 
     python benchmarks/realtime_load.py --calls 100 --seconds 60
+    python benchmarks/realtime_load.py --pairs 3
     python benchmarks/realtime_load.py --soak --calls 2000 --concurrency 50
 """
 
@@ -23,6 +30,7 @@ import argparse
 import asyncio
 import gc
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _proc import cpu_seconds, status_kb, wait_healthy
+from _proc import cpu_seconds, status_kb, thread_cpu_seconds, wait_healthy
 
 from voiceagent.sim.media_caller import place_call
 from voiceagent.sim.media_playback import MediaCallRecord as CallRecord
@@ -90,9 +98,13 @@ NO_RECORDS = (
 )
 
 
+BARE = str(Path(__file__).with_name("bare_bridge.py"))
+
+
 def start_server(
-    workdir: Path, port: int, fake_port: int, log_level: str, records: bool = True
-) -> subprocess.Popen[str]:
+    workdir: Path, port: int, fake_port: int, log_level: str, records: bool = True,
+    bare: bool = False,
+) -> subprocess.Popen[str]:  # fmt: skip
     config = workdir / "voiceagent.yaml"
     config.write_text(CONFIG)
     env = dict(
@@ -109,8 +121,8 @@ def start_server(
     )
     log = (workdir / "server.log").open("w")
     cmd = ["-m", "voiceagent", "serve"] if records else ["-c", NO_RECORDS]
-    if os.environ.get("BENCH_SERVER_SCRIPT"):
-        cmd = [os.environ["BENCH_SERVER_SCRIPT"]]
+    if bare:
+        cmd = [BARE]
     return subprocess.Popen(
         [sys.executable, *cmd], cwd=workdir, env=env, stderr=log, stdout=log, text=True
     )
@@ -192,7 +204,29 @@ def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def run_load(args: argparse.Namespace, target: SimTarget, pid: int, fake_port: int) -> None:
+class SteadyWindow:
+    """Server CPU while every call is connected and none has ended: from one second after
+    the ramp to ten seconds before the first call can end."""
+
+    def __init__(self, pid: int, start: float, end: float) -> None:
+        self.pid, self.start, self.end = pid, start, end
+        self.cpu = self.main = self.seconds = 0.0
+
+    async def measure(self) -> None:
+        if self.end <= self.start:
+            return
+        await asyncio.sleep(max(0.0, self.start - time.monotonic()))
+        cpu0, main0, t0 = cpu_seconds(self.pid), thread_cpu_seconds(self.pid), time.monotonic()
+        await asyncio.sleep(max(0.0, self.end - t0))
+        self.cpu = cpu_seconds(self.pid) - cpu0
+        self.main = thread_cpu_seconds(self.pid) - main0
+        self.seconds = time.monotonic() - t0
+
+
+async def run_load(
+    args: argparse.Namespace, target: SimTarget, pid: int, fake_port: int
+) -> dict[str, float]:
+    """One load run: prints its figures and returns the headline ones."""
     script = load_script(args.seconds)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         # warm-up call (imports, first connections), not measured
@@ -200,6 +234,8 @@ async def run_load(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         fake_cpu0, own_cpu0 = cpu_seconds(args.fake_pid), time.process_time()
         spy = start_profiler(pid, args.seconds, args.profile) if args.profile else None
+        window = SteadyWindow(pid, t0 + args.ramp + 1.0, t0 + args.seconds - 10.0)
+        measuring = asyncio.create_task(window.measure())
 
         async def one(i: int) -> CallRecord:
             await asyncio.sleep(i * args.ramp / max(args.calls, 1))
@@ -207,6 +243,7 @@ async def run_load(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
 
         records = await asyncio.gather(*(one(i) for i in range(args.calls)))
         cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        await measuring
         fake_cpu, own_cpu = cpu_seconds(args.fake_pid) - fake_cpu0, time.process_time() - own_cpu0
         if spy is not None:
             spy.wait(30)
@@ -218,9 +255,17 @@ async def run_load(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
         f"calls: {args.calls} concurrent, {args.seconds:.0f} s each; wall {t1 - t0:.1f} s; "
         f"{call_minutes:.1f} call-minutes"
     )
-    print(
-        f"server CPU: {cpu:.2f} s = {cpu / call_minutes:.3f} CPU-s per call-minute (target <= 0.35)"
-    )
+    print(f"server CPU: {cpu:.2f} s = {cpu / call_minutes:.3f} CPU-s per call-minute")
+    steady_cpu = steady_main = float("nan")
+    if window.seconds > 0:
+        steady_minutes = window.seconds * args.calls / 60
+        steady_cpu, steady_main = window.cpu / steady_minutes, window.main / steady_minutes
+        print(
+            f"server CPU while all {args.calls} calls are up ({window.seconds:.0f} s): "
+            f"{steady_cpu:.3f} CPU-s per call-minute, of which the serving thread "
+            f"{steady_main:.3f} and other threads (the records writer) "
+            f"{steady_cpu - steady_main:.3f}"
+        )
     print(
         f"other processes: fake Inworld {fake_cpu / (t1 - t0):.0%} of a core, simulated "
         f"callers {own_cpu / (t1 - t0):.0%} of a core (2 cores in all)"
@@ -248,6 +293,9 @@ async def run_load(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
         f"greeting heard after start: p50 {pct(heard, 50):.1f} ms, p99 {pct(heard, 99):.1f} ms;"
         f" warnings {sorted({w for r in records for w in r.warnings})}"
     )
+    after_ramp = [ms for at, ms in result["added"] if at >= steady_from]
+    return {"cpu": cpu / call_minutes, "steady": steady_cpu, "steady_main": steady_main,
+            "p99": pct(after_ramp, 99), "lost": lost}  # fmt: skip
 
 
 async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_port: int) -> None:
@@ -301,25 +349,60 @@ async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
     )
 
 
-async def main_async(args: argparse.Namespace) -> None:
+async def run_once(args: argparse.Namespace, bare: bool = False) -> dict[str, float]:
     fake_port, port = free_port(), free_port()
+    figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = args.workdir or tmp
         fake = start_fake(args, fake_port)
         args.fake_pid = fake.pid
-        server = start_server(Path(tmp), port, fake_port, args.log_level, not args.no_records)
+        server = start_server(
+            Path(tmp), port, fake_port, args.log_level, not args.no_records, bare=bare
+        )
         try:
             target = SimTarget(f"http://127.0.0.1:{port}", PUBLIC, TOKEN)
             await wait_healthy(target.base_url)
             if args.soak:
                 await run_soak(args, target, server.pid, fake_port)
             else:
-                await run_load(args, target, server.pid, fake_port)
+                figures = await run_load(args, target, server.pid, fake_port)
         finally:
             server.terminate()
             server.wait(30)
             fake.terminate()
             fake.wait(10)
+    return figures
+
+
+async def run_pairs(args: argparse.Namespace) -> None:
+    """voiceagent and the bare bridge in turn; voiceagent's CPU as a multiple of the bare's."""
+    runs: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    for i in range(args.pairs):
+        for bare in (False, True):
+            print(f"--- run {i + 1} of {args.pairs}: {'bare bridge' if bare else 'voiceagent'}")
+            runs[bare].append(await run_once(args, bare=bare))
+    print("--- summary (CPU-s per call-minute; ratio = voiceagent / bare bridge, run by run)")
+    for key, what in (("cpu", "whole run"), ("steady", "all calls up")):
+        ours, bare_runs = [r[key] for r in runs[False]], [r[key] for r in runs[True]]
+        ratios = [a / b for a, b in zip(ours, bare_runs, strict=True)]
+        print(
+            f"{what}: voiceagent {', '.join(f'{v:.3f}' for v in ours)}; bare bridge "
+            f"{', '.join(f'{v:.3f}' for v in bare_runs)}; ratio "
+            f"{', '.join(f'{v:.2f}' for v in ratios)} (median {statistics.median(ratios):.2f})"
+        )
+    print(
+        "voiceagent added latency p99 after the ramp: "
+        + ", ".join(f"{r['p99']:.2f} ms" for r in runs[False])
+        + "; bare bridge: "
+        + ", ".join(f"{r['p99']:.2f} ms" for r in runs[True])
+    )
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    if args.pairs:
+        await run_pairs(args)
+    else:
+        await run_once(args, bare=args.bare)
 
 
 def main() -> None:
@@ -344,6 +427,10 @@ def main() -> None:
         "--no-records",
         action="store_true",
         help="serve without the call/turn records store (isolates its cost)",
+    )
+    parser.add_argument("--bare", action="store_true", help="load bare_bridge.py instead")
+    parser.add_argument(
+        "--pairs", type=int, default=0, help="N runs each of voiceagent and the bare bridge"
     )
     parser.add_argument("--workdir", default="", help="keep the server's config and log here")
     parser.add_argument("--profile", default="", help="write py-spy collapsed stacks here")
