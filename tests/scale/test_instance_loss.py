@@ -57,7 +57,9 @@ async def test_sigkill_ends_only_that_instances_calls_and_frees_its_leases(scale
     """SIGKILL of one instance ends the calls it served and no other; its Inworld session
     leases expire within the lease time while the other's stay held; the records of its
     finished turns are in PostgreSQL."""
-    script = realtime_script(pause_ms=20000, turns_before=2)  # the kill lands in the pause
+    # The kill must land in the pause: four calls are placed one by one and each answered
+    # twice first; once, on a busy CI machine, a caller finished a 20 s pause before the kill.
+    script = realtime_script(pause_ms=30000, turns_before=2)
     calls = dict([await scale.stream_on(name, REALTIME_A, script)
                   for name in ("app1", "app2", "app1", "app2")])  # fmt: skip
     killed = {sid for sid in calls if scale.topology.where(sid)["stream"] == {"app1"}}
