@@ -25,17 +25,20 @@ async def wait_healthy(base: str) -> None:
     raise RuntimeError("server did not become healthy")
 
 
+def _stat_cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds of a /proc `stat` file."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
-def thread_cpu_seconds(pid: int, tid: int | None = None) -> float:
-    """User + system CPU seconds of one thread of `pid` (default: its main thread)."""
-    stat = Path(f"/proc/{pid}/task/{tid or pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def main_thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of the main thread of process `pid` so far."""
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/task/{pid}/stat"))
 
 
 def status_kb(pid: int, key: str) -> int:

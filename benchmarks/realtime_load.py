@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _proc import cpu_seconds, status_kb, thread_cpu_seconds, wait_healthy
+from _proc import cpu_seconds, main_thread_cpu_seconds, status_kb, wait_healthy
 
 from voiceagent.sim.media_caller import place_call
 from voiceagent.sim.media_playback import MediaCallRecord as CallRecord
@@ -216,10 +216,10 @@ class SteadyWindow:
         if self.end <= self.start:
             return
         await asyncio.sleep(max(0.0, self.start - time.monotonic()))
-        cpu0, main0, t0 = cpu_seconds(self.pid), thread_cpu_seconds(self.pid), time.monotonic()
+        cpu0, main0, t0 = cpu_seconds(self.pid), main_thread_cpu_seconds(self.pid), time.monotonic()
         await asyncio.sleep(max(0.0, self.end - t0))
         self.cpu = cpu_seconds(self.pid) - cpu0
-        self.main = thread_cpu_seconds(self.pid) - main0
+        self.main = main_thread_cpu_seconds(self.pid) - main0
         self.seconds = time.monotonic() - t0
 
 
@@ -256,7 +256,7 @@ async def run_load(
         f"{call_minutes:.1f} call-minutes"
     )
     print(f"server CPU: {cpu:.2f} s = {cpu / call_minutes:.3f} CPU-s per call-minute")
-    steady_cpu = steady_main = float("nan")
+    steady_cpu = float("nan")
     if window.seconds > 0:
         steady_minutes = window.seconds * args.calls / 60
         steady_cpu, steady_main = window.cpu / steady_minutes, window.main / steady_minutes
@@ -294,8 +294,7 @@ async def run_load(
         f" warnings {sorted({w for r in records for w in r.warnings})}"
     )
     after_ramp = [ms for at, ms in result["added"] if at >= steady_from]
-    return {"cpu": cpu / call_minutes, "steady": steady_cpu, "steady_main": steady_main,
-            "p99": pct(after_ramp, 99), "lost": lost}  # fmt: skip
+    return {"cpu": cpu / call_minutes, "steady": steady_cpu, "p99": pct(after_ramp, 99)}
 
 
 async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_port: int) -> None:

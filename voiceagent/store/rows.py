@@ -11,6 +11,7 @@ clamped), so one call's odd values cannot make a batch of other calls' rows fail
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -126,7 +127,7 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
     as writing everything in queue order, since a turn row never touches a call row."""
     for record in records:
         if record.op == "start":
-            await conn.execute(_upsert_start(conn), record.row)
+            await conn.execute(_upsert_start(conn.dialect.name), record.row)
         elif record.end is not None:
             await _write_end(conn, record.row, record.end)
     rows = [record.row for record in records if record.op == "turn"]
@@ -134,48 +135,43 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
         await conn.execute(insert(turns), rows)
 
 
+# Both statements are built once, with bound parameters, so SQLAlchemy compiles them once.
 _END_SET = ("ended_at", "end_reason", "end_detail", "ended_by", "transfer")
-_statements: dict[str, Any] = {}  # built once per dialect: the compiled-SQL cache then applies
 
 
-def _upsert_start(conn: AsyncConnection) -> Any:
+@functools.cache
+def _upsert_start(dialect_name: str) -> Any:
     """Insert the call; if its CallSid exists (a failover leg), the new leg takes over."""
-    name = conn.dialect.name
-    if (stmt := _statements.get(f"start:{name}")) is None:
-        dialect = postgresql if name == "postgresql" else sqlite
-        inserting = dialect.insert(calls)
-        stmt = _statements[f"start:{name}"] = inserting.on_conflict_do_update(
-            index_elements=[calls.c.call_sid],
-            set_={
-                "mode": inserting.excluded.mode,
-                "failover_from": func.coalesce(
-                    inserting.excluded.failover_from, calls.c.failover_from
-                ),
-                "ended_at": None,
-                "end_reason": None,
-            },
-        )
-    return stmt
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    inserting = dialect.insert(calls)
+    return inserting.on_conflict_do_update(
+        index_elements=[calls.c.call_sid],
+        set_={
+            "mode": inserting.excluded.mode,
+            "failover_from": func.coalesce(inserting.excluded.failover_from, calls.c.failover_from),
+            "ended_at": None,
+            "end_reason": None,
+        },
+    )
 
 
+@functools.cache
 def _end_statement() -> Any:
     """The call row's update at the end: counters and duration added, the rest set."""
-    if (stmt := _statements.get("end")) is None:
-        c = calls.c
-        values: dict[str, Any] = {
-            name: c[name] + bindparam(f"add_{name}", type_=c[name].type) for name in COUNTERS
-        }
-        values["duration_s"] = func.coalesce(c.duration_s, 0.0) + bindparam(
-            "add_duration_s", type_=c.duration_s.type
-        )
-        values["upstream_failure"] = func.coalesce(
-            bindparam("new_upstream_failure", type_=c.upstream_failure.type), c.upstream_failure
-        )
-        for name in _END_SET:
-            values[name] = bindparam(f"new_{name}", type_=c[name].type)
-        where = c.call_sid == bindparam("sid", type_=c.call_sid.type)
-        stmt = _statements["end"] = update(calls).where(where).values(values)
-    return stmt
+    c = calls.c
+    values: dict[str, Any] = {
+        name: c[name] + bindparam(f"add_{name}", type_=c[name].type) for name in COUNTERS
+    }
+    values["duration_s"] = func.coalesce(c.duration_s, 0.0) + bindparam(
+        "add_duration_s", type_=c.duration_s.type
+    )
+    values["upstream_failure"] = func.coalesce(
+        bindparam("new_upstream_failure", type_=c.upstream_failure.type), c.upstream_failure
+    )
+    for name in _END_SET:
+        values[name] = bindparam(f"new_{name}", type_=c[name].type)
+    where = c.call_sid == bindparam("sid", type_=c.call_sid.type)
+    return update(calls).where(where).values(values)
 
 
 async def _write_end(conn: AsyncConnection, row: dict[str, Any], end: dict[str, Any]) -> None:
