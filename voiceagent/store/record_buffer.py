@@ -1,10 +1,10 @@
 """The records buffer: the bounded queue between the serving loop and the writer thread.
 
-The serving loop only `put`s (never blocks; a full buffer drops the record, counted and
-logged); the writer thread takes batches, lingering briefly so one transaction carries many
-records. Every record is counted once settled (written, rejected or lost), which wakes the
-`drained()` waiters. `RecordStats` holds the counters the metrics read. The thread and its
-database work: record_writer.py.
+The serving loop only `put`s (never blocks, never wakes the writer; a full buffer drops the
+record, counted and logged); the writer thread takes what has come every LINGER_S, so one
+transaction carries many records. Every record is counted once settled (written, rejected or
+lost), which wakes the `drained()` waiters. `RecordStats` holds the counters the metrics
+read. The thread and its database work: record_writer.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from voiceagent.store.rows import Record
 log = get_logger("voiceagent.store")
 
 LINGER_S = 0.25
-"""How long a batch waits for more records after its first (a record is at most this late)."""
+"""How often the writer looks for records (a record is at most this late)."""
 
 
 @dataclass(slots=True)
@@ -53,6 +53,7 @@ class RecordBuffer:
         self._lock = threading.Lock()
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._stop = threading.Event()
+        self._took_full_batch = False
         self._deadline = float("inf")
 
     @property
@@ -87,31 +88,20 @@ class RecordBuffer:
 
     # The writer thread's side.
     def _next_batch(self) -> list[Record] | None:
-        """The next batch (waits for one); None once stopping with nothing left."""
-        while True:
-            try:
-                first = self._buffer.get(timeout=0.2)
-            except queue.Empty:
-                if self._stop.is_set():
-                    return None
-                continue
-            return [first, *self._linger(self._batch_size - 1)]
+        """The next batch; None once stopping with nothing left.
 
-    def _linger(self, limit: int) -> list[Record]:
-        """Up to `limit` more records, waiting at most LINGER_S for them: one transaction per
-        batch instead of one per milestone (records trickle in as calls go), unless stopping."""
-        taken = self._drain_buffer(limit)
-        deadline = time.monotonic() + LINGER_S
-        while len(taken) < limit and not self._stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                taken.append(self._buffer.get(timeout=left))
-            except queue.Empty:
-                break
-            taken += self._drain_buffer(limit - len(taken))
-        return taken
+        The writer looks every LINGER_S instead of being woken by each record: a record waits
+        at most that long, one transaction carries everything that came meanwhile, and the
+        serving loop's `put` never wakes another thread. A full batch is taken at once."""
+        while True:
+            if not self._took_full_batch and not self._stop.is_set():
+                self._stop.wait(LINGER_S)  # returns at once when stop() is called
+            batch = self._drain_buffer(self._batch_size)
+            self._took_full_batch = len(batch) >= self._batch_size
+            if batch:
+                return batch
+            if self._stop.is_set():
+                return None
 
     def _gave_up(self) -> bool:
         return self._stop.is_set() and time.monotonic() >= self._deadline

@@ -1,0 +1,65 @@
+"""The records buffer's batching, without a database: the writer looks every LINGER_S (the
+serving loop's `put` never wakes it), takes everything that came meanwhile in one batch, and
+takes a full batch at once."""
+
+from __future__ import annotations
+
+import threading
+
+from voiceagent.store.record_buffer import LINGER_S, RecordBuffer
+from voiceagent.store.rows import Record
+
+
+class _CountingStop(threading.Event):
+    """The buffer's stop event, counting the writer's waits instead of sleeping through them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return self.is_set()
+
+
+def _buffer(batch_size: int = 200) -> tuple[RecordBuffer, _CountingStop]:
+    buffer = RecordBuffer(max_buffer=100, batch_size=batch_size)
+    stop = _CountingStop()
+    buffer._stop = stop
+    return buffer, stop
+
+
+def _record(n: int) -> Record:
+    return Record("turn", {"call_sid": f"CA{n}"})
+
+
+def test_records_that_trickle_in_go_out_in_one_batch_after_one_wait() -> None:
+    buffer, stop = _buffer()
+    for n in range(3):
+        buffer.put(_record(n))
+    batch = buffer._next_batch()
+    assert batch is not None and [r.call_sid for r in batch] == ["CA0", "CA1", "CA2"]
+    assert stop.waits == [LINGER_S]  # one look, no wakeup per record
+
+
+def test_a_full_batch_is_taken_at_once_and_the_rest_after_the_next_look() -> None:
+    buffer, stop = _buffer(batch_size=2)
+    for n in range(5):
+        buffer.put(_record(n))
+    sizes = []
+    for _ in range(3):
+        batch = buffer._next_batch()
+        assert batch is not None
+        sizes.append(len(batch))
+    assert sizes == [2, 2, 1]
+    assert stop.waits == [LINGER_S]  # after a full batch the writer does not wait
+
+
+def test_stopping_drains_what_is_left_without_waiting_then_ends() -> None:
+    buffer, stop = _buffer()
+    buffer.put(_record(1))
+    stop.set()
+    batch = buffer._next_batch()
+    assert batch is not None and len(batch) == 1
+    assert buffer._next_batch() is None
+    assert stop.waits == []
