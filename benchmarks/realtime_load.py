@@ -317,15 +317,18 @@ async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
         done += 1
 
     sampler = asyncio.create_task(sample())
+    cpu0 = cpu_seconds(pid)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         await asyncio.gather(*(one(i, http) for i in range(args.calls)))
     await asyncio.sleep(1.5)
+    cpu = cpu_seconds(pid) - cpu0
     sampler.cancel()
     stats = await fake_stats(fake_port)
     async with aiohttp.ClientSession() as http, http.get(target.base_url + "/healthz") as r:
         health = await r.json()
     warm = [kb for t, kb in samples if t > (samples[-1][0] * 0.2)]
     print(f"soak: {done} calls ({args.concurrency} at a time) in {time.monotonic() - t0:.0f} s")
+    print(f"server CPU: {cpu:.2f} s = {cpu / max(done, 1) * 1000:.1f} ms per call (about 1 s each)")
     print(
         "server RSS MiB over time: "
         + ", ".join(f"{t:.0f}s={kb / 1024:.1f}" for t, kb in samples[:: max(1, len(samples) // 12)])
