@@ -53,7 +53,6 @@ class RecordBuffer:
         self._lock = threading.Lock()
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._stop = threading.Event()
-        self._took_full_batch = False
         self._deadline = float("inf")
 
     @property
@@ -92,12 +91,11 @@ class RecordBuffer:
 
         The writer looks every LINGER_S instead of being woken by each record: a record waits
         at most that long, one transaction carries everything that came meanwhile, and the
-        serving loop's `put` never wakes another thread. A full batch is taken at once."""
+        serving loop's `put` never wakes another thread. A full batch waiting is taken at once."""
         while True:
-            if not self._took_full_batch and not self._stop.is_set():
+            if self._buffer.qsize() < self._batch_size and not self._stop.is_set():
                 self._stop.wait(LINGER_S)  # returns at once when stop() is called
             batch = self._drain_buffer(self._batch_size)
-            self._took_full_batch = len(batch) >= self._batch_size
             if batch:
                 return batch
             if self._stop.is_set():
