@@ -54,7 +54,9 @@ class MediaStreamCaller:
                 await self._send_start(ws)
             await self._play_script(ws, script)
         except (ConnectionError, RuntimeError, aiohttp.ClientError):
-            pass
+            # A send failed: the server's side went away (a SIGKILL resets the connection),
+            # which the receiving task may not have seen yet; the caller did not hang up.
+            self.record.closed_by = self.record.closed_by or "server"
         finally:
             if not ws.closed and not self.server_closed.is_set():
                 self.record.closed_by = self.record.closed_by or "caller"
