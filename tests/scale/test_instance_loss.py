@@ -71,8 +71,14 @@ async def test_sigkill_ends_only_that_instances_calls_and_frees_its_leases(scale
     async def leases_freed() -> bool:
         return not await scale.leases() & killed
 
+    async def finished_turns_recorded() -> bool:  # the writer looks every LINGER_S
+        rows = await scale.rows("SELECT call_sid, turn_index FROM turns "
+                                "WHERE call_sid = ANY(:sids)", sids=list(killed))  # fmt: skip
+        return all({0, 1} <= {r.turn_index for r in rows if r.call_sid == sid} for sid in killed)
+
     await eventually(answered_twice, within=15)
-    await asyncio.sleep(1.0)  # the last answers play out, the records writer catches up
+    await asyncio.sleep(1.0)  # the last answers play out
+    await eventually(finished_turns_recorded, within=10, every=0.2)
     assert await scale.leases() >= set(calls)
     scale.topology.instance("app1").signal(signal.SIGKILL)
     killed_at = time.monotonic()

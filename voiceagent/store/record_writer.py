@@ -73,6 +73,7 @@ class RecordWriter(RecordBuffer):
             return
         self._deadline = time.monotonic() + flush_timeout
         self._stop.set()
+        self._wake.set()
         bound = flush_timeout + PROBE_TIMEOUT_S + WRITE_TIMEOUT_S
         await asyncio.to_thread(self._thread.join, bound)
         if self._thread.is_alive():  # a write hung past every timeout: leave the daemon thread
