@@ -88,13 +88,12 @@ class RealtimeCall:
     # -- Twilio -> us ---------------------------------------------------------------------------
     def receive_media(self, audio: bytes) -> Sequence[str]:
         """Caller audio: the append frames now due (hot path: no commands, just frames)."""
-        chunks = self.chunker.feed(audio)
-        return [rt.dump_append(c) for c in chunks] if chunks else _NONE
+        return self.chunker.feed(audio)
 
     def phone_ended(self) -> list[str]:
         """The caller's side is over: the remainder of the caller's audio, if any."""
         rest = self.chunker.flush()
-        return [rt.dump_append(rest)] if rest else []
+        return [rest] if rest is not None else []
 
     def receive_phone(self, msg: tm.TwilioInbound, now: float) -> list[CallCommand]:
         """A Twilio frame other than media. ProtocolError for one that breaks the protocol."""
