@@ -31,3 +31,23 @@ async def test_a_silent_peer_is_aborted_and_a_talking_one_is_not() -> None:
         await asyncio.sleep(0.1)
     assert not busy.closed and not watcher.done()
     watcher.cancel()
+
+
+async def test_one_ticker_watches_every_channel_and_a_failure_stays_with_its_call() -> None:
+    """Every watched channel of the loop shares one timer (not one per call); a call whose
+    expiry callback fails gets the error in its own watch, the others are still ended."""
+    quiet = [memory_pair()[0] for _ in range(3)]
+
+    def failing(reason: str) -> None:
+        raise RuntimeError("could not record why")
+
+    watchers = [
+        asyncio.create_task(watch(c, 0.2, 5.0, "upstream", failing if i == 0 else None))
+        for i, c in enumerate(quiet)
+    ]
+    await asyncio.sleep(0)
+    tickers = [t for t in asyncio.all_tasks() if "_Ticker._run" in t.get_coro().__qualname__]
+    assert len(tickers) == 1
+    results = await asyncio.wait_for(asyncio.gather(*watchers, return_exceptions=True), 5)
+    assert isinstance(results[0], RuntimeError) and results[1:] == [None, None]
+    assert all(c.closed for c in quiet[1:])
