@@ -208,6 +208,12 @@ class _Ticker:
             self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        try:
+            await self._tick()
+        finally:  # no task (and through it, no loop) is kept once nothing is watched
+            self.task = None
+
+    async def _tick(self) -> None:
         while self.watched:
             await asyncio.sleep(self.step)
             now = time.monotonic()
