@@ -103,7 +103,7 @@ def b64decode(data: str, what: str = "payload") -> bytes:
         raise ProtocolError(f"invalid base64 in {what}: {exc}") from exc
 
 
-def b64encode(data: bytes) -> str:
+def b64encode(data: bytes | bytearray) -> str:
     """Base64 without a trailing newline, as every protocol here expects."""
     return binascii.b2a_base64(data, newline=False).decode("ascii")
 

@@ -10,7 +10,6 @@ must survive what the real server adds. Generating ``event_id`` values is the ca
 
 from __future__ import annotations
 
-from binascii import b2a_base64
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeAlias, cast
 
@@ -21,6 +20,7 @@ from voiceagent.errors import ProtocolError
 from voiceagent.protocols._wire import (
     WireModel,
     b64decode,
+    b64encode,
     dumps,
     loads_object,
     tag_map,
@@ -129,8 +129,7 @@ def parse_client_event(raw: str | bytes) -> ClientEvent:
 
 def dump_append(audio: bytes | bytearray) -> str:
     """The ``input_audio_buffer.append`` frame for raw ``audio`` (hot path)."""
-    encoded = b2a_base64(audio, newline=False).decode("ascii")
-    return '{"type":"input_audio_buffer.append","audio":"' + encoded + '"}'
+    return '{"type":"input_audio_buffer.append","audio":"' + b64encode(audio) + '"}'
 
 
 def dump(event: WireModel | UnknownEvent | UntypedFrame) -> str:

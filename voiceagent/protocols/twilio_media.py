@@ -12,7 +12,6 @@ them as strictly as Twilio does (anything else earns a 31951 warning in the simu
 
 from __future__ import annotations
 
-from binascii import a2b_base64
 from typing import Annotated, Any, Literal, cast
 
 import orjson
@@ -170,24 +169,14 @@ def parse_inbound(raw: str | bytes) -> TwilioInbound:
 def read_inbound(raw: str | bytes) -> bytes | TwilioInbound:
     """The server's reader: one JSON parse per frame. A ``media`` frame (50 per second per
     call) is returned as its µ-law ``bytes``, nothing else: no model, no wrapper; every other
-    event is validated into its model. ProtocolError when invalid. It does what
-    ``loads_object`` and ``b64decode`` do, inline: on this path each call layer shows in the
-    server's CPU (benchmarks/realtime_load.py)."""
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"{_PROTOCOL}: invalid JSON: {exc}") from exc
-    if obj.__class__ is not dict:
-        raise ProtocolError(f"{_PROTOCOL}: expected a JSON object, got {type(obj).__name__}")
+    event is validated into its model. ProtocolError when invalid."""
+    obj = loads_object(raw, _PROTOCOL)
     if obj.get("event") == "media":
         media = obj.get("media")
-        payload = media.get("payload") if media.__class__ is dict else None
-        if payload.__class__ is not str:
+        payload = media.get("payload") if isinstance(media, dict) else None
+        if not isinstance(payload, str):
             raise ProtocolError(f"{_PROTOCOL}: media frame without a base64 payload")
-        try:
-            return a2b_base64(payload, strict_mode=True)
-        except ValueError as exc:
-            raise ProtocolError(f"invalid base64 in media.payload: {exc}") from exc
+        return b64decode(payload, "media.payload")
     return _validate_inbound(obj)
 
 
