@@ -79,6 +79,28 @@ async def test_greeting_flows_with_marks_and_stop_flushes_and_closes() -> None:
     assert summary["frames_in"] == 6 and summary["frames_out"] == 2 and summary["marks_out"] == 1
 
 
+async def test_caller_audio_is_whole_and_in_order_when_inworld_reads_slowly() -> None:
+    """Media frames are taken as they arrive (no task switch) while Inworld keeps up; once
+    its buffer is full they wait in the pump instead, and every byte still goes up in order."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        call.connector.buffer_frames = 3
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await call.twilio.send(media_frame(bytes([1]) * 160, 1))
+        await call.twilio.send(media_frame(bytes([2]) * 160, 2))
+        assert upstream._inbox.qsize() == 1  # taken as it arrived: the append is already up
+        for chunk in range(3, 21):  # Inworld does not read: its buffer fills up
+            await call.twilio.send(media_frame(bytes([chunk]) * 160, chunk))
+        await call.twilio.send(stop_frame())
+        heard = b""
+        while (raw := await asyncio.wait_for(upstream.receive(), 5)) is not None:
+            heard += base64.b64decode(orjson.loads(raw)["audio"])
+        ended = await call.ended()
+    assert heard == b"".join(bytes([chunk]) * 160 for chunk in range(1, 21))
+    assert ended.reason is EndReason.CALLER_HANGUP and call.summary["frames_in"] == 22
+
+
 async def test_stream_without_a_valid_token_is_refused_before_any_session() -> None:
     """A `start` without the per-call token /voice gave is closed (policy), no Inworld session."""
     async with memory_services(CONFIG) as services:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from voiceagent.transport.channel import memory_pair, watch
+from voiceagent.transport.channel import memory_pair
+from voiceagent.transport.watch import watch
 
 
 async def test_a_peer_that_stops_reading_is_aborted_after_the_send_timeout() -> None:

@@ -28,7 +28,8 @@ from voiceagent.protocols.signature import is_call_sid, stream_token, verify_str
 from voiceagent.runtime import Services
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.store.session_budget import hold
-from voiceagent.transport.channel import Channel, ChannelClosed, watch
+from voiceagent.transport.channel import Channel, ChannelClosed
+from voiceagent.transport.watch import watch
 
 if TYPE_CHECKING:
     from voiceagent.modes.base import Mode

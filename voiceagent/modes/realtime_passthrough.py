@@ -40,7 +40,9 @@ from voiceagent.session.commands import (
 )
 from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.store.call_state import CallOutcome
-from voiceagent.transport.channel import Channel, ChannelClosed, watch
+from voiceagent.transport.channel import Channel, ChannelClosed
+from voiceagent.transport.intercept import FrameHook
+from voiceagent.transport.watch import watch
 
 log = get_logger("voiceagent.realtime")
 
@@ -164,10 +166,12 @@ class _Commands:
 async def _pump_phone(
     run: CallRun, machine: RealtimeCall, upstream: Channel, commands: _Commands
 ) -> None:
-    """Twilio → machine → Inworld. Media takes the fast path (no model, no commands)."""
+    """Twilio → machine → Inworld. Media takes the fast path (no model, no commands): taken
+    in the socket's read callback while this pump waits (`_take_media`), or read here."""
     phone, call = run.phone, run.call
     counters, read, receive_media = call.counters, tm.read_inbound, machine.receive_media
     send_upstream = upstream.send
+    phone.intercept(_take_media(run, machine, upstream))
     try:
         while (raw := await phone.receive()) is not None:
             counters.frames_in += 1
@@ -189,7 +193,38 @@ async def _pump_phone(
             await upstream.send(frame)
     except ChannelClosed:
         _channel_lost(run, machine, upstream)
+    finally:
+        phone.intercept(None)
     raise CallOver
+
+
+def _take_media(run: CallRun, machine: RealtimeCall, upstream: Channel) -> FrameHook:
+    """Caller audio as its frame arrives, while `_pump_phone` waits: no task switch for 50
+    frames a second (a fifth of a bare bridge's CPU at 100 calls). Any other frame, one that
+    cannot be sent upstream without waiting (a peer slow to read), or a malformed one goes on
+    to the pump, which reads it again and handles it (and its errors) as before."""
+    counters, read_media, receive_media = run.call.counters, tm.read_media, machine.receive_media
+    send_nowait = upstream.send_nowait
+
+    def take(raw: str) -> bool:
+        if not upstream.writable:
+            return False
+        try:
+            audio = read_media(raw)
+        except ProtocolError:
+            return False
+        if audio is None:
+            return False
+        counters.frames_in += 1
+        try:
+            for frame in receive_media(audio):
+                send_nowait(frame)
+        except Exception as exc:  # never into the socket's read callback: end the session
+            log.warning("caller_audio_not_sent", error=clip(exc, 200))
+            upstream.abort(f"caller audio not sent: {type(exc).__name__}")
+        return True
+
+    return take
 
 
 async def _pump_upstream(

@@ -172,12 +172,24 @@ def read_inbound(raw: str | bytes) -> bytes | TwilioInbound:
     event is validated into its model. ProtocolError when invalid."""
     obj = loads_object(raw, _PROTOCOL)
     if obj.get("event") == "media":
-        media = obj.get("media")
-        payload = media.get("payload") if isinstance(media, dict) else None
-        if not isinstance(payload, str):
-            raise ProtocolError(f"{_PROTOCOL}: media frame without a base64 payload")
-        return b64decode(payload, "media.payload")
+        return _media_audio(obj)
     return _validate_inbound(obj)
+
+
+def read_media(raw: str | bytes) -> bytes | None:
+    """The µ-law of a ``media`` frame; None for any other frame, which is not validated here
+    (read it with `read_inbound`). ProtocolError when malformed. For a reader that takes media
+    frames as they arrive and hands every other frame on."""
+    obj = loads_object(raw, _PROTOCOL)
+    return _media_audio(obj) if obj.get("event") == "media" else None
+
+
+def _media_audio(obj: dict[str, Any]) -> bytes:
+    media = obj.get("media")
+    payload = media.get("payload") if isinstance(media, dict) else None
+    if not isinstance(payload, str):
+        raise ProtocolError(f"{_PROTOCOL}: media frame without a base64 payload")
+    return b64decode(payload, "media.payload")
 
 
 def _validate_inbound(obj: dict[str, Any]) -> TwilioInbound:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
 from aiohttp import web
+
+from voiceagent.transport.intercept import FrameHook, InterceptQueue
 
 
 class Channel(Protocol):
@@ -39,6 +38,21 @@ class Channel(Protocol):
         """End the connection at once (a silent or stuck peer)."""
         ...
 
+    def intercept(self, hook: FrameHook | None) -> bool:
+        """Offer each text frame that arrives while `receive` waits to `hook` first, in the
+        read callback (no task switch); a frame it consumes is not returned by `receive`.
+        None removes the hook. False: this channel cannot (every frame comes to `receive`)."""
+        ...
+
+    @property
+    def writable(self) -> bool:
+        """Whether `send_nowait` can send now (open, nothing waiting to be written)."""
+        ...
+
+    def send_nowait(self, text: str) -> None:
+        """Send without waiting; only when `writable`. ChannelClosed once closed."""
+        ...
+
 
 _TEXT = aiohttp.WSMsgType.TEXT
 
@@ -54,11 +68,13 @@ class WebSocketChannel:
     that stops reading), so a `watch` task can end a silent or stuck peer without a timer
     per frame."""
 
-    __slots__ = ("_reason", "_ws", "last_received", "sending_since")
+    __slots__ = ("_hook", "_reason", "_waiting", "_ws", "last_received", "sending_since")
 
     def __init__(self, ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self._reason = ""
+        self._hook: FrameHook | None = None
+        self._waiting = False  # `receive` waits: nothing queued, nobody mid-frame
         self.last_received = time.monotonic()
         self.sending_since: float | None = None
 
@@ -73,8 +89,49 @@ class WebSocketChannel:
         finally:
             self.sending_since = None
 
+    def send_nowait(self, text: str) -> None:
+        # aiohttp writes an uncompressed frame before it would wait for the peer to drain,
+        # and with an empty write buffer (`writable`) it does not wait: the coroutine ends
+        # at its first step. Were it to wait anyway, the frame is written: stop waiting.
+        sending = self._ws.send_str(text)
+        try:
+            sending.send(None)
+        except StopIteration:
+            return
+        except (ConnectionError, RuntimeError) as exc:
+            raise ChannelClosed(str(exc)) from exc
+        sending.close()
+
+    @property
+    def writable(self) -> bool:
+        writer = self._ws._writer
+        transport = writer.transport if writer is not None else None
+        return (
+            not self._ws.closed and transport is not None
+            and not transport.is_closing() and transport.get_write_buffer_size() == 0
+        )  # fmt: skip
+
+    def intercept(self, hook: FrameHook | None) -> bool:
+        queue = getattr(self._ws, "_reader", None)
+        if not isinstance(queue, InterceptQueue):
+            return False
+        self._hook = hook
+        queue.hook = None if hook is None else self._offer
+        return True
+
+    def _offer(self, text: str) -> bool:
+        hook = self._hook
+        if self._waiting and hook is not None and hook(text):
+            self.last_received = time.monotonic()
+            return True
+        return False
+
     async def receive(self) -> str | bytes | None:
-        msg = await self._ws.receive()
+        self._waiting = True
+        try:
+            msg = await self._ws.receive()
+        finally:
+            self._waiting = False
         self.last_received = time.monotonic()
         if msg.type is _TEXT:
             return msg.data  # type: ignore[no-any-return]
@@ -120,13 +177,43 @@ class MemoryChannel:
         self._peer = peer
         self._closed = False
         self._reason = ""
+        self._hook: FrameHook | None = None
+        self._waiting = False
         self.last_received = time.monotonic()
         self.sending_since: float | None = None
 
     async def send(self, text: str) -> None:
-        if self._closed or self._peer is None or self._peer._closed:
+        peer = self._open_peer()
+        if not peer._offer(text):
+            await peer._inbox.put(text)
+
+    def send_nowait(self, text: str) -> None:
+        peer = self._open_peer()
+        if not peer._offer(text):
+            peer._inbox.put_nowait(text)
+
+    @property
+    def writable(self) -> bool:
+        peer = self._peer
+        return not (self._closed or peer is None or peer._closed or peer._inbox.full())
+
+    def intercept(self, hook: FrameHook | None) -> bool:
+        self._hook = hook
+        return True
+
+    def _open_peer(self) -> MemoryChannel:
+        peer = self._peer
+        if self._closed or peer is None or peer._closed:
             raise ChannelClosed("closed")
-        await self._peer._inbox.put(text)
+        return peer
+
+    def _offer(self, text: str) -> bool:
+        """Like a socket's read callback: the hook sees a frame only while `receive` waits."""
+        hook = self._hook
+        if self._waiting and hook is not None and self._inbox.empty() and hook(text):
+            self.last_received = time.monotonic()
+            return True
+        return False
 
     async def send_bytes(self, data: bytes) -> None:
         """Test helper: deliver a binary frame."""
@@ -136,7 +223,11 @@ class MemoryChannel:
     async def receive(self) -> str | bytes | None:
         if self._closed and self._inbox.empty():
             return None
-        item = await self._inbox.get()
+        self._waiting = True
+        try:
+            item = await self._inbox.get()
+        finally:
+            self._waiting = False
         self.last_received = time.monotonic()
         if item is None:
             self._closed = True
@@ -172,90 +263,3 @@ def memory_pair(maxsize: int = 1024) -> tuple[MemoryChannel, MemoryChannel]:
     b = MemoryChannel(asyncio.Queue(maxsize), a)
     a._peer = b
     return a, b
-
-
-@dataclass(eq=False, slots=True)
-class _Watched:
-    channel: Channel
-    idle_timeout: float | None
-    send_timeout: float
-    what: str
-    on_expired: Callable[[str], None] | None
-    expired: asyncio.Future[None]
-
-    def expiry(self, now: float) -> str | None:
-        """Why the channel must be aborted now (None: it may go on)."""
-        since = self.channel.sending_since
-        if since is not None and now - since > self.send_timeout:
-            return f"{self.what} not reading for {self.send_timeout:g}s"
-        idle = self.idle_timeout
-        if idle is not None and now - self.channel.last_received > idle:
-            return f"{self.what} silent for {idle:g}s"
-        return None
-
-
-class _Ticker:
-    """Checks every watched channel of one step once per step: one timer for all calls."""
-
-    def __init__(self, step: float) -> None:
-        self.step = step
-        self.watched: set[_Watched] = set()
-        self.task: asyncio.Task[None] | None = None
-
-    def add(self, watched: _Watched) -> None:
-        self.watched.add(watched)
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        try:
-            await self._tick()
-        finally:  # no task (and through it, no loop) is kept once nothing is watched
-            self.task = None
-
-    async def _tick(self) -> None:
-        while self.watched:
-            await asyncio.sleep(self.step)
-            now = time.monotonic()
-            for watched in list(self.watched):
-                reason = watched.expiry(now)
-                if reason is None or watched.expired.done():
-                    continue
-                self.watched.discard(watched)
-                try:
-                    if watched.on_expired is not None:
-                        watched.on_expired(reason)
-                    watched.channel.abort(reason)
-                except Exception as exc:  # that call's failure, raised in its own watch()
-                    watched.expired.set_exception(exc)
-                else:
-                    watched.expired.set_result(None)
-
-
-_TICKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Ticker]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def watch(
-    channel: Channel,
-    idle_timeout: float | None,
-    send_timeout: float,
-    what: str,
-    on_expired: Callable[[str], None] | None = None,
-) -> None:
-    """Abort `channel` when its peer sent nothing for `idle_timeout` seconds (None: never) or
-    a send has been blocked for `send_timeout` seconds; `on_expired(reason)` runs first (the
-    call records why: aborting a server socket may cancel its handler). Returns after
-    aborting; cancel it when the call ends. No timer per frame, nor per call: one ticker per
-    event loop (per check interval) looks at every watched channel, once a second."""
-    step = min(1.0, send_timeout / 2, idle_timeout / 2 if idle_timeout else 1.0)
-    loop = asyncio.get_running_loop()
-    tickers = _TICKERS.setdefault(loop, {})
-    ticker = tickers.get(step) or tickers.setdefault(step, _Ticker(step))
-    watched = _Watched(channel, idle_timeout, send_timeout, what, on_expired, loop.create_future())
-    ticker.add(watched)
-    try:
-        await watched.expired
-    finally:
-        ticker.watched.discard(watched)

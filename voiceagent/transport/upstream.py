@@ -68,11 +68,12 @@ class MemoryRealtimeConnector:
     def __init__(self) -> None:
         self.sessions: asyncio.Queue[tuple[str, MemoryChannel]] = asyncio.Queue()
         self.refuse: UpstreamError | None = None
+        self.buffer_frames = 1024  # frames a session holds unread (a slow Inworld: few)
 
     async def connect(self, call_sid: str) -> Channel:
         if self.refuse is not None:
             raise self.refuse
-        ours, theirs = memory_pair()
+        ours, theirs = memory_pair(self.buffer_frames)
         await self.sessions.put((call_sid, theirs))
         return ours
 

@@ -1,0 +1,87 @@
+"""Frames taken as they arrive (`Channel.intercept`) over a real aiohttp WebSocket served by
+`InterceptingWebSocketResponse`: a hook sees a frame only while `receive` waits with nothing
+queued, what it declines comes to `receive`, and the order of what is left is kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from voiceagent.transport.channel import ChannelClosed, WebSocketChannel
+from voiceagent.transport.intercept import InterceptingWebSocketResponse
+
+
+class _Server:
+    """One WebSocket served by InterceptingWebSocketResponse; its channel for the test."""
+
+    def __init__(self) -> None:
+        self.channel: asyncio.Future[WebSocketChannel] = asyncio.get_running_loop().create_future()
+        self.done = asyncio.Event()
+
+    async def handler(self, request: web.Request) -> web.WebSocketResponse:
+        ws = InterceptingWebSocketResponse()
+        await ws.prepare(request)
+        self.channel.set_result(WebSocketChannel(ws))
+        await self.done.wait()
+        return ws
+
+
+@pytest.fixture
+async def socket_pair() -> AsyncIterator[tuple[WebSocketChannel, WebSocketChannel]]:
+    """(server channel, client channel) over a real WebSocket on 127.0.0.1."""
+    server = _Server()
+    app = web.Application()
+    app.router.add_get("/ws", server.handler)
+    async with TestServer(app, host="127.0.0.1") as test_server, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(test_server.make_url("/ws"))
+        yield await server.channel, WebSocketChannel(ws)
+        server.done.set()
+        await ws.close()
+
+
+async def test_hook_takes_frames_while_receive_waits_over_a_socket(
+    socket_pair: tuple[WebSocketChannel, WebSocketChannel],
+) -> None:
+    ours, peer = socket_pair
+    taken: list[str] = []
+    assert ours.intercept(lambda text: text.startswith("take") and not taken.append(text))
+    receiving = asyncio.create_task(ours.receive())
+    await asyncio.sleep(0)  # receive now waits
+    for text in ("take 1", "take 2", "keep 3"):
+        await peer.send(text)
+    assert await asyncio.wait_for(receiving, 5) == "keep 3"
+    for text in ("take 4", "keep 5"):
+        await peer.send(text)
+    await asyncio.sleep(0.2)  # both arrive while nobody receives: queued, never offered
+    assert await asyncio.wait_for(ours.receive(), 5) == "take 4"
+    assert await asyncio.wait_for(ours.receive(), 5) == "keep 5"
+    assert taken == ["take 1", "take 2"]
+    assert ours.intercept(None)
+    receiving = asyncio.create_task(ours.receive())
+    await peer.send("take 6")
+    assert await asyncio.wait_for(receiving, 5) == "take 6"  # no hook: every frame comes
+
+
+async def test_send_nowait_writes_at_once_only_while_writable(
+    socket_pair: tuple[WebSocketChannel, WebSocketChannel],
+) -> None:
+    ours, peer = socket_pair
+    assert peer.writable
+    peer.send_nowait("now")
+    assert await asyncio.wait_for(ours.receive(), 5) == "now"
+    await peer.close()
+    assert not peer.writable
+    with pytest.raises(ChannelClosed):
+        await peer.send("after close")
+
+
+async def test_client_channel_cannot_intercept(
+    socket_pair: tuple[WebSocketChannel, WebSocketChannel],
+) -> None:
+    _, peer = socket_pair
+    assert not peer.intercept(lambda text: True)  # frames keep coming to receive()
