@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from voiceagent.transport import intercept
 from voiceagent.transport.channel import ChannelClosed, WebSocketChannel
 from voiceagent.transport.intercept import InterceptingWebSocketResponse
 
@@ -85,3 +86,26 @@ async def test_client_channel_cannot_intercept(
 ) -> None:
     _, peer = socket_pair
     assert not peer.intercept(lambda text: True)  # frames keep coming to receive()
+
+
+async def test_an_aiohttp_that_does_not_fit_falls_back_to_its_own_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the intercepting queue cannot be built, the socket works as aiohttp's own and
+    `intercept` says so: every frame comes to `receive`."""
+
+    def unfit(*args: object, **kwargs: object) -> None:
+        raise TypeError("an aiohttp whose queue takes other arguments")
+
+    monkeypatch.setattr(intercept, "InterceptQueue", unfit)
+    server = _Server()
+    app = web.Application()
+    app.router.add_get("/ws", server.handler)
+    async with TestServer(app, host="127.0.0.1") as test_server, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(test_server.make_url("/ws"))
+        ours = await server.channel
+        assert not ours.intercept(lambda text: True)
+        await ws.send_str("every frame")
+        assert await asyncio.wait_for(ours.receive(), 5) == "every frame"
+        server.done.set()
+        await ws.close()

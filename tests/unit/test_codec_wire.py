@@ -24,5 +24,5 @@ def test_round_trip_matches_the_standard_library(size: int) -> None:
     ["abc", "ab=c", "====", "ab\ncd==", "YQ==YQ==", "a\u00e9bc", "YW Jj", "YWJj-_==", "=YWJ"],
 )
 def test_anything_but_strict_base64_is_a_protocol_error_naming_the_field(bad: str) -> None:
-    with pytest.raises(ProtocolError, match="invalid base64 in media.payload"):
+    with pytest.raises(ProtocolError, match=r"invalid base64 in media\.payload"):
         b64decode(bad, "media.payload")

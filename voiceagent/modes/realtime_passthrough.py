@@ -220,7 +220,8 @@ def _take_media(run: CallRun, machine: RealtimeCall, upstream: Channel) -> Frame
             for frame in receive_media(audio):
                 send_nowait(frame)
         except Exception as exc:  # never into the socket's read callback: end the session
-            log.warning("caller_audio_not_sent", error=clip(exc, 200))
+            log.warning("caller_audio_not_sent", call_sid=clip(run.call.call_sid, 40),
+                        error=clip(exc, 200))  # fmt: skip
             upstream.abort(f"caller audio not sent: {type(exc).__name__}")
         return True
 
