@@ -109,3 +109,26 @@ async def test_an_aiohttp_that_does_not_fit_falls_back_to_its_own_queue(
         assert await asyncio.wait_for(ours.receive(), 5) == "every frame"
         server.done.set()
         await ws.close()
+
+
+async def test_send_nowait_on_a_full_socket_ends_the_connection_cleanly() -> None:
+    """`send_nowait` is for a writable channel; on a peer that stopped reading it neither
+    waits nor leaves a half-run send behind: the connection is aborted, ChannelClosed raised."""
+    server = _Server()
+    app = web.Application()
+    app.router.add_get("/ws", server.handler)
+    async with TestServer(app, host="127.0.0.1") as test_server, aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(test_server.make_url("/ws"))
+        ours = await server.channel
+        ours._ws._req.transport.pause_reading()  # type: ignore[attr-defined, union-attr]
+        peer = WebSocketChannel(ws)
+        chunk = "x" * 65536
+        async with asyncio.timeout(10):
+            while peer.writable:
+                peer.send_nowait(chunk)
+                await asyncio.sleep(0)
+        with pytest.raises(ChannelClosed):
+            for _ in range(64):  # past aiohttp's 64 KiB between drain checks
+                peer.send_nowait(chunk)
+        assert "would have waited" in peer.close_reason
+        server.done.set()

@@ -90,9 +90,9 @@ class WebSocketChannel:
             self.sending_since = None
 
     def send_nowait(self, text: str) -> None:
-        # aiohttp writes an uncompressed frame before it would wait for the peer to drain,
-        # and with an empty write buffer (`writable`) it does not wait: the coroutine ends
-        # at its first step. Were it to wait anyway, the frame is written: stop waiting.
+        # With an empty write buffer (`writable`), aiohttp writes an uncompressed frame and
+        # returns without waiting: the coroutine ends at its first step. A send that would
+        # wait (called while not writable) is not left half-run: the connection is aborted.
         sending = self._ws.send_str(text)
         try:
             sending.send(None)
@@ -101,6 +101,8 @@ class WebSocketChannel:
         except (ConnectionError, RuntimeError) as exc:
             raise ChannelClosed(str(exc)) from exc
         sending.close()
+        self.abort("a send that must not wait would have waited")
+        raise ChannelClosed(self._reason)
 
     @property
     def writable(self) -> bool:
