@@ -158,7 +158,7 @@ class WebSocketChannel:
             self._reason = reason
         transport = self._ws._writer.transport if self._ws._writer is not None else None
         if transport is not None:
-            transport.close()
+            transport.abort()  # close() would wait to flush what a stuck peer never reads
 
     @property
     def closed(self) -> bool:
