@@ -95,12 +95,14 @@ class WebSocketChannel:
         # wait (called while not writable) is not left half-run: the connection is aborted.
         sending = self._ws.send_str(text)
         try:
-            sending.send(None)
+            waited_on = sending.send(None)
         except StopIteration:
             return
         except (ConnectionError, RuntimeError) as exc:
             raise ChannelClosed(str(exc)) from exc
         sending.close()
+        if isinstance(waited_on, asyncio.Future):  # the drain it waited on fails with the
+            waited_on.add_done_callback(_retrieved)  # connection: nobody else will look
         self.abort("a send that must not wait would have waited")
         raise ChannelClosed(self._reason)
 
@@ -167,6 +169,11 @@ class WebSocketChannel:
     @property
     def close_reason(self) -> str:
         return self._reason
+
+
+def _retrieved(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class MemoryChannel:
