@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -32,17 +33,26 @@ class _Server:
         return ws
 
 
-@pytest.fixture
-async def socket_pair() -> AsyncIterator[tuple[WebSocketChannel, WebSocketChannel]]:
-    """(server channel, client channel) over a real WebSocket on 127.0.0.1."""
+@asynccontextmanager
+async def _serving() -> AsyncIterator[tuple[WebSocketChannel, aiohttp.ClientWebSocketResponse]]:
+    """(server channel, client socket) over a real WebSocket on 127.0.0.1."""
     server = _Server()
     app = web.Application()
     app.router.add_get("/ws", server.handler)
     async with TestServer(app, host="127.0.0.1") as test_server, aiohttp.ClientSession() as http:
         ws = await http.ws_connect(test_server.make_url("/ws"))
-        yield await server.channel, WebSocketChannel(ws)
-        server.done.set()
-        await ws.close()
+        try:
+            yield await server.channel, ws
+        finally:
+            server.done.set()
+            await ws.close()
+
+
+@pytest.fixture
+async def socket_pair() -> AsyncIterator[tuple[WebSocketChannel, WebSocketChannel]]:
+    """(server channel, client channel) over a real WebSocket on 127.0.0.1."""
+    async with _serving() as (ours, ws):
+        yield ours, WebSocketChannel(ws)
 
 
 async def test_hook_takes_frames_while_receive_waits_over_a_socket(
@@ -75,7 +85,9 @@ async def test_send_nowait_writes_at_once_only_while_writable(
     assert peer.writable
     peer.send_nowait("now")
     assert await asyncio.wait_for(ours.receive(), 5) == "now"
-    await peer.close()
+    closing = asyncio.create_task(peer.close())
+    assert await asyncio.wait_for(ours.receive(), 5) is None  # the close handshake, answered
+    await asyncio.wait_for(closing, 5)
     assert not peer.writable
     with pytest.raises(ChannelClosed):
         await peer.send("after close")
@@ -98,28 +110,16 @@ async def test_an_aiohttp_that_does_not_fit_falls_back_to_its_own_queue(
         raise TypeError("an aiohttp whose queue takes other arguments")
 
     monkeypatch.setattr(intercept, "InterceptQueue", unfit)
-    server = _Server()
-    app = web.Application()
-    app.router.add_get("/ws", server.handler)
-    async with TestServer(app, host="127.0.0.1") as test_server, aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(test_server.make_url("/ws"))
-        ours = await server.channel
+    async with _serving() as (ours, ws):
         assert not ours.intercept(lambda text: True)
         await ws.send_str("every frame")
         assert await asyncio.wait_for(ours.receive(), 5) == "every frame"
-        server.done.set()
-        await ws.close()
 
 
 async def test_send_nowait_on_a_full_socket_ends_the_connection_cleanly() -> None:
     """`send_nowait` is for a writable channel; on a peer that stopped reading it neither
     waits nor leaves a half-run send behind: the connection is aborted, ChannelClosed raised."""
-    server = _Server()
-    app = web.Application()
-    app.router.add_get("/ws", server.handler)
-    async with TestServer(app, host="127.0.0.1") as test_server, aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(test_server.make_url("/ws"))
-        ours = await server.channel
+    async with _serving() as (ours, ws):
         ours._ws._req.transport.pause_reading()  # type: ignore[attr-defined, union-attr]
         peer = WebSocketChannel(ws)
         chunk = "x" * 65536
@@ -131,4 +131,7 @@ async def test_send_nowait_on_a_full_socket_ends_the_connection_cleanly() -> Non
             for _ in range(64):  # past aiohttp's 64 KiB between drain checks
                 peer.send_nowait(chunk)
         assert "would have waited" in peer.close_reason
-        server.done.set()
+        assert await asyncio.wait_for(peer.receive(), 5) is None  # the connection is gone
+        ours._ws._req.transport.resume_reading()  # type: ignore[attr-defined, union-attr]
+        while await asyncio.wait_for(ours.receive(), 5) is not None:
+            pass  # what was written before the abort, then the server sees the end
