@@ -1,6 +1,8 @@
-"""Frames taken as they arrive (`Channel.intercept`) over a real aiohttp WebSocket served by
-`InterceptingWebSocketResponse`: a hook sees a frame only while `receive` waits with nothing
-queued, what it declines comes to `receive`, and the order of what is left is kept."""
+"""Frames taken as they arrive (`Channel.intercept`) over a real aiohttp WebSocket, on either
+end: served by `InterceptingWebSocketResponse`, or connected by a ClientSession whose
+`ws_response_class` is `InterceptingClientWebSocketResponse`. A hook sees a frame only while
+`receive` waits with nothing queued, what it declines comes to `receive`, and the order of what
+is left is kept."""
 
 from __future__ import annotations
 
@@ -15,32 +17,47 @@ from aiohttp.test_utils import TestServer
 
 from voiceagent.transport import intercept
 from voiceagent.transport.channel import ChannelClosed, WebSocketChannel
-from voiceagent.transport.intercept import InterceptingWebSocketResponse
+from voiceagent.transport.intercept import (
+    InterceptingClientWebSocketResponse,
+    InterceptingWebSocketResponse,
+)
+
+CLIENT = InterceptingClientWebSocketResponse
 
 
 class _Server:
     """One WebSocket served by InterceptingWebSocketResponse; its channel for the test."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: str | None) -> None:
         self.channel: asyncio.Future[WebSocketChannel] = asyncio.get_running_loop().create_future()
         self.done = asyncio.Event()
+        self.first = first
 
     async def handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = InterceptingWebSocketResponse()
         await ws.prepare(request)
+        if self.first is not None:  # right behind the handshake's answer
+            await ws.send_str(self.first)
         self.channel.set_result(WebSocketChannel(ws))
         await self.done.wait()
         return ws
 
 
 @asynccontextmanager
-async def _serving() -> AsyncIterator[tuple[WebSocketChannel, aiohttp.ClientWebSocketResponse]]:
-    """(server channel, client socket) over a real WebSocket on 127.0.0.1."""
-    server = _Server()
+async def _serving(
+    client_class: type[aiohttp.ClientWebSocketResponse] = aiohttp.ClientWebSocketResponse,
+    first: str | None = None,
+) -> AsyncIterator[tuple[WebSocketChannel, aiohttp.ClientWebSocketResponse]]:
+    """(server channel, client socket) over a real WebSocket on 127.0.0.1; the server sends
+    `first` as soon as it has answered the handshake."""
+    server = _Server(first)
     app = web.Application()
     app.router.add_get("/ws", server.handler)
-    async with TestServer(app, host="127.0.0.1") as test_server, aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(test_server.make_url("/ws"))
+    async with (
+        TestServer(app, host="127.0.0.1") as test_server,
+        aiohttp.ClientSession(ws_response_class=client_class) as http,
+    ):
+        ws = await http.ws_connect(test_server.make_url("/ws"), max_msg_size=CLIENT.max_msg_size)
         try:
             yield await server.channel, ws
         finally:
@@ -48,11 +65,18 @@ async def _serving() -> AsyncIterator[tuple[WebSocketChannel, aiohttp.ClientWebS
             await ws.close()
 
 
-@pytest.fixture
-async def socket_pair() -> AsyncIterator[tuple[WebSocketChannel, WebSocketChannel]]:
-    """(server channel, client channel) over a real WebSocket on 127.0.0.1."""
-    async with _serving() as (ours, ws):
-        yield ours, WebSocketChannel(ws)
+@pytest.fixture(params=["server", "client"])
+async def socket_pair(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[WebSocketChannel, WebSocketChannel]]:
+    """(intercepting channel, its peer's channel) over a real WebSocket on 127.0.0.1: the
+    intercepting end is the server, or a client of the intercepting class."""
+    if request.param == "server":
+        async with _serving() as (ours, ws):
+            yield ours, WebSocketChannel(ws)
+    else:
+        async with _serving(CLIENT) as (server, ws):
+            yield WebSocketChannel(ws), server
 
 
 async def test_hook_takes_frames_while_receive_waits_over_a_socket(
@@ -93,11 +117,39 @@ async def test_send_nowait_writes_at_once_only_while_writable(
         await peer.send("after close")
 
 
-async def test_client_channel_cannot_intercept(
-    socket_pair: tuple[WebSocketChannel, WebSocketChannel],
-) -> None:
-    _, peer = socket_pair
-    assert not peer.intercept(lambda text: True)  # frames keep coming to receive()
+async def test_a_plain_aiohttp_client_cannot_intercept() -> None:
+    async with _serving() as (_, ws):
+        assert not WebSocketChannel(ws).intercept(lambda text: True)  # every frame: receive()
+
+
+async def test_frames_behind_the_handshake_reach_the_intercepting_client() -> None:
+    """A frame that arrives with the handshake's answer is parsed into the client's own queue
+    (aiohttp parses it as it sets the parser up); frames after it are offered to the hook."""
+    async with _serving(CLIENT, first="session.created") as (server, ws):
+        client = WebSocketChannel(ws)
+        taken: list[str] = []
+        assert client.intercept(lambda text: not taken.append(text))
+        assert await asyncio.wait_for(client.receive(), 5) == "session.created"
+        receiving = asyncio.create_task(client.receive())
+        await asyncio.sleep(0)
+        await server.send("delta")
+        closing = asyncio.create_task(server.close())
+        assert await asyncio.wait_for(receiving, 5) is None  # the close ends receive()
+        await asyncio.wait_for(closing, 5)
+    assert taken == ["delta"]
+
+
+async def test_intercepting_client_sees_a_lost_connection() -> None:
+    """The connection's end reaches the client's own queue: a dropped server ends receive()."""
+    async with _serving(CLIENT) as (server, ws):
+        client = WebSocketChannel(ws)
+        assert client.intercept(lambda text: False)
+        receiving = asyncio.create_task(client.receive())
+        await server.send("kept")
+        assert await asyncio.wait_for(receiving, 5) == "kept"
+        server.abort("dropped")
+        assert await asyncio.wait_for(client.receive(), 5) is None
+        assert client.close_reason == "closed (1006)"
 
 
 async def test_an_aiohttp_that_does_not_fit_falls_back_to_its_own_queue(
@@ -110,10 +162,32 @@ async def test_an_aiohttp_that_does_not_fit_falls_back_to_its_own_queue(
         raise TypeError("an aiohttp whose queue takes other arguments")
 
     monkeypatch.setattr(intercept, "InterceptQueue", unfit)
-    async with _serving() as (ours, ws):
-        assert not ours.intercept(lambda text: True)
-        await ws.send_str("every frame")
-        assert await asyncio.wait_for(ours.receive(), 5) == "every frame"
+    async with _serving(CLIENT) as (ours, ws):
+        client = WebSocketChannel(ws)
+        for channel, peer in ((ours, client), (client, ours)):
+            assert not channel.intercept(lambda text: True)
+            await peer.send("every frame")
+            assert await asyncio.wait_for(channel.receive(), 5) == "every frame"
+
+
+async def test_a_client_parser_that_does_not_fit_leaves_aiohttps_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the intercepting client cannot build its parser, aiohttp's parser and queue
+    stay: frames, the one behind the handshake included, come to `receive`."""
+
+    def unfit(*args: object, **kwargs: object) -> None:
+        raise TypeError("an aiohttp whose parser takes other arguments")
+
+    monkeypatch.setattr(intercept, "WebSocketReader", unfit)
+    async with _serving(CLIENT, first="first") as (server, ws):
+        client = WebSocketChannel(ws)
+        assert not client.intercept(lambda text: True)
+        await server.send("second")
+        assert [await asyncio.wait_for(client.receive(), 5) for _ in range(2)] == [
+            "first",
+            "second",
+        ]
 
 
 async def test_send_nowait_on_a_full_socket_ends_the_connection_cleanly() -> None:

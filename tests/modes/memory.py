@@ -126,8 +126,9 @@ class MemoryCall:
     summary: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, services: Services, mode: Mode) -> MemoryCall:
-        phone, twilio = memory_pair()
+    def start(cls, services: Services, mode: Mode, buffer_frames: int = 1024) -> MemoryCall:
+        """`buffer_frames`: what the phone channel holds unread (a slow Twilio: few)."""
+        phone, twilio = memory_pair(buffer_frames)
         return cls(services, phone, twilio, asyncio.create_task(serve_call(phone, services, mode)))
 
     @property

@@ -38,10 +38,11 @@ CONFIG = parse_config({
 })  # fmt: skip
 
 
-def _audio_delta(rid: str, n: int = 800) -> str:
-    payload = base64.b64encode(b"\x7f" * n).decode()
+def _audio_delta(rid: str, n: int = 800, payload: bytes | None = None) -> str:
+    audio = b"\x7f" * n if payload is None else payload
     event = {"type": "response.output_audio.delta", "response_id": rid, "item_id": "i1",
-             "output_index": 0, "content_index": 0, "delta": payload}  # fmt: skip
+             "output_index": 0, "content_index": 0,
+             "delta": base64.b64encode(audio).decode()}  # fmt: skip
     return orjson.dumps(event).decode()
 
 
@@ -99,6 +100,34 @@ async def test_caller_audio_is_whole_and_in_order_when_inworld_reads_slowly() ->
         ended = await call.ended()
     assert heard == b"".join(bytes([chunk]) * 160 for chunk in range(1, 21))
     assert ended.reason is EndReason.CALLER_HANGUP and call.summary["frames_in"] == 22
+
+
+async def test_agent_audio_is_whole_and_in_order_when_twilio_reads_slowly() -> None:
+    """Audio deltas are sent on as they arrive (no task switch) while Twilio keeps up; once
+    its buffer is full they wait in the pump instead, and every byte still goes out in order,
+    with its marks."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE, buffer_frames=4)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await upstream.send('{"type":"response.created","response":{"id":"r1"}}')
+        await asyncio.sleep(0.01)  # the pump has handled it and waits again
+        await upstream.send(_audio_delta("r1", payload=bytes([1]) * 800))
+        assert call.twilio._inbox.qsize() == 2  # taken as it arrived: media and mark are out
+        for n in range(2, 21):  # Twilio does not read: its buffer fills up
+            await upstream.send(_audio_delta("r1", payload=bytes([n]) * 800))
+        await upstream.send('{"type":"response.done","response":{"id":"r1","status":"completed"}}')
+        heard, marks = b"", 0
+        async with asyncio.timeout(5):
+            while marks < 20:  # one per 100 ms delta (the number's mark_ms)
+                frame = orjson.loads(await call.twilio.receive())
+                if frame["event"] == "media":
+                    heard += base64.b64decode(frame["media"]["payload"])
+                marks += frame["event"] == "mark"
+        await call.twilio.send(stop_frame())
+        ended = await call.ended()
+    assert heard == b"".join(bytes([n]) * 800 for n in range(1, 21))
+    assert ended.reason is EndReason.CALLER_HANGUP and call.summary["frames_out"] == 40
 
 
 async def test_stream_without_a_valid_token_is_refused_before_any_session() -> None:

@@ -23,6 +23,7 @@ from voiceagent.errors import ProtocolError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes import MODES, register
 from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
+from voiceagent.modes.realtime_fast_path import take_agent_audio, take_caller_audio
 from voiceagent.modes.realtime_session import greeting_frames, session_update
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -41,7 +42,6 @@ from voiceagent.session.commands import (
 from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.store.call_state import CallOutcome
 from voiceagent.transport.channel import Channel, ChannelClosed
-from voiceagent.transport.intercept import FrameHook
 from voiceagent.transport.watch import watch
 
 log = get_logger("voiceagent.realtime")
@@ -167,11 +167,12 @@ async def _pump_phone(
     run: CallRun, machine: RealtimeCall, upstream: Channel, commands: _Commands
 ) -> None:
     """Twilio → machine → Inworld. Media takes the fast path (no model, no commands): taken
-    in the socket's read callback while this pump waits (`_take_media`), or read here."""
+    in the socket's read callback while this pump waits (modes/realtime_fast_path.py), or
+    read here."""
     phone, call = run.phone, run.call
     counters, read, receive_media = call.counters, tm.read_inbound, machine.receive_media
     send_upstream = upstream.send
-    phone.intercept(_take_media(run, machine, upstream))
+    phone.intercept(take_caller_audio(run, machine, upstream))
     try:
         while (raw := await phone.receive()) is not None:
             counters.frames_in += 1
@@ -198,43 +199,15 @@ async def _pump_phone(
     raise CallOver
 
 
-def _take_media(run: CallRun, machine: RealtimeCall, upstream: Channel) -> FrameHook:
-    """Caller audio as its frame arrives, while `_pump_phone` waits: no task switch for 50
-    frames a second (a fifth of a bare bridge's CPU at 100 calls). Any other frame, one that
-    cannot be sent upstream without waiting (a peer slow to read), or a malformed one goes on
-    to the pump, which reads it again and handles it (and its errors) as before."""
-    counters, read_media, receive_media = run.call.counters, tm.read_media, machine.receive_media
-    send_nowait = upstream.send_nowait
-
-    def take(raw: str) -> bool:
-        if not upstream.writable:
-            return False
-        try:
-            audio = read_media(raw)
-        except ProtocolError:
-            return False
-        if audio is None:
-            return False
-        counters.frames_in += 1
-        try:
-            for frame in receive_media(audio):
-                send_nowait(frame)
-        except Exception as exc:  # never into the socket's read callback: end the session
-            log.warning("caller_audio_not_sent", call_sid=clip(run.call.call_sid, 40),
-                        error=clip(exc, 200))  # fmt: skip
-            upstream.abort(f"caller audio not sent: {type(exc).__name__}")
-        return True
-
-    return take
-
-
 async def _pump_upstream(
     run: CallRun, machine: RealtimeCall, upstream: Channel, commands: _Commands
 ) -> None:
-    """Inworld → machine → Twilio. Audio deltas take the fast path."""
+    """Inworld → machine → Twilio. Audio deltas take the fast path: taken in the socket's
+    read callback while this pump waits, or read here."""
     counters, read = run.call.counters, rt.read_server_event
     audio_type, transcript_type = rt.AudioDelta, rt.TranscriptDelta
     send = run.send_phone
+    upstream.intercept(take_agent_audio(run, machine))
     try:
         while (raw := await upstream.receive()) is not None:
             if not isinstance(raw, str):
@@ -259,6 +232,8 @@ async def _pump_upstream(
         machine.upstream_closed(upstream.close_reason)
     except ChannelClosed:
         _channel_lost(run, machine, upstream)
+    finally:
+        upstream.intercept(None)
     raise CallOver
 
 

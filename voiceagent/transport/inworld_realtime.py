@@ -17,6 +17,7 @@ from yarl import URL
 from voiceagent.errors import UpstreamError, UpstreamFailure, failure_for_status
 from voiceagent.settings import Settings
 from voiceagent.transport.channel import WebSocketChannel
+from voiceagent.transport.intercept import InterceptingClientWebSocketResponse
 
 CLOSE_TIMEOUT_S = 1.0
 """How long closing waits for Inworld's close frame (the session must end within a second)."""
@@ -47,7 +48,7 @@ async def connect_realtime(
                 timeout=timeout,
                 autoping=True,
                 heartbeat=settings.heartbeat_seconds,
-                max_msg_size=16 * 1024 * 1024,
+                max_msg_size=InterceptingClientWebSocketResponse.max_msg_size,
             )
     except aiohttp.WSServerHandshakeError as exc:
         kind = failure_for_status(exc.status)
