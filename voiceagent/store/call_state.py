@@ -16,12 +16,12 @@ Redis does not answer, serves from its own `MemoryCallState` (see `store/shared.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final, Protocol
 
+import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
@@ -81,7 +81,7 @@ class CallOutcome:
 
 
 def _json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(value)  # compact UTF-8, like json.dumps(ensure_ascii=False), 20x faster
 
 
 def plan_digest(plan: CallPlan) -> tuple[str, bytes]:
@@ -106,7 +106,7 @@ def dump_outcome(outcome: CallOutcome) -> bytes:
 def load_outcome(data: bytes) -> CallOutcome | None:
     """The outcome `dump_outcome` wrote; None (logged) if the stored value is unreadable."""
     try:
-        fields = json.loads(data)
+        fields = orjson.loads(data)
         history = tuple(fields["h"])
         if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in history):
             raise TypeError("history messages need a role")
