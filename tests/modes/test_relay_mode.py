@@ -4,7 +4,8 @@ ConversationRelay on one channel; the Router is the in-memory `ScriptedRouter`. 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from itertools import pairwise
 
 from tests.modes.memory import (
     CALL_SID,
@@ -159,3 +160,39 @@ async def test_action_uses_the_plan_voice_gave_the_call_even_after_a_reload() ->
         apology = await MODE.action({**form, "SessionStatus": "failed", "attempt": "2"},
                                     services)  # fmt: skip
         assert "<Say>Sorry, a glitch.</Say><Hangup />" in apology
+
+
+class _BufferedRouter:
+    """A Router whose chunks have all arrived already: its stream never waits, like aiohttp
+    reading SSE lines that came in one burst. Each chunk notes how often `other` ran."""
+
+    def __init__(self) -> None:
+        self.other_ran = 0
+        self.seen: list[int] = []
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[RouterChunk, None]:
+        for chunk in [*default_script(request), *spoken("And more. ", 400)]:
+            self.seen.append(self.other_ran)
+            yield chunk
+
+
+async def test_a_burst_of_router_chunks_leaves_the_loop_to_other_calls_between_chunks() -> None:
+    """A reply takes one chunk per event-loop step, so another call's audio never waits for
+    a whole burst of buffered chunks to be decoded, resampled and sent."""
+    async with memory_services(_config()) as services:  # type: ignore[arg-type]
+        router = services.router = _BufferedRouter()
+        call = MemoryCall.start(services, MODE)
+
+        async def other_call() -> None:
+            while True:
+                router.other_ran += 1
+                await asyncio.sleep(0)
+
+        other = asyncio.create_task(other_call())
+        await call.twilio.send(setup_frame(NUMBER, services))
+        await _reply(call)
+        other.cancel()
+        await call.twilio.close()
+        await call.ended()
+    steps = router.seen
+    assert len(steps) == 7 and all(b > a for a, b in pairwise(steps))

@@ -10,6 +10,10 @@ Every message of a reply is `preemptible` and the reply ends its talk cycle with
 so when newer input starts a new reply while this one's audio is still queued at Twilio, the
 new reply's first message preempts the stale audio instead of waiting behind it.
 
+A reply takes one Router chunk per event-loop step: chunks that arrived together are read
+from aiohttp's buffer without waiting, and decoding, resampling and sending a burst of them in
+one step (a millisecond or more) would hold up the audio of every other call on the loop.
+
 `speak` returns the tool calls the stream made (its `tool_calls` pieces joined); a reply that
 only called tools sends nothing, and its follow-up reply closes the talk cycle. With tools,
 the speakers also feed the call's playout estimate (clip fetches, text spoken), which the
@@ -91,6 +95,7 @@ class ClipSpeaker:
                         await self._on_segment(response_id, event, timing)
                     if chunk.finish_reason is not None:  # the last segment is complete now
                         await self._close(response_id, segmenter, timing)
+                    await asyncio.sleep(0)  # one chunk per loop step (module docstring)
             finally:
                 await stream.aclose()
         except asyncio.CancelledError:
@@ -190,6 +195,7 @@ class TextSpeaker:
                 self._machine.reply_audio(response_id, ms, token, now)
                 if playout is not None:
                     playout.spoken(ms, now)
+                await asyncio.sleep(0)  # one chunk per loop step (module docstring)
         finally:
             await stream.aclose()
         if spoke or not calls:
