@@ -130,6 +130,27 @@ async def test_agent_audio_is_whole_and_in_order_when_twilio_reads_slowly() -> N
     assert ended.reason is EndReason.CALLER_HANGUP and call.summary["frames_out"] == 40
 
 
+async def test_a_bug_reading_inworld_frames_never_escapes_into_the_read_callback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frame the fast path cannot read is declined, not raised into the socket's read
+    callback (here: the sender's `send`); the pump reads it again and the bug ends the call as
+    an internal error (logged with its traceback), so the caller hears the apology."""
+
+    def broken(raw: str) -> rt.ReadEvent:
+        raise RuntimeError("a bug in the codec")
+
+    monkeypatch.setattr(rt, "read_server_event", broken)
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
+        await upstream.send(_audio_delta("r1"))
+        ended = await call.ended()
+    assert ended.reason is EndReason.INTERNAL_ERROR
+
+
 async def test_stream_without_a_valid_token_is_refused_before_any_session() -> None:
     """A `start` without the per-call token /voice gave is closed (policy), no Inworld session."""
     async with memory_services(CONFIG) as services:

@@ -6,10 +6,11 @@ queued (`Channel.intercept`): no future, no task switch, and the audio goes out 
 callback, so it never waits behind other calls' work in the event loop's queue.
 
 A hook takes a frame only when the other side can be written without waiting (`writable`).
-Anything else (another event, a malformed frame, audio for a peer slow to read) is declined and
-goes on to the pump, which reads it again and handles it, and its errors, as before. A hook
-never raises into the read callback: a failure after it took the frame ends the connection it
-was sending to, and is logged with the call's SID (the callback runs outside the call's log
+Anything else (another event, a frame it cannot read, audio for a peer slow to read) is
+declined and goes on to the pump, which reads it again and handles it, and its errors, as
+before: a malformed frame is counted, a bug ends the call as an internal error. A hook never
+raises into the read callback: a failure after it took the frame ends the connection it was
+sending to, and is logged with the call's SID (the callback runs outside the call's log
 context).
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import time
 
-from voiceagent.errors import ProtocolError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.lifecycle import CallRun
 from voiceagent.protocols import inworld_realtime as rt
@@ -40,7 +40,7 @@ def take_caller_audio(run: CallRun, machine: RealtimeCall, upstream: Channel) ->
             return False
         try:
             audio = read_media(raw)
-        except ProtocolError:
+        except Exception:  # malformed (or a bug): the pump reads it again and handles it
             return False
         if audio is None:
             return False
@@ -68,15 +68,15 @@ def take_agent_audio(run: CallRun, machine: RealtimeCall) -> FrameHook:
             return False
         try:
             event = read(raw)
-        except ProtocolError:
+        except Exception:  # malformed (or a bug): the pump reads it again and handles it
             return False
         kind = event.__class__
-        if kind is transcript_type:
-            receive_transcript(event)  # type: ignore[arg-type]
-            return True
-        if kind is not audio_type:
+        if kind is not audio_type and kind is not transcript_type:
             return False
         try:
+            if kind is transcript_type:
+                receive_transcript(event)  # type: ignore[arg-type]
+                return True
             for frame in receive_audio(event, time.monotonic()):  # type: ignore[arg-type]
                 send_nowait(frame)
                 counters.frames_out += 1
