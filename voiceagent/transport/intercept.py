@@ -1,4 +1,5 @@
-"""Frames taken as they are parsed: a server WebSocket whose text frames a hook may consume.
+"""Frames taken as they are parsed: WebSockets (server and client) whose text frames a hook may
+consume.
 
 A mode's pump task waking for each of the caller's 50 frames a second is most of what caller
 audio costs: at 100 calls, handling media frames in the socket's read callback instead (no
