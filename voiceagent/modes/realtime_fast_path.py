@@ -17,6 +17,8 @@ context).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeAlias, TypeVar
 
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.lifecycle import CallRun
@@ -27,66 +29,73 @@ from voiceagent.transport.channel import Channel
 from voiceagent.transport.intercept import FrameHook
 
 log = get_logger("voiceagent.realtime")
+T = TypeVar("T")
+_Delta: TypeAlias = rt.AudioDelta | rt.TranscriptDelta
 
 
 def take_caller_audio(run: CallRun, machine: RealtimeCall, upstream: Channel) -> FrameHook:
     """Twilio → Inworld: a `media` frame's audio, appended upstream (a fifth of a bare
     bridge's CPU at 100 calls, benchmarks/realtime_load.py)."""
-    counters, read_media, receive_media = run.call.counters, tm.read_media, machine.receive_media
-    send_nowait = upstream.send_nowait
+    counters, receive_media = run.call.counters, machine.receive_media
 
-    def take(raw: str) -> bool:
-        if not upstream.writable:
-            return False
-        try:
-            audio = read_media(raw)
-        except Exception:  # malformed (or a bug): the pump reads it again and handles it
-            return False
-        if audio is None:
-            return False
+    def appends(audio: bytes) -> Sequence[str]:
         counters.frames_in += 1
-        try:
-            for frame in receive_media(audio):
-                send_nowait(frame)
-        except Exception as exc:
-            _not_sent(run, upstream, "caller_audio_not_sent", exc)
-        return True
+        return receive_media(audio)
 
-    return take
+    return _FastPath(run, upstream, tm.read_media, appends, "caller_audio_not_sent")
 
 
 def take_agent_audio(run: CallRun, machine: RealtimeCall) -> FrameHook:
     """Inworld → Twilio: an audio delta, sent to the caller as `media` (and a `mark` when one
     is due); a transcript delta, noted for the audio it goes with."""
-    phone, counters = run.phone, run.call.counters
     read, audio_type, transcript_type = rt.read_server_event, rt.AudioDelta, rt.TranscriptDelta
     receive_audio, receive_transcript = machine.receive_audio, machine.receive_transcript
-    send_nowait = phone.send_nowait
 
-    def take(raw: str) -> bool:
-        if not phone.writable:
+    def read_audio(raw: str) -> _Delta | None:
+        event = read(raw)
+        kind = event.__class__
+        return event if kind is audio_type or kind is transcript_type else None  # type: ignore[return-value]
+
+    def to_caller(event: _Delta) -> Sequence[str]:
+        if event.__class__ is transcript_type:
+            receive_transcript(event)
+            return ()
+        return receive_audio(event, time.monotonic())  # type: ignore[arg-type]
+
+    return _FastPath[_Delta](run, run.phone, read_audio, to_caller, "agent_audio_not_sent")
+
+
+class _FastPath(Generic[T]):
+    """The hook both fast paths share: while `to` is writable, `read` the frame (None, or any
+    exception: declined to the pump) and send the `frames` it makes to `to` (counted in
+    `frames_out` when `to` is the phone). A failure from then on aborts `to`."""
+
+    __slots__ = ("failure", "frames", "read", "run", "to", "to_phone")
+
+    def __init__(
+        self, run: CallRun, to: Channel, read: Callable[[str], T | None],
+        frames: Callable[[T], Sequence[str]], failure: str,
+    ) -> None:  # fmt: skip
+        self.run, self.to, self.read, self.frames, self.failure = run, to, read, frames, failure
+        self.to_phone = to is run.phone
+
+    def __call__(self, raw: str) -> bool:
+        to = self.to
+        if not to.writable:
             return False
         try:
-            event = read(raw)
+            item = self.read(raw)
         except Exception:  # malformed (or a bug): the pump reads it again and handles it
             return False
-        kind = event.__class__
-        if kind is not audio_type and kind is not transcript_type:
+        if item is None:
             return False
         try:
-            if kind is transcript_type:
-                receive_transcript(event)  # type: ignore[arg-type]
-                return True
-            for frame in receive_audio(event, time.monotonic()):  # type: ignore[arg-type]
-                send_nowait(frame)
-                counters.frames_out += 1
+            for frame in self.frames(item):
+                to.send_nowait(frame)
+                if self.to_phone:
+                    self.run.call.counters.frames_out += 1
         except Exception as exc:
-            _not_sent(run, phone, "agent_audio_not_sent", exc)
+            call_sid = clip(self.run.call.call_sid, 40)
+            log.warning(self.failure, call_sid=call_sid, error=clip(exc, 200))
+            to.abort(f"audio not sent: {type(exc).__name__}")
         return True
-
-    return take
-
-
-def _not_sent(run: CallRun, to: Channel, event: str, exc: Exception) -> None:
-    log.warning(event, call_sid=clip(run.call.call_sid, 40), error=clip(exc, 200))
-    to.abort(f"audio not sent: {type(exc).__name__}")
