@@ -45,7 +45,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from _proc import cpu_seconds, start_fake_router, wait_healthy
-from realtime_load import analyse, fake_stats, free_port, load_script, pct, phases, start_fake
+from realtime_load import (
+    analyse,
+    fake_stats,
+    free_port,
+    load_script,
+    pct,
+    phase_windows,
+    phases,
+    start_fake,
+)
 from sqlalchemy import text
 
 from voiceagent.sim.caller import place_call
@@ -231,7 +240,8 @@ def report(
           f"p99 {pct(every, 99):.2f} ms, max {max(every, default=0):.2f} ms")  # fmt: skip
     print(f"  ... after the ramp (n={len(steady)}): p50 {pct(steady, 50):.2f} ms, "
           f"p99 {pct(steady, 99):.2f} ms")  # fmt: skip
-    print(f"  ... by phase: {phases(result['added'], [c.record for c in realtime], steady_from)}")
+    windows = phase_windows(result["added"], [c.record for c in realtime], steady_from)
+    print(f"  ... by phase: {phases(windows)}")
     print(f"  relay overhead (n={len(overhead)}): p50 {pct(overhead, 50):.2f} ms, "
           f"p99 {pct(overhead, 99):.2f} ms")  # fmt: skip
     streams = streams_by_instance(phase)

@@ -208,18 +208,23 @@ def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def phases(added: list[tuple[float, float]], records: list[CallRecord], steady_from: float) -> str:
-    """Added latency p99 by phase of the run: calls starting (the ramp, excluded from the
+def phase_windows(
+    added: list[tuple[float, float]], records: list[CallRecord], steady_from: float
+) -> dict[str, list[float]]:
+    """Added latency (ms) by phase of the run: calls starting (the ramp, excluded from the
     headline), every call up, calls ending (the hang-ups of the run's end, a burst this
     benchmark makes: every call hangs up within the ramp's few seconds)."""
-    ended = [r.ended_at for r in records if r.ended_at is not None]
-    first_end = min(ended, default=float("inf"))
-    windows = (
-        ("calls starting", [ms for at, ms in added if at < steady_from]),
-        ("all up", [ms for at, ms in added if steady_from <= at < first_end]),
-        ("calls ending", [ms for at, ms in added if at >= max(first_end, steady_from)]),
-    )
-    return "; ".join(f"{name} (n={len(v)}) p99 {pct(v, 99):.2f} ms" for name, v in windows)
+    first_end = min((r.ended_at for r in records if r.ended_at is not None), default=float("inf"))
+    return {
+        "calls starting": [ms for at, ms in added if at < steady_from],
+        "all up": [ms for at, ms in added if steady_from <= at < first_end],
+        "calls ending": [ms for at, ms in added if at >= max(first_end, steady_from)],
+    }
+
+
+def phases(windows: dict[str, list[float]]) -> str:
+    """`phase_windows` as one line of p99s."""
+    return "; ".join(f"{name} (n={len(v)}) p99 {pct(v, 99):.2f} ms" for name, v in windows.items())
 
 
 class SteadyWindow:
@@ -301,7 +306,8 @@ async def run_load(
             f"{pct(every, 99):.2f} ms, max {max(every, default=0):.2f} ms; after the ramp "
             f"(n={len(steady)}) p50 {pct(steady, 50):.2f} ms, p99 {pct(steady, 99):.2f} ms"
         )
-    print(f"added latency by phase: {phases(result['added'], records, steady_from)}")
+    windows = phase_windows(result["added"], records, steady_from)
+    print(f"added latency by phase: {phases(windows)}")
     lost = (result["sent_bytes"] - result["appended_bytes"]) / 160
     print(
         f"frames lost: {lost:.0f} of {result['sent_bytes'] // 160} "
@@ -313,11 +319,9 @@ async def run_load(
         f" warnings {sorted({w for r in records for w in r.warnings})}"
     )
     after_ramp = [ms for at, ms in result["added"] if at >= steady_from]
-    first_end = min((r.ended_at for r in records if r.ended_at is not None), default=t1)
-    all_up = [ms for at, ms in result["added"] if steady_from <= at < first_end]
     return {
         "cpu": cpu / call_minutes, "steady": steady_cpu, "p99": pct(after_ramp, 99),
-        "p99_up": pct(all_up, 99),
+        "p99_up": pct(windows["all up"], 99),
     }  # fmt: skip
 
 
