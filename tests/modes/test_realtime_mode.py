@@ -130,6 +130,24 @@ async def test_agent_audio_is_whole_and_in_order_when_twilio_reads_slowly() -> N
     assert ended.reason is EndReason.CALLER_HANGUP and call.summary["frames_out"] == 40
 
 
+async def test_a_large_delta_takes_the_pump_and_arrives_whole() -> None:
+    """A delta too large for the fast path (its media frame could fill the socket's buffer,
+    and a send there must never wait) is declined; the pump sends it, whole."""
+    big = bytes(range(256)) * 192  # 48 KiB of µ-law: 64 KiB of base64
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await upstream.send('{"type":"response.created","response":{"id":"r1"}}')
+        await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
+        await upstream.send(_audio_delta("r1", payload=big))
+        assert call.twilio._inbox.qsize() == 0  # declined: queued for the pump
+        media, mark = await call.phone_frames(2)
+        await call.twilio.send(stop_frame())
+        await call.ended()
+    assert base64.b64decode(media["media"]["payload"]) == big and mark["event"] == "mark"
+
+
 async def test_a_bug_reading_inworld_frames_never_escapes_into_the_read_callback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

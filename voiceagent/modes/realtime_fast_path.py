@@ -5,7 +5,8 @@ agent talks. Each is taken as its frame is parsed, while the side's pump waits w
 queued (`Channel.intercept`): no future, no task switch, and the audio goes out in the same
 callback, so it never waits behind other calls' work in the event loop's queue.
 
-A hook takes a frame only when the other side can be written without waiting (`writable`).
+A hook takes a frame only when the other side can be written without waiting (`writable`)
+and the frame is small enough that what it makes cannot fill the socket's buffer.
 Anything else (another event, a frame it cannot read, audio for a peer slow to read) is
 declined and goes on to the pump, which reads it again and handles it, and its errors, as
 before: a malformed frame is counted, a bug ends the call as an internal error. A hook never
@@ -30,6 +31,10 @@ from voiceagent.transport.intercept import FrameHook
 
 log = get_logger("voiceagent.realtime")
 T = TypeVar("T")
+
+FAST_PATH_MAX_CHARS = 32 * 1024
+"""Larger frames take the pump: the frames made from one must fit under the socket's 64 KiB
+high-water mark, or sending them could have to wait (which `send_nowait` must not)."""
 _Delta: TypeAlias = rt.AudioDelta | rt.TranscriptDelta
 
 
@@ -81,7 +86,7 @@ class _FastPath(Generic[T]):
 
     def __call__(self, raw: str) -> bool:
         to = self.to
-        if not to.writable:
+        if not to.writable or len(raw) > FAST_PATH_MAX_CHARS:
             return False
         try:
             item = self.read(raw)
