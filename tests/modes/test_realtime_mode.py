@@ -130,6 +130,32 @@ async def test_agent_audio_is_whole_and_in_order_when_twilio_reads_slowly() -> N
     assert ended.reason is EndReason.CALLER_HANGUP and call.summary["frames_out"] == 40
 
 
+async def test_mark_echoes_are_taken_in_the_read_callback() -> None:
+    """A mark echo (one per `mark_ms` of agent audio) is noted as it arrives, with no task
+    switch, like caller audio: the heard text moves before anything else runs, and the echo
+    counts as a frame in."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await upstream.send('{"type":"response.created","response":{"id":"r1"}}')
+        transcript = {"type": "response.output_audio_transcript.delta", "response_id": "r1",
+                      "item_id": "i1", "output_index": 0, "content_index": 0,
+                      "delta": "Hello there."}  # fmt: skip
+        await upstream.send(orjson.dumps(transcript).decode())
+        await upstream.send(_audio_delta("r1"))
+        _, mark = await call.phone_frames(2)
+        await asyncio.sleep(0.01)  # the phone pump waits: the hook is offered the next frame
+        echo = {"event": "mark", "sequenceNumber": "3", "streamSid": mark["streamSid"],
+                "mark": mark["mark"]}  # fmt: skip
+        call.twilio.send_nowait(orjson.dumps(echo).decode())
+        assert call.phone._inbox.qsize() == 0  # taken as it arrived, not queued for the pump
+        await call.twilio.send(stop_frame())
+        ended = await call.ended()
+    assert call.summary["frames_in"] == 3  # start, the echo, stop
+    assert ended.history[-1] == {"role": "assistant", "content": "Hello there."}  # heard
+
+
 async def test_a_large_delta_takes_the_pump_and_arrives_whole() -> None:
     """A delta too large for the fast path (its media frame could fill the socket's buffer,
     and a send there must never wait) is declined; the pump sends it, whole."""

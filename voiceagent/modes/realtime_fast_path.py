@@ -40,14 +40,23 @@ _Delta: TypeAlias = rt.AudioDelta | rt.TranscriptDelta
 
 def take_caller_audio(run: CallRun, machine: RealtimeCall, upstream: Channel) -> FrameHook:
     """Twilio → Inworld: a `media` frame's audio, appended upstream (a fifth of a bare
-    bridge's CPU at 100 calls, benchmarks/realtime_load.py)."""
-    counters, receive_media = run.call.counters, machine.receive_media
+    bridge's CPU at 100 calls, benchmarks/realtime_load.py); a `mark` echo, noted as heard
+    (one per ``mark_ms`` of agent audio: no task switch for it either)."""
+    counters, receive_media, receive_mark = (
+        run.call.counters,
+        machine.receive_media,
+        machine.receive_mark,
+    )
+    monotonic = time.monotonic
 
-    def appends(audio: bytes) -> Sequence[str]:
+    def appends(item: bytes | str) -> Sequence[str]:
         counters.frames_in += 1
-        return receive_media(audio)
+        if item.__class__ is bytes:
+            return receive_media(item)
+        receive_mark(item, monotonic())  # type: ignore[arg-type]
+        return ()
 
-    return _FastPath(run, upstream, tm.read_media, appends, "caller_audio_not_sent")
+    return _FastPath[bytes | str](run, upstream, tm.read_media, appends, "caller_audio_not_sent")
 
 
 def take_agent_audio(run: CallRun, machine: RealtimeCall) -> FrameHook:

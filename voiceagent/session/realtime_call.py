@@ -90,6 +90,12 @@ class RealtimeCall:
         """Caller audio: the append frames now due (hot path: no commands, just frames)."""
         return self.chunker.feed(audio)
 
+    def receive_mark(self, name: str, now: float) -> None:
+        """A mark echo (hot path: a mark per ``mark_ms`` of agent audio; no commands)."""
+        echo = self.tracker.mark_echoed(name)
+        if echo is not None and echo.first:
+            self.call.latency.heard(now)
+
     def phone_ended(self) -> list[str]:
         """The caller's side is over: the remainder of the caller's audio, if any."""
         rest = self.chunker.flush()
@@ -98,9 +104,7 @@ class RealtimeCall:
     def receive_phone(self, msg: tm.TwilioInbound, now: float) -> list[CallCommand]:
         """A Twilio frame other than media. ProtocolError for one that breaks the protocol."""
         if isinstance(msg, tm.Mark):
-            echo = self.tracker.mark_echoed(msg.mark.name)
-            if echo is not None and echo.first:
-                self.call.latency.heard(now)
+            self.receive_mark(msg.mark.name, now)
         elif isinstance(msg, tm.Dtmf):
             return self._dtmf(msg.dtmf.digit, now)
         elif isinstance(msg, tm.Stop):
