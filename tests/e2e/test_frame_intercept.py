@@ -47,6 +47,7 @@ class _Server:
 async def _serving(
     client_class: type[aiohttp.ClientWebSocketResponse] = aiohttp.ClientWebSocketResponse,
     first: str | None = None,
+    compress: int = 0,
 ) -> AsyncIterator[tuple[WebSocketChannel, aiohttp.ClientWebSocketResponse]]:
     """(server channel, client socket) over a real WebSocket on 127.0.0.1; the server sends
     `first` as soon as it has answered the handshake."""
@@ -57,7 +58,9 @@ async def _serving(
         TestServer(app, host="127.0.0.1") as test_server,
         aiohttp.ClientSession(ws_response_class=client_class) as http,
     ):
-        ws = await http.ws_connect(test_server.make_url("/ws"), max_msg_size=CLIENT.max_msg_size)
+        ws = await http.ws_connect(
+            test_server.make_url("/ws"), max_msg_size=CLIENT.max_msg_size, compress=compress
+        )
         try:
             yield await server.channel, ws
         finally:
@@ -115,6 +118,21 @@ async def test_send_nowait_writes_at_once_only_while_writable(
     assert not peer.writable
     with pytest.raises(ChannelClosed):
         await peer.send("after close")
+
+
+async def test_send_nowait_on_a_compressed_socket_sends_through_aiohttp() -> None:
+    """With permessage-deflate negotiated, `send_nowait` leaves the frame to aiohttp's
+    `send_str` (which compresses it) instead of writing it straight to the transport; both
+    ends still exchange the text, both ways."""
+    async with _serving(compress=15) as (ours, ws):
+        peer = WebSocketChannel(ws)
+        assert ours._ws._writer.compress and peer._ws._writer.compress  # type: ignore[union-attr]
+        ours.send_nowait("to the client " * 20)
+        peer.send_nowait("to the server " * 20)
+        assert await asyncio.wait_for(peer.receive(), 5) == "to the client " * 20
+        assert await asyncio.wait_for(ours.receive(), 5) == "to the server " * 20
+        for end in (ours, peer):  # aiohttp made its compressor: the frames went compressed
+            assert end._ws._writer._compressobj is not None  # type: ignore[union-attr]
 
 
 async def test_a_plain_aiohttp_client_cannot_intercept() -> None:

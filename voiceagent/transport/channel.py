@@ -55,6 +55,7 @@ class Channel(Protocol):
 
 
 _TEXT = aiohttp.WSMsgType.TEXT
+_OP_TEXT = int(aiohttp.WSMsgType.TEXT)
 
 
 class ChannelClosed(Exception):
@@ -90,9 +91,27 @@ class WebSocketChannel:
             self.sending_since = None
 
     def send_nowait(self, text: str) -> None:
-        # With an empty write buffer (`writable`), aiohttp writes an uncompressed frame and
-        # returns without waiting: the coroutine ends at its first step. A send that would
-        # wait (called while not writable) is not left half-run: the connection is aborted.
+        # An uncompressed frame is written straight to the transport by aiohttp's writer (no
+        # coroutine: this runs in read callbacks, for most of a call's frames). A send that
+        # would have had to wait for the peer to read (the transport's buffer over its
+        # high-water mark: called while not writable) ends the connection instead.
+        writer = self._ws._writer
+        write = getattr(writer, "_write_websocket_frame", None)
+        if write is None or writer.compress or writer._closing:  # type: ignore[union-attr]
+            self._send_via_coroutine(text)
+            return
+        try:
+            write(text.encode(), _OP_TEXT, 0)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ChannelClosed(str(exc)) from exc
+        if writer.protocol._paused:  # type: ignore[union-attr]
+            self.abort("a send that must not wait would have waited")
+            raise ChannelClosed(self._reason)
+
+    def _send_via_coroutine(self, text: str) -> None:
+        """`send_nowait` through aiohttp's public `send_str` (a compressed socket, or an
+        aiohttp whose writer differs): its coroutine ends at its first step unless it would
+        wait, and a send that would wait is not left half-run: the connection is aborted."""
         sending = self._ws.send_str(text)
         try:
             waited_on = sending.send(None)
