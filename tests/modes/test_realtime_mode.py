@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
 
 from tests.modes.memory import (
     CALL_SID,
@@ -24,6 +26,7 @@ from voiceagent.errors import UpstreamError, UpstreamFailure
 from voiceagent.modes.realtime_passthrough import RealtimePassthrough
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.session.call import EndReason
+from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.store.call_state import CallOutcome
 
 MODE = RealtimePassthrough()
@@ -156,6 +159,44 @@ async def test_mark_echoes_are_taken_in_the_read_callback() -> None:
     assert ended.history[-1] == {"role": "assistant", "content": "Hello there."}  # heard
 
 
+async def test_upstream_events_are_decided_in_the_read_callback_in_the_call_log_context() -> None:
+    """Any Inworld event is decided as it arrives (no task switch), not only audio: the
+    greeting `session.updated` releases is sent before the sender's `send` returns, and what
+    the machine logs meanwhile carries the call's SID although the sender's task has none."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
+        with capture_logs(processors=[merge_contextvars]) as logs:
+            await upstream.send('{"type":"session.updated","session":{}}')
+        assert upstream._inbox.qsize() == 2  # conversation.item.create, response.create
+        ready = [entry for entry in logs if entry["event"] == "upstream_session_ready"]
+        assert len(ready) == 1 and ready[0]["call_sid"] == CALL_SID
+        await call.twilio.send(stop_frame())
+        await call.ended()
+
+
+async def test_a_decision_the_read_callback_cannot_carry_out_goes_to_the_pump_once() -> None:
+    """A fatal Inworld error asks to end the call, which only the pump can do: the hook
+    declines the frame with the machine's decision, and the pump carries it out instead of
+    deciding again (one error counted, one `upstream_failed`)."""
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await upstream.send('{"type":"session.updated","session":{}}')
+        await asyncio.sleep(0.01)
+        error = {"type": "error", "error": {"type": "session_error", "code": "session_expired",
+                                            "message": "The session expired."}}  # fmt: skip
+        with capture_logs() as logs:
+            await upstream.send(orjson.dumps(error).decode())
+            ended = await call.ended()
+    assert ended.reason is EndReason.UPSTREAM_FAILED and ended.upstream_failure == "error"
+    assert call.summary["upstream_errors"] == 1
+    assert [entry["event"] for entry in logs].count("upstream_failed") == 1
+
+
 async def test_a_large_delta_takes_the_pump_and_arrives_whole() -> None:
     """A delta too large for the fast path (its media frame could fill the socket's buffer,
     and a send there must never wait) is declined; the pump sends it, whole."""
@@ -191,6 +232,27 @@ async def test_a_bug_reading_inworld_frames_never_escapes_into_the_read_callback
         upstream = await _inworld_session(call)
         await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
         await upstream.send(_audio_delta("r1"))
+        ended = await call.ended()
+    assert ended.reason is EndReason.INTERNAL_ERROR
+
+
+async def test_a_bug_deciding_an_inworld_event_ends_the_call_from_the_pump(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A machine that raises while deciding an event in the read callback does not raise into
+    it (here: the sender's `send`): the error is carried to the pump, which ends the call as
+    an internal error, as if it had decided the event itself."""
+
+    def broken(self: RealtimeCall, event: object, now: float) -> list[object]:
+        raise RuntimeError("a bug in the machine")
+
+    monkeypatch.setattr(RealtimeCall, "receive_upstream", broken)
+    async with memory_services(CONFIG) as services:
+        call = MemoryCall.start(services, MODE)
+        await call.twilio.send(start_frame(NUMBER, services))
+        upstream = await _inworld_session(call)
+        await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
+        await upstream.send('{"type":"session.updated","session":{}}')
         ended = await call.ended()
     assert ended.reason is EndReason.INTERNAL_ERROR
 

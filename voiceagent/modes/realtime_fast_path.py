@@ -17,16 +17,18 @@ context).
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeAlias, TypeVar
+from typing import Generic, TypeVar
 
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.lifecycle import CallRun
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols import twilio_media as tm
+from voiceagent.session.commands import CallCommand, ReportTurns, SendPhone, SendUpstream
 from voiceagent.session.realtime_call import RealtimeCall
-from voiceagent.transport.channel import Channel
+from voiceagent.transport.channel import Channel, ChannelClosed
 from voiceagent.transport.intercept import FrameHook
 
 log = get_logger("voiceagent.realtime")
@@ -35,7 +37,6 @@ T = TypeVar("T")
 FAST_PATH_MAX_CHARS = 32 * 1024
 """Larger frames take the pump: the frames made from one must fit under the socket's 64 KiB
 high-water mark, or sending them could have to wait (which `send_nowait` must not)."""
-_Delta: TypeAlias = rt.AudioDelta | rt.TranscriptDelta
 
 
 def take_caller_audio(run: CallRun, machine: RealtimeCall, upstream: Channel) -> FrameHook:
@@ -59,24 +60,108 @@ def take_caller_audio(run: CallRun, machine: RealtimeCall, upstream: Channel) ->
     return _FastPath[bytes | str](run, upstream, tm.read_media, appends, "caller_audio_not_sent")
 
 
-def take_agent_audio(run: CallRun, machine: RealtimeCall) -> FrameHook:
-    """Inworld → Twilio: an audio delta, sent to the caller as `media` (and a `mark` when one
-    is due); a transcript delta, noted for the audio it goes with."""
-    read, audio_type, transcript_type = rt.read_server_event, rt.AudioDelta, rt.TranscriptDelta
-    receive_audio, receive_transcript = machine.receive_audio, machine.receive_transcript
+class UpstreamFastPath:
+    """Inworld → machine, in the Inworld socket's read callback, while Twilio's socket is
+    writable: every event, not only audio.
 
-    def read_audio(raw: str) -> _Delta | None:
-        event = read(raw)
+    An audio delta goes out to the caller as `media` (and a `mark` when one is due); a
+    transcript delta is noted for the audio it goes with; any other event is decided by the
+    machine there and then, in the call's log context. Its commands run at once when they
+    can: frames for a writable side (Inworld's, for `SendUpstream`) and `ReportTurns`. Any
+    other command (a tool run, the end of the call, a frame for a side that would wait, ...)
+    is for the pump: the hook declines the frame and keeps what the machine decided
+    (`carried`), and the pump, reading that very frame next, executes the commands instead of
+    deciding again (`decided`). A machine error is carried the same way and raised there.
+    """
+
+    __slots__ = ("_carried", "_context", "machine", "run", "upstream")
+
+    def __init__(self, run: CallRun, machine: RealtimeCall, upstream: Channel) -> None:
+        self.run, self.machine, self.upstream = run, machine, upstream
+        self._carried: tuple[str, list[CallCommand] | Exception] | None = None
+        self._context = contextvars.copy_context()  # the call's log context
+
+    def __call__(self, raw: str) -> bool:
+        phone = self.run.phone
+        if not phone.writable or len(raw) > FAST_PATH_MAX_CHARS:
+            return False
+        try:
+            event = rt.read_server_event(raw)
+        except Exception:  # malformed (or a bug): the pump reads it again and handles it
+            return False
         kind = event.__class__
-        return event if kind is audio_type or kind is transcript_type else None  # type: ignore[return-value]
+        if kind is rt.TranscriptDelta:
+            self.machine.receive_transcript(event)  # type: ignore[arg-type]
+            return True
+        if kind is not rt.AudioDelta:
+            return self._context.run(self._decide, raw, event)  # type: ignore[arg-type]
+        try:
+            frames = self.machine.receive_audio(event, time.monotonic())  # type: ignore[arg-type]
+            for frame in frames:
+                phone.send_nowait(frame)
+                self.run.call.counters.frames_out += 1
+        except Exception as exc:
+            _not_sent(self.run, phone, "agent_audio_not_sent", exc)
+        return True
 
-    def to_caller(event: _Delta) -> Sequence[str]:
-        if event.__class__ is transcript_type:
-            receive_transcript(event)
-            return ()
-        return receive_audio(event, time.monotonic())  # type: ignore[arg-type]
+    def decided(self, raw: str) -> list[CallCommand] | None:
+        """For the pump: the commands the machine already returned for `raw`, if the hook
+        declined it after deciding (None: read and decide it as usual)."""
+        carried, self._carried = self._carried, None
+        if carried is None:
+            return None
+        if carried[0] is not raw:  # never: a declined frame is the next one read
+            log.error("fast_path_carried_mismatch")
+        decided = carried[1]
+        if isinstance(decided, Exception):
+            raise decided
+        return decided
 
-    return _FastPath[_Delta](run, run.phone, read_audio, to_caller, "agent_audio_not_sent")
+    def _decide(self, raw: str, event: rt.ParsedServerEvent) -> bool:
+        try:
+            commands = self.machine.receive_upstream(event, time.monotonic())
+        except Exception as exc:  # raised by the pump, as if it had decided
+            self._carried = (raw, exc)
+            return False
+        upstream_ok = None
+        for command in commands:
+            kind = command.__class__
+            if kind is SendUpstream:
+                if upstream_ok is None:
+                    upstream_ok = self.upstream.writable
+                if not upstream_ok or len(command.frame) > FAST_PATH_MAX_CHARS:  # type: ignore[union-attr]
+                    break
+            elif kind is SendPhone:
+                if len(command.frame) > FAST_PATH_MAX_CHARS:  # type: ignore[union-attr]
+                    break
+            elif kind is not ReportTurns:
+                break
+        else:
+            try:
+                self._execute(commands)
+            except Exception as exc:  # a bug: raised by the pump, which ends the call with it
+                self._carried = (raw, exc)
+                return False
+            return True
+        self._carried = (raw, commands)
+        return False
+
+    def _execute(self, commands: list[CallCommand]) -> None:
+        run = self.run
+        to: Channel = run.phone
+        try:
+            for command in commands:
+                if isinstance(command, SendPhone):
+                    to = run.phone
+                    to.send_nowait(command.frame)
+                    run.call.counters.frames_out += 1
+                elif isinstance(command, SendUpstream):
+                    to = self.upstream
+                    to.send_nowait(command.frame)
+                else:
+                    run.report_turns()
+        except ChannelClosed as exc:
+            _not_sent(run, to, "upstream_event_not_sent", exc)
 
 
 class _FastPath(Generic[T]):
@@ -109,7 +194,12 @@ class _FastPath(Generic[T]):
                 if self.to_phone:
                     self.run.call.counters.frames_out += 1
         except Exception as exc:
-            call_sid = clip(self.run.call.call_sid, 40)
-            log.warning(self.failure, call_sid=call_sid, error=clip(exc, 200))
-            to.abort(f"audio not sent: {type(exc).__name__}")
+            _not_sent(self.run, to, self.failure, exc)
         return True
+
+
+def _not_sent(run: CallRun, to: Channel, failure: str, exc: Exception) -> None:
+    """A frame the hook took could not be sent: `to` is ended (its pump then ends the call),
+    logged with the call's SID (the read callback may run outside the call's log context)."""
+    log.warning(failure, call_sid=clip(run.call.call_sid, 40), error=clip(exc, 200))
+    to.abort(f"not sent: {type(exc).__name__}")

@@ -23,7 +23,7 @@ from voiceagent.errors import ProtocolError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes import MODES, register
 from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
-from voiceagent.modes.realtime_fast_path import take_agent_audio, take_caller_audio
+from voiceagent.modes.realtime_fast_path import UpstreamFastPath, take_caller_audio
 from voiceagent.modes.realtime_session import greeting_frames, session_update
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -202,15 +202,22 @@ async def _pump_phone(
 async def _pump_upstream(
     run: CallRun, machine: RealtimeCall, upstream: Channel, commands: _Commands
 ) -> None:
-    """Inworld → machine → Twilio. Audio deltas take the fast path: taken in the socket's
-    read callback while this pump waits, or read here."""
+    """Inworld → machine → Twilio. Events take the fast path: decided in the socket's read
+    callback while this pump waits (`UpstreamFastPath`), or read here; commands the fast
+    path could not execute come here with their frame."""
     counters, read = run.call.counters, rt.read_server_event
     audio_type, transcript_type = rt.AudioDelta, rt.TranscriptDelta
     send = run.send_phone
-    upstream.intercept(take_agent_audio(run, machine))
+    fast_path = UpstreamFastPath(run, machine, upstream)
+    upstream.intercept(fast_path)
     try:
         while (raw := await upstream.receive()) is not None:
             if not isinstance(raw, str):
+                continue
+            decided = fast_path.decided(raw)
+            if decided is not None:
+                if not await commands.execute(decided):
+                    raise CallOver
                 continue
             try:
                 event = read(raw)
