@@ -1,18 +1,20 @@
-"""realtime-passthrough's fast paths: audio handled in a socket's read callback.
+"""realtime-passthrough's fast paths: frames handled in a socket's read callback.
 
-Most of a call's frames are audio: 50 caller frames a second, and Inworld's deltas while the
-agent talks. Each is taken as its frame is parsed, while the side's pump waits with nothing
-queued (`Channel.intercept`): no future, no task switch, and the audio goes out in the same
-callback, so it never waits behind other calls' work in the event loop's queue.
+Most of a call's frames are audio: 50 caller frames a second, Inworld's deltas while the agent
+talks, and a mark echo per `mark_ms` of agent audio. Each is taken as its frame is parsed,
+while the side's pump waits with nothing queued (`Channel.intercept`): no future, no task
+switch, and what it makes goes out in the same callback, so it never waits behind other
+calls' work in the event loop's queue. Inworld's other events are decided there too
+(`UpstreamFastPath`); the pump only carries out what cannot be done without waiting.
 
 A hook takes a frame only when the other side can be written without waiting (`writable`)
 and the frame is small enough that what it makes cannot fill the socket's buffer.
-Anything else (another event, a frame it cannot read, audio for a peer slow to read) is
-declined and goes on to the pump, which reads it again and handles it, and its errors, as
-before: a malformed frame is counted, a bug ends the call as an internal error. A hook never
-raises into the read callback: a failure after it took the frame ends the connection it was
-sending to, and is logged with the call's SID (the callback runs outside the call's log
-context).
+Anything else (a frame it cannot read, a peer slow to read, a Twilio event other than media
+and marks) is declined and goes on to the pump, which reads it again and handles it, and its
+errors, as before: a malformed frame is counted, a bug ends the call as an internal error. A
+hook never raises into the read callback: a failure after it took the frame ends the
+connection it was sending to, and is logged with the call's SID (the callback may run outside
+the call's log context).
 """
 
 from __future__ import annotations
