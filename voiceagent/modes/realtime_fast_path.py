@@ -71,9 +71,9 @@ class UpstreamFastPath:
     machine there and then, in the call's log context. Its commands run at once when they
     can: frames for a writable side (Inworld's, for `SendUpstream`) and `ReportTurns`. Any
     other command (a tool run, the end of the call, a frame for a side that would wait, ...)
-    is for the pump: the hook declines the frame and keeps what the machine decided
-    (`carried`), and the pump, reading that very frame next, executes the commands instead of
-    deciding again (`decided`). A machine error is carried the same way and raised there.
+    is for the pump: the hook declines the frame and keeps what the machine decided, and the
+    pump, reading that very frame next, executes the commands instead of deciding again
+    (`take_carried`). A machine error is carried the same way and raised there.
     """
 
     __slots__ = ("_carried", "_context", "machine", "run", "upstream")
@@ -106,18 +106,17 @@ class UpstreamFastPath:
             _not_sent(self.run, phone, "agent_audio_not_sent", exc)
         return True
 
-    def decided(self, raw: str) -> list[CallCommand] | None:
-        """For the pump: the commands the machine already returned for `raw`, if the hook
-        declined it after deciding (None: read and decide it as usual)."""
+    def take_carried(self) -> tuple[str, list[CallCommand]] | None:
+        """For the pump, before it handles the frame it read: the frame the hook declined after
+        deciding it and the machine's commands for it, to execute instead of deciding again
+        (None: read and decide the frame as usual). A carried machine error is raised."""
         carried, self._carried = self._carried, None
         if carried is None:
             return None
-        if carried[0] is not raw:  # never: a declined frame is the next one read
-            log.error("fast_path_carried_mismatch")
-        decided = carried[1]
+        raw, decided = carried
         if isinstance(decided, Exception):
             raise decided
-        return decided
+        return raw, decided
 
     def _decide(self, raw: str, event: rt.ParsedServerEvent) -> bool:
         try:

@@ -214,11 +214,13 @@ async def _pump_upstream(
         while (raw := await upstream.receive()) is not None:
             if not isinstance(raw, str):
                 continue
-            decided = fast_path.decided(raw)
-            if decided is not None:
-                if not await commands.execute(decided):
+            carried = fast_path.take_carried()
+            if carried is not None:
+                if not await commands.execute(carried[1]):
                     raise CallOver
-                continue
+                if carried[0] is raw:
+                    continue
+                log.error("fast_path_frame_mismatch")  # never: the declined frame comes next
             try:
                 event = read(raw)
             except ProtocolError as exc:
