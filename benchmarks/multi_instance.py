@@ -162,12 +162,18 @@ def relay_script(i: int, seconds: float) -> list[Step]:
     return steps
 
 
-async def run_calls(phase: Phase, base: str, args: argparse.Namespace, calls: int) -> None:
+async def run_calls(
+    phase: Phase, base: str, args: argparse.Namespace, calls: int, instances: list[str]
+) -> None:
     target = SimTarget(base, PUBLIC, TOKEN)
     rt_script = load_script(args.seconds)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-        for number in (REALTIME, RELAY):  # warm-up (imports, first connections)
-            await place_call(target, number, [Listen(), Say("Hi."), Listen()], http=http)
+        # Warm-up (imports, first connections, first clip): a call of each mode on every
+        # instance, straight to it, so that no phase counts an instance's first calls.
+        for instance in instances:
+            for number in (REALTIME, RELAY):
+                warm = SimTarget(instance, PUBLIC, TOKEN)
+                await place_call(warm, number, [Listen(), Say("Hi."), Listen()], http=http)
         cpu0 = {n: cpu_seconds(p.pid) for n, p in phase.instances.items()}
         lb_cpu0 = cpu_seconds(phase.lb_pid)
         phase.t0 = t0 = time.monotonic()
@@ -279,7 +285,8 @@ async def phase_run(name: str, n: int, calls: int, env: dict[str, str], workdir:
         for port in ports:
             await wait_healthy(f"http://127.0.0.1:{port}")
         await wait_healthy(f"http://127.0.0.1:{lb_port}")
-        await run_calls(phase, f"http://127.0.0.1:{lb_port}", args, calls)
+        bases = [f"http://127.0.0.1:{port}" for port in ports]
+        await run_calls(phase, f"http://127.0.0.1:{lb_port}", args, calls, bases)
         async with (
             aiohttp.ClientSession() as http,
             http.get(router_url.replace("/v1/chat/completions", "/_records")) as resp,
@@ -320,7 +327,8 @@ async def main_async(args: argparse.Namespace) -> None:
             await phase_run("half", 1, half, env, workdir, args, router_url)
             calls, turns = await records_count(database_url)
             print(f"\nrecords in PostgreSQL: {calls} calls, {turns} turns "
-                  f"(placed {2 * args.calls + half + 6} calls, warm-ups included)")  # fmt: skip
+                  f"(placed {2 * args.calls + half + 8} calls, warm-ups included: two "
+                  f"per instance)")  # fmt: skip
     finally:
         for proc in (fake, router):
             proc.terminate()
