@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
 
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.lifecycle import CallRun
@@ -31,35 +29,46 @@ from voiceagent.protocols import twilio_media as tm
 from voiceagent.session.commands import CallCommand, ReportTurns, SendPhone, SendUpstream
 from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.transport.channel import Channel, ChannelClosed
-from voiceagent.transport.intercept import FrameHook
 
 log = get_logger("voiceagent.realtime")
-T = TypeVar("T")
 
 FAST_PATH_MAX_CHARS = 32 * 1024
 """Larger frames take the pump: the frames made from one must fit under the socket's 64 KiB
 high-water mark, or sending them could have to wait (which `send_nowait` must not)."""
 
 
-def take_caller_audio(run: CallRun, machine: RealtimeCall, upstream: Channel) -> FrameHook:
-    """Twilio → Inworld: a `media` frame's audio, appended upstream (a fifth of a bare
-    bridge's CPU at 100 calls, benchmarks/realtime_load.py); a `mark` echo, noted as heard
-    (one per ``mark_ms`` of agent audio: no task switch for it either)."""
-    counters, receive_media, receive_mark = (
-        run.call.counters,
-        machine.receive_media,
-        machine.receive_mark,
-    )
-    monotonic = time.monotonic
+class CallerFastPath:
+    """Twilio → Inworld, in the phone socket's read callback, while Inworld's socket is
+    writable: a `media` frame's audio, appended upstream (a fifth of a bare bridge's CPU at
+    100 calls, benchmarks/realtime_load.py); a `mark` echo, noted as heard (one per
+    ``mark_ms`` of agent audio: no task switch for it either)."""
 
-    def appends(item: bytes | str) -> Sequence[str]:
-        counters.frames_in += 1
-        if item.__class__ is bytes:
-            return receive_media(item)
-        receive_mark(item, monotonic())  # type: ignore[arg-type]
-        return ()
+    __slots__ = ("counters", "receive_mark", "receive_media", "run", "upstream")
 
-    return _FastPath[bytes | str](run, upstream, tm.read_media, appends, "caller_audio_not_sent")
+    def __init__(self, run: CallRun, machine: RealtimeCall, upstream: Channel) -> None:
+        self.run, self.upstream, self.counters = run, upstream, run.call.counters
+        self.receive_media, self.receive_mark = machine.receive_media, machine.receive_mark
+
+    def __call__(self, raw: str) -> bool:
+        upstream = self.upstream
+        if not upstream.writable or len(raw) > FAST_PATH_MAX_CHARS:
+            return False
+        try:
+            item = tm.read_media(raw)
+        except Exception:  # malformed (or a bug): the pump reads it again and handles it
+            return False
+        if item is None:
+            return False
+        self.counters.frames_in += 1
+        if not isinstance(item, bytes):
+            self.receive_mark(item, time.monotonic())
+            return True
+        try:
+            for frame in self.receive_media(item):
+                upstream.send_nowait(frame)
+        except Exception as exc:
+            _not_sent(self.run, upstream, "caller_audio_not_sent", exc)
+        return True
 
 
 class UpstreamFastPath:
@@ -163,40 +172,6 @@ class UpstreamFastPath:
                     run.report_turns()
         except ChannelClosed as exc:
             _not_sent(run, to, "upstream_event_not_sent", exc)
-
-
-class _FastPath(Generic[T]):
-    """The hook both fast paths share: while `to` is writable, `read` the frame (None, or any
-    exception: declined to the pump) and send the `frames` it makes to `to` (counted in
-    `frames_out` when `to` is the phone). A failure from then on aborts `to`."""
-
-    __slots__ = ("failure", "frames", "read", "run", "to", "to_phone")
-
-    def __init__(
-        self, run: CallRun, to: Channel, read: Callable[[str], T | None],
-        frames: Callable[[T], Sequence[str]], failure: str,
-    ) -> None:  # fmt: skip
-        self.run, self.to, self.read, self.frames, self.failure = run, to, read, frames, failure
-        self.to_phone = to is run.phone
-
-    def __call__(self, raw: str) -> bool:
-        to = self.to
-        if not to.writable or len(raw) > FAST_PATH_MAX_CHARS:
-            return False
-        try:
-            item = self.read(raw)
-        except Exception:  # malformed (or a bug): the pump reads it again and handles it
-            return False
-        if item is None:
-            return False
-        try:
-            for frame in self.frames(item):
-                to.send_nowait(frame)
-                if self.to_phone:
-                    self.run.call.counters.frames_out += 1
-        except Exception as exc:
-            _not_sent(self.run, to, self.failure, exc)
-        return True
 
 
 def _not_sent(run: CallRun, to: Channel, failure: str, exc: Exception) -> None:

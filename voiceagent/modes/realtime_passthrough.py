@@ -23,7 +23,7 @@ from voiceagent.errors import ProtocolError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes import MODES, register
 from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
-from voiceagent.modes.realtime_fast_path import UpstreamFastPath, take_caller_audio
+from voiceagent.modes.realtime_fast_path import CallerFastPath, UpstreamFastPath
 from voiceagent.modes.realtime_session import greeting_frames, session_update
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -172,7 +172,7 @@ async def _pump_phone(
     phone, call = run.phone, run.call
     counters, read, receive_media = call.counters, tm.read_inbound, machine.receive_media
     send_upstream = upstream.send
-    phone.intercept(take_caller_audio(run, machine, upstream))
+    phone.intercept(CallerFastPath(run, machine, upstream))
     try:
         while (raw := await phone.receive()) is not None:
             counters.frames_in += 1
