@@ -215,44 +215,33 @@ async def test_a_large_delta_takes_the_pump_and_arrives_whole() -> None:
     assert base64.b64decode(media["media"]["payload"]) == big and mark["event"] == "mark"
 
 
-async def test_a_bug_reading_inworld_frames_never_escapes_into_the_read_callback(
-    monkeypatch: pytest.MonkeyPatch,
+def _raises(*args: object) -> object:
+    raise RuntimeError("a bug")
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "frame"),
+    [
+        (rt, "read_server_event", _audio_delta("r1")),  # the codec: the frame is declined
+        (RealtimeCall, "receive_upstream", '{"type":"session.updated","session":{}}'),
+    ],
+    ids=["reading", "deciding"],
+)
+async def test_a_bug_in_the_read_callback_ends_the_call_from_the_pump(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, frame: str
 ) -> None:
-    """A frame the fast path cannot read is declined, not raised into the socket's read
-    callback (here: the sender's `send`); the pump reads it again and the bug ends the call as
-    an internal error (logged with its traceback), so the caller hears the apology."""
-
-    def broken(raw: str) -> rt.ReadEvent:
-        raise RuntimeError("a bug in the codec")
-
-    monkeypatch.setattr(rt, "read_server_event", broken)
+    """A bug while the fast path reads an Inworld frame, or while the machine decides an event
+    there, never raises into the socket's read callback (here: the sender's `send`): a frame it
+    cannot read is declined and read again by the pump, a machine error is carried to it; the
+    bug ends the call as an internal error (logged with its traceback), so the caller hears
+    the apology."""
+    monkeypatch.setattr(owner, name, _raises)
     async with memory_services(CONFIG) as services:
         call = MemoryCall.start(services, MODE)
         await call.twilio.send(start_frame(NUMBER, services))
         upstream = await _inworld_session(call)
         await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
-        await upstream.send(_audio_delta("r1"))
-        ended = await call.ended()
-    assert ended.reason is EndReason.INTERNAL_ERROR
-
-
-async def test_a_bug_deciding_an_inworld_event_ends_the_call_from_the_pump(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A machine that raises while deciding an event in the read callback does not raise into
-    it (here: the sender's `send`): the error is carried to the pump, which ends the call as
-    an internal error, as if it had decided the event itself."""
-
-    def broken(self: RealtimeCall, event: object, now: float) -> list[object]:
-        raise RuntimeError("a bug in the machine")
-
-    monkeypatch.setattr(RealtimeCall, "receive_upstream", broken)
-    async with memory_services(CONFIG) as services:
-        call = MemoryCall.start(services, MODE)
-        await call.twilio.send(start_frame(NUMBER, services))
-        upstream = await _inworld_session(call)
-        await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
-        await upstream.send('{"type":"session.updated","session":{}}')
+        await upstream.send(frame)
         ended = await call.ended()
     assert ended.reason is EndReason.INTERNAL_ERROR
 
