@@ -5,7 +5,10 @@ the simulated Twilio callers run here. Latencies compare ``time.monotonic()`` st
 different processes, which is sound on Linux (CLOCK_MONOTONIC is system-wide):
 
 - added latency: the fake records when it sent each audio delta, the caller when the matching
-  ``media`` frame arrived (voiceagent forwards each delta as one frame, in order);
+  ``media`` frame arrived (voiceagent forwards each delta as one frame, in order): when the
+  callers' process read it (``voiceagent.sim.arrival``), and also when the caller's task got
+  to it, later by the queueing of the callers' one event loop (an instrument's delay, given
+  for comparison with runs before that stamp existed);
 - append delay: the fake records when each ``input_audio_buffer.append`` arrived, the caller
   when it sent each 20 ms frame; the delay is counted from the frame holding the append's
   last byte, i.e. beyond the configured batching;
@@ -45,6 +48,7 @@ from typing import Any
 import aiohttp
 from _proc import cpu_seconds, main_thread_cpu_seconds, status_kb, wait_healthy
 
+from voiceagent.sim.arrival import StampingClientWebSocketResponse
 from voiceagent.sim.media_caller import place_call
 from voiceagent.sim.media_playback import MediaCallRecord as CallRecord
 from voiceagent.sim.script import Drop, HangUp, Listen, Pause, Say, Step
@@ -177,7 +181,8 @@ async def fake_stats(fake_port: int) -> dict[str, Any]:
 
 def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
     by_key = {s["key"]: s for s in stats["sessions"]}
-    added: list[tuple[float, float]] = []  # (when, ms)
+    added: list[tuple[float, float]] = []  # (when, ms) to the caller's socket read
+    added_seen: list[tuple[float, float]] = []  # (when, ms) to the caller's task
     appends: list[tuple[float, float]] = []
     mismatched = 0
     sent_bytes = appended_bytes = 0
@@ -194,6 +199,9 @@ def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
             (sent, (got - sent) * 1000)
             for sent, (got, _) in zip(deltas, rec.media_received, strict=False)
         ]
+        added_seen += [
+            (sent, (seen - sent) * 1000) for sent, seen in zip(deltas, rec.media_seen, strict=False)
+        ]
         offset = 0
         for at, n in session["append_times"]:
             offset += n
@@ -201,6 +209,7 @@ def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
             appends.append((at, (at - rec.frame_times[frame]) * 1000))
     return {
         "added": added,
+        "added_seen": added_seen,
         "appends": appends,
         "mismatched": mismatched,
         "sent_bytes": sent_bytes,
@@ -251,7 +260,9 @@ async def run_load(
 ) -> dict[str, float]:
     """One load run: prints its figures and returns the headline ones."""
     script = load_script(args.seconds)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), ws_response_class=StampingClientWebSocketResponse
+    ) as http:
         # warm-up call (imports, first connections), not measured
         await place_call(target, NUMBER, [Listen(), HangUp()], http=http)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
@@ -297,6 +308,7 @@ async def run_load(
     steady_from = t0 + args.ramp + 1.0  # calls starting (webhooks, upgrades) are excluded
     for name, pairs in (
         ("added latency upstream delta -> Twilio media", result["added"]),
+        ("... to the caller's task (+ the callers' own queueing)", result["added_seen"]),
         ("append delay beyond batching", result["appends"]),
     ):
         every = [ms for _, ms in pairs]
@@ -346,7 +358,9 @@ async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
 
     sampler = asyncio.create_task(sample())
     cpu0 = cpu_seconds(pid)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), ws_response_class=StampingClientWebSocketResponse
+    ) as http:
         await asyncio.gather(*(one(i, http) for i in range(args.calls)))
     await asyncio.sleep(1.5)
     cpu = cpu_seconds(pid) - cpu0

@@ -7,6 +7,7 @@ is left is kept."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from voiceagent.sim.arrival import StampingClientWebSocketResponse, arrival
 from voiceagent.transport import intercept
 from voiceagent.transport.channel import ChannelClosed, WebSocketChannel
 from voiceagent.transport.intercept import (
@@ -168,6 +170,31 @@ async def test_intercepting_client_sees_a_lost_connection() -> None:
         server.abort("dropped")
         assert await asyncio.wait_for(client.receive(), 5) is None
         assert client.close_reason == "closed (1006)"
+
+
+async def test_a_stamping_client_notes_when_each_text_frame_was_read() -> None:
+    """The simulated callers' socket (`sim.arrival`): each text frame carries the time it was
+    parsed, in order, however late the reading task gets to it; binary frames carry none. A
+    plain aiohttp client keeps no stamps: `arrival` gives the time the task saw the frame."""
+    async with _serving(StampingClientWebSocketResponse) as (server, ws):
+        before = time.monotonic()
+        await server.send("one")
+        await server._ws.send_bytes(b"binary")  # type: ignore[union-attr]
+        await server.send("two")
+        await asyncio.sleep(0.2)  # read and parsed meanwhile; nobody receives
+        busy_until = time.monotonic()
+        stamps = []
+        for expected in ("one", b"binary", "two"):
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.data == expected
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                stamps.append(arrival(ws, time.monotonic()))
+        assert before <= stamps[0] <= stamps[1] < busy_until
+        assert not ws._reader.arrivals  # type: ignore[attr-defined]
+    async with _serving() as (server, ws):
+        await server.send("plain")
+        assert (await asyncio.wait_for(ws.receive(), 5)).data == "plain"
+        assert arrival(ws, 12.5) == 12.5
 
 
 async def test_an_aiohttp_that_does_not_fit_falls_back_to_its_own_queue(

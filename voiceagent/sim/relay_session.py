@@ -19,6 +19,7 @@ import orjson
 
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols import conversation_relay as cr
+from voiceagent.sim.arrival import arrival
 from voiceagent.sim.relay_playback import Player, RelayCallRecord, TurnRecord
 from voiceagent.sim.script import Drop, Listen, Pause, PressKey, Say, Script, SendRaw
 
@@ -58,12 +59,13 @@ class RelaySession:
         async for msg in self.ws:
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 break
-            await self.on_message(msg.data)
+            await self.on_message(msg.data, arrival(self.ws, time.monotonic()))
         self.record.close_code = self.ws.close_code
         self.ended.set()
 
-    async def on_message(self, raw: str) -> None:
-        now = self.last_message = time.monotonic()
+    async def on_message(self, raw: str, now: float) -> None:
+        """One message from the server, read at `now` (`sim.arrival`)."""
+        self.last_message = now
         try:
             message = cr.parse_outbound(raw)
         except ProtocolError as exc:

@@ -85,6 +85,7 @@ class InterceptingClientWebSocketResponse(ClientWebSocketResponse):
     connection's end reaches the queue through the parser (`feed_eof`), as for aiohttp's own."""
 
     max_msg_size: ClassVar[int] = 16 * 1024 * 1024
+    queue_class: ClassVar[type[InterceptQueue] | None] = None  # None: InterceptQueue
 
     def __init__(
         self, reader: Any, writer: Any, protocol: str | None, response: Any, timeout: Any,
@@ -93,7 +94,8 @@ class InterceptingClientWebSocketResponse(ClientWebSocketResponse):
         self._own_parser: Any = None
         self._aiohttps_queue = reader
         try:
-            reader = InterceptQueue(reader._protocol, DEFAULT_CHUNK_SIZE, loop=loop)
+            queue_class = self.queue_class or InterceptQueue
+            reader = queue_class(reader._protocol, DEFAULT_CHUNK_SIZE, loop=loop)
         except (AttributeError, TypeError) as exc:  # aiohttp's internals are not 3.14's
             _fall_back(exc)
         super().__init__(
