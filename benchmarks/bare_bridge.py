@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import os
+import sys
 
 import aiohttp
 import orjson
@@ -71,6 +72,8 @@ async def media_stream(request: web.Request) -> web.WebSocketResponse:
         event = orjson.loads(msg.data)
         if event.get("event") == "start":
             call_sid, stream_sid = event["start"]["callSid"], event["streamSid"]
+            # which instance carried the call, for multi_instance.py (voiceagent logs the same)
+            print(f'{{"event":"stream_started","call_sid":"{call_sid}"}}', file=sys.stderr)
             break
     if not call_sid:
         return ws

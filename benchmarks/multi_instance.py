@@ -13,8 +13,9 @@ roundrobin` too; no stickiness: one call's requests may land on different instan
 - frames lost: caller audio bytes sent vs bytes the fake Realtime received (realtime calls);
 - clip fetch failures: relay `play` clips that did not fetch as a valid WAV (and HAProxy's
   non-200 answers to /audio/);
-- added latency (realtime): fake's audio delta sent -> caller's media frame received
-  (`realtime_load.py`'s measure, now through the balancer), after the ramp;
+- added latency (realtime): fake's audio delta sent -> caller's media frame read
+  (`realtime_load.py`'s measure, now through the balancer), after the ramp; also to when the
+  caller's task got to it (the callers' own queueing added);
 - relay overhead: prompt -> first `play` minus the Router's request -> first audio;
 - CPU-s per call-minute per instance: an instance's CPU over the call-minutes of the streams
   it carried (webhooks, callbacks and clip fetches of other calls come on top).
@@ -22,7 +23,11 @@ roundrobin` too; no stickiness: one call's requests may land on different instan
 Targets (issue 11): 0 frames lost, 0 clip fetch failures, CPU per call-minute per instance no
 worse than one instance alone, added latency p99 < 2 ms with records on.
 
+`--bare` runs the same phases with `bare_bridge.py` instances (realtime calls only): how much
+of the one-to-two difference any aiohttp bridge shows on the same machine.
+
     .venv/bin/python benchmarks/multi_instance.py [--calls 100 --seconds 40]
+    .venv/bin/python benchmarks/multi_instance.py --modes realtime; ... --bare
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from _proc import cpu_seconds, start_fake_router, wait_healthy
 from realtime_load import (
+    BARE,
     analyse,
     fake_stats,
     free_port,
@@ -57,6 +63,7 @@ from realtime_load import (
 )
 from sqlalchemy import text
 
+from voiceagent.sim.arrival import StampingClientWebSocketResponse
 from voiceagent.sim.caller import place_call
 from voiceagent.sim.script import Listen, Pause, Say, Step
 from voiceagent.sim.webhooks import SimTarget
@@ -98,10 +105,13 @@ class Phase:
 
 
 # -- processes ------------------------------------------------------------------------------
-def start_instance(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_instance(
+    env: dict[str, str], port: int, log: Path, bare: bool
+) -> subprocess.Popen[bytes]:
+    cmd = [BARE] if bare else ["-m", "voiceagent", "serve"]
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "voiceagent", "serve"], cwd=log.parent,
+            [sys.executable, *cmd], cwd=log.parent,
             env=env | {"PORT": str(port)}, stdout=subprocess.DEVNULL, stderr=out,
         )  # fmt: skip
 
@@ -167,11 +177,13 @@ async def run_calls(
 ) -> None:
     target = SimTarget(base, PUBLIC, TOKEN)
     rt_script = load_script(args.seconds)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), ws_response_class=StampingClientWebSocketResponse
+    ) as http:
         # Warm-up (imports, first connections, first clip): a call of each mode on every
         # instance, straight to it, so that no phase counts an instance's first calls.
         for instance in instances:
-            for number in (REALTIME, RELAY):
+            for number in (REALTIME,) if args.bare else (REALTIME, RELAY):
                 warm = SimTarget(instance, PUBLIC, TOKEN)
                 await place_call(warm, number, [Listen(), Say("Hi."), Listen()], http=http)
         cpu0 = {n: cpu_seconds(p.pid) for n, p in phase.instances.items()}
@@ -246,6 +258,9 @@ def report(
           f"p99 {pct(every, 99):.2f} ms, max {max(every, default=0):.2f} ms")  # fmt: skip
     print(f"  ... after the ramp (n={len(steady)}): p50 {pct(steady, 50):.2f} ms, "
           f"p99 {pct(steady, 99):.2f} ms")  # fmt: skip
+    seen = [ms for at, ms in result["added_seen"] if at >= steady_from]
+    print(f"  ... to the caller's task (+ the callers' own queueing): p50 {pct(seen, 50):.2f} ms, "
+          f"p99 {pct(seen, 99):.2f} ms")  # fmt: skip
     windows = phase_windows(result["added"], [c.record for c in realtime], steady_from)
     print(f"  ... by phase: {phases(windows)}")
     print(f"  relay overhead (n={len(overhead)}): p50 {pct(overhead, 50):.2f} ms, "
@@ -276,7 +291,9 @@ async def phase_run(name: str, n: int, calls: int, env: dict[str, str], workdir:
     ports = [free_port() for _ in range(n)]
     tags = [f"{name}-{i + 1}" for i in range(n)]
     logs = {t: workdir / f"{t}.log" for t in tags}
-    procs = {t: start_instance(env, p, logs[t]) for t, p in zip(tags, ports, strict=True)}
+    procs = {
+        t: start_instance(env, p, logs[t], args.bare) for t, p in zip(tags, ports, strict=True)
+    }
     lb_port = free_port()
     lb = start_lb(ports, lb_port, workdir, args.balance)
     title = f"{n} instance{'s' if n > 1 else ''} behind HAProxy ({args.balance})"
@@ -325,6 +342,8 @@ async def main_async(args: argparse.Namespace) -> None:
             await phase_run("one", 1, args.calls, env, workdir, args, router_url)
             await phase_run("two", 2, args.calls, env, workdir, args, router_url)
             await phase_run("half", 1, half, env, workdir, args, router_url)
+            if args.bare:
+                return
             calls, turns = await records_count(database_url)
             print(f"\nrecords in PostgreSQL: {calls} calls, {turns} turns "
                   f"(placed {2 * args.calls + half + 8} calls, warm-ups included: two "
@@ -350,8 +369,13 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=4.2, help="seconds over which calls start")
     parser.add_argument("--ttfb", type=float, default=0.25, help="fake Router s to first byte")
     parser.add_argument("--sentence", type=float, default=0.4, help="fake Router s per sentence")
+    parser.add_argument("--bare", action="store_true",
+                        help="bare_bridge.py instances instead of voiceagent (realtime calls "
+                             "only): the same phases with none of voiceagent's logic")  # fmt: skip
     parser.add_argument("--workdir", default="", help="keep logs (instances, HAProxy) here")
     args = parser.parse_args()
+    if args.bare:
+        args.modes = "realtime"
     # what realtime_load.start_fake reads
     args.chunk_ms, args.chunk_gap, args.response_ms, args.soak = 100, 0.02, 1200, False
     if args.workdir:
