@@ -21,7 +21,9 @@ roundrobin` too; no stickiness: one call's requests may land on different instan
   it carried (webhooks, callbacks and clip fetches of other calls come on top).
 
 Targets (issue 11): 0 frames lost, 0 clip fetch failures, CPU per call-minute per instance no
-worse than one instance alone, added latency p99 < 2 ms with records on.
+worse than one instance alone, added latency p99 < 2 ms with records on. The run ends with a
+verdict on each, judged on the two-instance phase; the CPU is set against one instance
+carrying all the calls and against one carrying the same half.
 
 `--bare` runs the same phases with `bare_bridge.py` instances (realtime calls only): how much
 of the one-to-two difference any aiohttp bridge shows on the same machine.
@@ -36,6 +38,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -102,6 +105,17 @@ class Phase:
     lb_cpu: float = 0.0
     t0: float = 0.0
     wall: float = 0.0
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the targets are judged on, for one phase."""
+
+    lost: int
+    clip_failures: int  # as the callers saw them
+    audio_errors: int  # HAProxy's non-200 answers on /audio/
+    p99_ms: float  # added latency after the ramp
+    cpu_per_min: dict[str, float]  # per instance
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -235,7 +249,7 @@ def relay_overheads(calls: list[Call], rows: list[dict[str, Any]]) -> tuple[list
 def report(
     phase: Phase, stats: dict[str, Any], rows: list[dict[str, Any]], lb_log: Path,
     args: argparse.Namespace,
-) -> None:  # fmt: skip
+) -> Figures:  # fmt: skip
     realtime = [c for c in phase.calls if c.mode == "realtime"]
     relay = [c for c in phase.calls if c.mode == "relay"]
     result = analyse([c.record for c in realtime], stats)
@@ -266,12 +280,33 @@ def report(
     print(f"  relay overhead (n={len(overhead)}): p50 {pct(overhead, 50):.2f} ms, "
           f"p99 {pct(overhead, 99):.2f} ms")  # fmt: skip
     streams = streams_by_instance(phase)
+    per_instance: dict[str, float] = {}
     for name, cpu in phase.cpu.items():
         own = sum(minutes.get(sid, 0.0) for sid in streams.get(name, ()))
-        per = cpu / own if own else float("nan")
+        per_instance[name] = per = cpu / own if own else float("nan")
         print(f"  {name}: CPU {cpu:.2f} s, streams of {own:.1f} call-minutes -> "
               f"{per:.3f} CPU-s per call-minute")  # fmt: skip
     print(f"  all instances: {sum(phase.cpu.values()) / total_minutes:.3f} CPU-s per call-minute")
+    return Figures(lost, clip_failures, audio_errors, pct(steady, 99), per_instance)
+
+
+def verdict(one: Figures, two: Figures, half: Figures) -> list[str]:
+    """Issue 11's targets, judged on the two-instance phase; the CPU against both baselines."""
+    worst = max(two.cpu_per_min.values())
+    alone = next(iter(one.cpu_per_min.values()))
+    same_load = next(iter(half.cpu_per_min.values()))
+    ok = {True: "met", False: "NOT met"}
+    return [
+        f"  frames lost: {two.lost} -> {ok[two.lost == 0]}",
+        f"  clip fetch failures: {two.clip_failures} (HAProxy non-200 on /audio/: "
+        f"{two.audio_errors}) -> {ok[two.clip_failures == two.audio_errors == 0]}",
+        f"  CPU per call-minute per instance: worst {worst:.3f} vs one instance alone "
+        f"{alone:.3f} ({worst / alone - 1:+.0%}) -> {ok[worst <= alone]}; vs one instance "
+        f"carrying the same half {same_load:.3f} ({worst / same_load - 1:+.0%})",
+        f"  added latency p99 after the ramp: {two.p99_ms:.2f} ms -> {ok[two.p99_ms < 2.0]}"
+        if not math.isnan(two.p99_ms)
+        else "  added latency: no realtime calls",
+    ]
 
 
 async def records_count(database_url: str) -> tuple[int, int]:
@@ -287,7 +322,7 @@ async def records_count(database_url: str) -> tuple[int, int]:
 
 # -- run ------------------------------------------------------------------------------------
 async def phase_run(name: str, n: int, calls: int, env: dict[str, str], workdir: Path,
-                    args: argparse.Namespace, router_url: str) -> None:  # fmt: skip
+                    args: argparse.Namespace, router_url: str) -> Figures:  # fmt: skip
     ports = [free_port() for _ in range(n)]
     tags = [f"{name}-{i + 1}" for i in range(n)]
     logs = {t: workdir / f"{t}.log" for t in tags}
@@ -309,7 +344,7 @@ async def phase_run(name: str, n: int, calls: int, env: dict[str, str], workdir:
             http.get(router_url.replace("/v1/chat/completions", "/_records")) as resp,
         ):
             rows = await resp.json()
-        report(phase, await fake_stats(args.fake_port), rows, workdir / "haproxy.log", args)
+        return report(phase, await fake_stats(args.fake_port), rows, workdir / "haproxy.log", args)
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -339,15 +374,16 @@ async def main_async(args: argparse.Namespace) -> None:
                 LOG_LEVEL="info", REALTIME_SESSION_BUDGET=str(args.calls * 2),
             )  # fmt: skip
             half = args.calls // 2
-            await phase_run("one", 1, args.calls, env, workdir, args, router_url)
-            await phase_run("two", 2, args.calls, env, workdir, args, router_url)
-            await phase_run("half", 1, half, env, workdir, args, router_url)
-            if args.bare:
-                return
-            calls, turns = await records_count(database_url)
-            print(f"\nrecords in PostgreSQL: {calls} calls, {turns} turns "
-                  f"(placed {2 * args.calls + half + 8} calls, warm-ups included: two "
-                  f"per instance)")  # fmt: skip
+            one = await phase_run("one", 1, args.calls, env, workdir, args, router_url)
+            two = await phase_run("two", 2, args.calls, env, workdir, args, router_url)
+            same = await phase_run("half", 1, half, env, workdir, args, router_url)
+            if not args.bare:
+                calls, turns = await records_count(database_url)
+                print(f"\nrecords in PostgreSQL: {calls} calls, {turns} turns "
+                      f"(placed {2 * args.calls + half + 8} calls, warm-ups included: two "
+                      f"per instance)")  # fmt: skip
+            print("\ntargets (issue 11), on the two-instance phase:")
+            print("\n".join(verdict(one, two, same)))
     finally:
         for proc in (fake, router):
             proc.terminate()
