@@ -292,7 +292,8 @@ def report(
 
 def verdict(one: Figures, two: Figures, half: Figures) -> list[str]:
     """Issue 11's targets, judged on the two-instance phase; the CPU against both baselines."""
-    worst = max(two.cpu_per_min.values())
+    per = list(two.cpu_per_min.values())
+    worst = math.nan if any(math.isnan(v) for v in per) else max(per)  # no streams: no figure
     alone = next(iter(one.cpu_per_min.values()))
     same_load = next(iter(half.cpu_per_min.values()))
     ok = {True: "met", False: "NOT met"}
