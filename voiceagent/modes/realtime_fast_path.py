@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextvars
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.lifecycle import CallRun
@@ -31,6 +33,7 @@ from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.transport.channel import Channel, ChannelClosed
 
 log = get_logger("voiceagent.realtime")
+T = TypeVar("T")
 
 FAST_PATH_MAX_CHARS = 32 * 1024
 """Larger frames take the pump: the frames made from one must fit under the socket's 64 KiB
@@ -51,12 +54,7 @@ class CallerFastPath:
 
     def __call__(self, raw: str) -> bool:
         upstream = self.upstream
-        if not upstream.writable or len(raw) > FAST_PATH_MAX_CHARS:
-            return False
-        try:
-            item = tm.read_media(raw)
-        except Exception:  # malformed (or a bug): the pump reads it again and handles it
-            return False
+        item = _read(upstream, raw, tm.read_media)
         if item is None:
             return False
         self.counters.frames_in += 1
@@ -94,11 +92,8 @@ class UpstreamFastPath:
 
     def __call__(self, raw: str) -> bool:
         phone = self.run.phone
-        if not phone.writable or len(raw) > FAST_PATH_MAX_CHARS:
-            return False
-        try:
-            event = rt.read_server_event(raw)
-        except Exception:  # malformed (or a bug): the pump reads it again and handles it
+        event = _read(phone, raw, rt.read_server_event)
+        if event is None:
             return False
         kind = event.__class__
         if kind is rt.TranscriptDelta:
@@ -172,6 +167,17 @@ class UpstreamFastPath:
                     run.report_turns()
         except ChannelClosed as exc:
             _not_sent(run, to, "upstream_event_not_sent", exc)
+
+
+def _read(to: Channel, raw: str, read: Callable[[str], T]) -> T | None:
+    """`raw` read for a hook that would write to `to`, or None: the hook declines the frame to
+    the pump (`to` would have to wait, the frame is too large, or `read` did not take it)."""
+    if not to.writable or len(raw) > FAST_PATH_MAX_CHARS:
+        return None
+    try:
+        return read(raw)
+    except Exception:  # malformed (or a bug): the pump reads it again and handles it
+        return None
 
 
 def _not_sent(run: CallRun, to: Channel, failure: str, exc: Exception) -> None:
