@@ -177,7 +177,7 @@ async def realtime_sessions(services: Services) -> dict[str, Any]:
         except (TimeoutError, OSError):
             in_use = int(budget.last_in_use)
         return {"in_use": in_use, "limit": budget.cap, "source": "session budget, all instances"}
-    count = services.calls.count("realtime-passthrough")
+    count = sum(services.calls.count(name) for name in services.modes.holding_realtime_sessions())
     return {"in_use": count, "limit": None, "source": "active realtime calls on this instance"}
 
 
