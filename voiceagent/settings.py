@@ -19,6 +19,10 @@ from voiceagent.errors import ConfigError
 DEFAULT_CONFIG = Path("config/voiceagent.yaml")
 
 
+MIN_ADMIN_TOKEN_CHARS = 32
+"""An ADMIN_TOKEN shorter than this is refused at start (it guards /dashboard and reload)."""
+
+
 class Settings(BaseModel):
     """Process-wide settings; one instance per app, never module-level state."""
 
@@ -69,6 +73,17 @@ class Settings(BaseModel):
         value = value.rstrip("/")
         if not value.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (the URL Twilio reaches)")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: str) -> str:
+        if value and len(value) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"is {len(value)} characters; use at least {MIN_ADMIN_TOKEN_CHARS} random "
+                "characters (e.g. `openssl rand -hex 32`), or leave it empty to disable the "
+                "admin endpoints"
+            )
         return value
 
     @property
