@@ -45,6 +45,7 @@ class Settings(BaseModel):
     drain_grace_seconds: float = Field(default=30.0, ge=0)
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
     router_first_byte_timeout: float = Field(default=8.0, gt=0)
+    router_reply_timeout: float = Field(default=60.0, gt=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     phone_idle_timeout: float = Field(default=20.0, gt=0)
     upstream_idle_timeout: float = Field(default=120.0, gt=0)
@@ -122,6 +123,7 @@ ENV_NAMES: dict[str, str] = {
     "DRAIN_GRACE_SECONDS": "drain_grace_seconds",
     "UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
     "ROUTER_FIRST_BYTE_TIMEOUT": "router_first_byte_timeout",
+    "ROUTER_REPLY_TIMEOUT": "router_reply_timeout",
     "MAX_FRAME_BYTES": "max_frame_bytes",
     "PHONE_IDLE_TIMEOUT": "phone_idle_timeout",
     "UPSTREAM_IDLE_TIMEOUT": "upstream_idle_timeout",
