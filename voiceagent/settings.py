@@ -57,6 +57,8 @@ class Settings(BaseModel):
     database_url: str = "sqlite+aiosqlite:///voiceagent.sqlite3"
     admin_token: str = ""
     max_concurrent_calls: int = Field(default=200, ge=1)
+    max_pending_streams: int = Field(default=50, ge=1)
+    stream_start_timeout: float = Field(default=5.0, gt=0)
     realtime_session_budget: int = Field(default=20, ge=1)
     realtime_session_lease_seconds: float = Field(default=60.0, gt=0)
     records_buffer: int = Field(default=10_000, ge=1)
@@ -135,6 +137,8 @@ ENV_NAMES: dict[str, str] = {
     "DATABASE_URL": "database_url",
     "ADMIN_TOKEN": "admin_token",
     "MAX_CONCURRENT_CALLS": "max_concurrent_calls",
+    "MAX_PENDING_STREAMS": "max_pending_streams",
+    "STREAM_START_TIMEOUT": "stream_start_timeout",
     "REALTIME_SESSION_BUDGET": "realtime_session_budget",
     "REALTIME_SESSION_LEASE_SECONDS": "realtime_session_lease_seconds",
     "RECORDS_BUFFER": "records_buffer",

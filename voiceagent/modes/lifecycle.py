@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 log = get_logger("voiceagent.call")
 
-START_TIMEOUT_S = 10.0
-"""How long Twilio has to send `start` / `setup` after the upgrade."""
+REFUSE_CLOSE_S = 0.5
+"""How long a refused stream's closing handshake may take before its connection is cut."""
 MAX_FRAMES_BEFORE_START = 10
 """Frames other than the start frame tolerated before it (then the stream is refused)."""
 MAX_BAD_FRAMES = 50
@@ -111,9 +111,13 @@ class CallRun:
             log.info("turn_finished", index=turn.index, kind=turn.kind, **turn.figures())
 
 
-async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
-    """Run one call of `mode` on an accepted, signature-checked phone socket."""
-    start = await _await_start(phone, mode)
+async def serve_call(
+    phone: Channel, services: Services, mode: Mode, admitted: Callable[[], None] | None = None
+) -> None:
+    """Run one call of `mode` on an accepted, signature-checked phone socket. `admitted` is
+    called once the stream proved it is a call `/voice` answered (its token is valid): from
+    then on it is a call, counted against MAX_CONCURRENT_CALLS."""
+    start = await _await_start(phone, mode, services.settings.stream_start_timeout)
     if start is None:
         return
     plan = await services.plan_for_call(start.call_sid, start.number)
@@ -128,8 +132,10 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
     refusal = _refusal(start, plan, mode, services)
     if refusal is not None or plan is None:
         log.warning("stream_refused", why=refusal, planned_mode=plan.mode if plan else None)
-        await phone.close(WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
+        await refuse(phone, WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
         return
+    if admitted is not None:
+        admitted()
     failover_from = start.parameters.get("failover_from")
     call.failover_from = failover_from if failover_from in MODES else None
     services.sink.call_started(call)  # a failover leg is recorded and counted as one
@@ -192,11 +198,22 @@ def _refusal(start: CallStart, plan: CallPlan | None, mode: Mode, services: Serv
     return None
 
 
-async def _await_start(phone: Channel, mode: Mode) -> CallStart | None:
-    """Read until the mode's start frame; a few other frames before it are tolerated."""
+async def refuse(phone: Channel, code: int, reason: str) -> None:
+    """Close a stream that is not (yet) a call: a peer that does not answer the closing
+    handshake at once is cut off, so a refused socket holds nothing."""
+    try:
+        async with asyncio.timeout(REFUSE_CLOSE_S):
+            await phone.close(code, reason)
+    except (TimeoutError, OSError, ChannelClosed):
+        phone.abort(reason)
+
+
+async def _await_start(phone: Channel, mode: Mode, timeout_s: float) -> CallStart | None:
+    """Read until the mode's start frame (within `timeout_s` of the upgrade); a few other
+    frames before it are tolerated."""
     ignored = read = 0
     try:
-        async with asyncio.timeout(START_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             while ignored <= MAX_FRAMES_BEFORE_START:
                 raw = await phone.receive()
                 read += 1
@@ -212,16 +229,16 @@ async def _await_start(phone: Channel, mode: Mode) -> CallStart | None:
                 if start is None:
                     continue  # e.g. Media Streams `connected`
                 if not is_call_sid(start.call_sid) or not _SID.match(start.stream_sid or "x"):
-                    await phone.close(WSCloseCode.POLICY_VIOLATION, "invalid call identity")
+                    await refuse(phone, WSCloseCode.POLICY_VIOLATION, "invalid call identity")
                     log.warning("stream_refused", why="invalid CallSid or stream id")
                     return None
                 return replace(start, frames_read=read)
     except TimeoutError:
-        log.warning("stream_start_timeout", seconds=START_TIMEOUT_S)
-        await phone.close(WSCloseCode.POLICY_VIOLATION, "no start")
+        log.warning("stream_start_timeout", seconds=timeout_s)
+        await refuse(phone, WSCloseCode.POLICY_VIOLATION, "no start")
         return None
     log.warning("stream_closed_before_start", ignored=ignored)
-    await phone.close(WSCloseCode.PROTOCOL_ERROR, "protocol error: no start")
+    await refuse(phone, WSCloseCode.PROTOCOL_ERROR, "protocol error: no start")
     return None
 
 
