@@ -58,6 +58,8 @@ class Settings(BaseModel):
     admin_token: str = ""
     max_concurrent_calls: int = Field(default=200, ge=1)
     max_pending_streams: int = Field(default=50, ge=1)
+    http_header_timeout: float = Field(default=10.0, gt=0)
+    http_body_timeout: float = Field(default=10.0, gt=0)
     stream_start_timeout: float = Field(default=5.0, gt=0)
     realtime_session_budget: int = Field(default=20, ge=1)
     realtime_session_lease_seconds: float = Field(default=60.0, gt=0)
@@ -138,6 +140,8 @@ ENV_NAMES: dict[str, str] = {
     "ADMIN_TOKEN": "admin_token",
     "MAX_CONCURRENT_CALLS": "max_concurrent_calls",
     "MAX_PENDING_STREAMS": "max_pending_streams",
+    "HTTP_HEADER_TIMEOUT": "http_header_timeout",
+    "HTTP_BODY_TIMEOUT": "http_body_timeout",
     "STREAM_START_TIMEOUT": "stream_start_timeout",
     "REALTIME_SESSION_BUDGET": "realtime_session_budget",
     "REALTIME_SESSION_LEASE_SECONDS": "realtime_session_lease_seconds",

@@ -164,3 +164,29 @@ async def test_pending_sockets_have_their_own_small_budget(start_rig: StartRig) 
                 break
             await asyncio.sleep(0.02)
         assert rig.services.calls.count() == 1 and pending_streams(rig.services) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"number": "+18005550103"}, {"failover_from": "relay-router"}, {"attempt": "2"},
+     {"mode": "relay-router"}],
+)  # fmt: skip
+async def test_stream_token_binds_the_parameters_it_came_with(
+    start_rig: StartRig, change: dict[str, str]
+) -> None:
+    """The stream token of a call answered by `/voice` stops being valid when the number,
+    attempt, mode or failover origin of its `<Parameter>`s is changed or added: the stream is
+    refused (1008) before any call starts; unchanged, the same parameters open the call."""
+    rig = await start_rig()
+    _, url, parameters, call_sid = await _answered(rig)
+    async with _upgrade(rig, url) as ws:
+        await ws.send_str(_start(call_sid, parameters | change))
+        assert await _closed_within(ws, 2.0) == WSCloseCode.POLICY_VIOLATION
+    assert not rig.calls.started
+    async with _upgrade(rig, url) as ws:
+        await ws.send_str(_start(call_sid, parameters))
+        for _ in range(100):
+            if rig.calls.started:
+                break
+            await asyncio.sleep(0.02)
+    assert [c.call_sid for c in rig.calls.started] == [call_sid]

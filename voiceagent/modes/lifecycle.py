@@ -188,7 +188,7 @@ def _refusal(start: CallStart, plan: CallPlan | None, mode: Mode, services: Serv
     """Why this stream may not run (None: it may)."""
     settings = services.settings
     if not settings.insecure_skip_signature and not verify_stream_token(
-        settings.twilio_auth_token, start.call_sid, start.parameters.get("token")
+        settings.twilio_auth_token, start.call_sid, start.parameters.get("token"), start.parameters
     ):
         return "missing or invalid stream token"
     if plan is None:
@@ -271,7 +271,7 @@ def call_parameters(
     parameters = {"number": plan.number, "mode": mode}
     if plan.arm is not None:
         parameters["arm"] = plan.arm
-    if settings.twilio_auth_token:
-        parameters["token"] = stream_token(settings.twilio_auth_token, call_sid)
     parameters.update({k: v for k, v in extra.items() if v is not None})
+    if settings.twilio_auth_token:  # over the number, mode, arm, attempt and failover origin
+        parameters["token"] = stream_token(settings.twilio_auth_token, call_sid, parameters)
     return parameters
