@@ -353,7 +353,8 @@ async def main_async(args: argparse.Namespace) -> None:
     redis_url = own_redis_db()
     db_name = f"bench_{uuid.uuid4().hex[:10]}"
     await pg(f'CREATE DATABASE "{db_name}"')
-    database_url = urlunsplit(urlsplit(PG_URL)._replace(path=f"/{db_name}"))
+    pg = urlsplit(PG_URL)
+    database_url = urlunsplit((pg.scheme, pg.netloc, f"/{db_name}", pg.query, pg.fragment))
     args.fake_port = free_port()
     fake = start_fake(args, args.fake_port)
     router, router_url = start_fake_router(KEY, args.ttfb, args.sentence)
