@@ -353,8 +353,8 @@ async def main_async(args: argparse.Namespace) -> None:
     redis_url = own_redis_db()
     db_name = f"bench_{uuid.uuid4().hex[:10]}"
     await pg(f'CREATE DATABASE "{db_name}"')
-    pg = urlsplit(PG_URL)
-    database_url = urlunsplit((pg.scheme, pg.netloc, f"/{db_name}", pg.query, pg.fragment))
+    parts = urlsplit(PG_URL)
+    database_url = urlunsplit((parts.scheme, parts.netloc, f"/{db_name}", parts.query, parts.fragment))
     args.fake_port = free_port()
     fake = start_fake(args, args.fake_port)
     router, router_url = start_fake_router(KEY, args.ttfb, args.sentence)
