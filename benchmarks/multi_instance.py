@@ -354,7 +354,8 @@ async def main_async(args: argparse.Namespace) -> None:
     db_name = f"bench_{uuid.uuid4().hex[:10]}"
     await pg(f'CREATE DATABASE "{db_name}"')
     parts = urlsplit(PG_URL)
-    database_url = urlunsplit((parts.scheme, parts.netloc, f"/{db_name}", parts.query, parts.fragment))
+    path = f"/{db_name}"
+    database_url = urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
     args.fake_port = free_port()
     fake = start_fake(args, args.fake_port)
     router, router_url = start_fake_router(KEY, args.ttfb, args.sentence)
