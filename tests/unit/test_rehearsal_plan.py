@@ -1,0 +1,47 @@
+"""What `voiceagent simulate` plans to call for a config (pure: no sockets)."""
+
+from __future__ import annotations
+
+import random
+
+from voiceagent.config import load_config
+from voiceagent.sim.rehearsal import SAMPLE
+from voiceagent.sim.rehearsal_plan import example_arguments, plan_rehearsal
+
+
+def test_example_arguments_take_examples_enums_defaults_then_types() -> None:
+    """Each required property gets its example, enum value or default, else a typed value."""
+    schema = {
+        "type": "object",
+        "required": ["a", "b", "c", "d", "e"],
+        "properties": {
+            "a": {"type": "string", "examples": ["A-1"]},
+            "b": {"enum": ["x", "y"]},
+            "c": {"type": "integer", "default": 7},
+            "d": {"type": "boolean"},
+            "e": {"type": "string"},
+            "optional": {"type": "string"},
+        },
+    }
+    assert example_arguments(schema) == {"a": "A-1", "b": "x", "c": 7, "d": True, "e": "test"}
+
+
+def test_the_sample_plan_reaches_every_number_and_arm_with_its_tool_scenarios() -> None:
+    """Seven calls reach the sample's five numbers and both A/B arms; each tool number gets
+    its weather, transfer and goodbye scenarios; the untested failover is named."""
+    config = load_config(SAMPLE)
+    plan = plan_rehearsal(config, None, 7, True, random.Random(1))
+    reached = {(n, config.plan_for(n, sid).arm) for n, sid in plan.calls}  # type: ignore[union-attr]
+    assert reached == {
+        ("+18005550101", None), ("+18005550102", None), ("+18005550103", "realtime"),
+        ("+18005550103", "relay"), ("+18005550104", None), ("+18005550105", None),
+    }  # fmt: skip
+    names = sorted((n, s.name) for n, _, s in plan.scenarios)
+    assert names == [
+        (n, s) for n in ("+18005550104", "+18005550105")
+        for s in ("agent ends", "tool get_weather", "transfer to front_desk")
+    ]  # fmt: skip
+    assert plan.warnings == [
+        "+18005550103: fallback_mode relay-router is not rehearsed "
+        "(the fake Inworld never refuses or drops a session)"
+    ]
