@@ -1,4 +1,4 @@
-"""Command line: `voiceagent serve | check-config | simulate | report`."""
+"""Command line: `voiceagent serve | check-config | simulate | report | reload | twilio`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
+from voiceagent.twilio_numbers import add_parser as add_twilio
 
 
 def _config_table(config: Config) -> list[dict[str, str]]:
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate(sub)
     add_report(sub)
     add_reload(sub)
+    add_twilio(sub)
     return parser
 
 
