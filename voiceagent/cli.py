@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from voiceagent import __version__
 from voiceagent.config import Config, load_config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
@@ -86,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voiceagent", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"voiceagent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="serve Twilio calls (settings from env / .env)")
     p.add_argument("--port", type=int, default=None)
