@@ -20,8 +20,9 @@ def _write(path: Path, numbers: dict[str, object]) -> Path:
 async def test_a_config_of_one_new_number_rehearses_that_number_and_its_tools(
     tmp_path: Path,
 ) -> None:
-    """Only the config's number is called, its GET tool really answers, its transfer and
-    end_call run, and a POST tool and an unreachable tool are named as not rehearsed."""
+    """Only the config's number is called (its dialogue printed, though the config records no
+    transcripts), its GET tool really answers, its transfer and end_call run, and a POST tool
+    and an unreachable tool are named as not rehearsed."""
     async with ToolServer() as tools:
         config = _write(tmp_path / "mine.yaml", {NEW: {
             "mode": "realtime-passthrough",
@@ -44,6 +45,7 @@ async def test_a_config_of_one_new_number_rehearses_that_number_and_its_tools(
     assert code == 0, err[-2000:]
     assert "+18005550101" not in out and "+18005550103" not in out
     assert out.count(f"\n{NEW}  media-streams") == 5  # 2 calls + 3 tool scenarios
+    assert "agent: Hello! How can I help you today?" in out
     assert "tool order_status: tools order_status; the caller hung up" in out
     assert "transfer to sales: tools transfer_call; transferred to sales" in out
     assert "agent ends: tools end_call; the agent ended the call" in out

@@ -106,12 +106,12 @@ def plan_rehearsal(
                 "(the fake Inworld never refuses or drops a session)"
             )
     weighted = playable + [t for t in playable if t.arm is not None]  # arms twice as often
-    if playable and calls < len(playable):
+    if playable and 0 < calls < len(playable):
         plan.warnings.append(
             f"--calls {calls} is fewer than the {len(playable)} calls it takes to reach every "
             "number and arm: placing those"
         )
-    for i in range(max(calls, len(playable)) if playable else 0):
+    for i in range(max(calls, len(playable)) if playable and calls else 0):
         target = weighted[i % len(weighted)]
         sid = _sid_for(config, target, rng)
         if sid is not None:

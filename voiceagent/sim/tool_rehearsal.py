@@ -32,12 +32,17 @@ def scenario_script(scenario: Scenario) -> list[Step]:
 
 
 def rehearsal_config(path: Path, tool_server: str) -> Config:
-    """The YAML (checked as it is first) with TOOL_SERVER replaced by the running server."""
-    config = load_config(path)
-    text = path.read_text(encoding="utf-8")
-    if TOOL_SERVER not in text:
-        return config
-    return parse_config(yaml.safe_load(text.replace(TOOL_SERVER, tool_server)), str(path))
+    """The YAML (checked as it is first) with TOOL_SERVER replaced by the running server, and
+    transcripts recorded for every number: the rehearsal prints what each caller heard, and
+    its records are a temporary file."""
+    load_config(path)
+    text = path.read_text(encoding="utf-8").replace(TOOL_SERVER, tool_server)
+    data = yaml.safe_load(text) or {}
+    data["defaults"] = {**(data.get("defaults") or {}), "record_transcripts": True}
+    for entry in (data.get("numbers") or {}).values():
+        if isinstance(entry, dict):
+            entry.pop("record_transcripts", None)
+    return parse_config(data, str(path))
 
 
 class Endings:
