@@ -167,13 +167,12 @@ async def rehearse(args: argparse.Namespace) -> int:
 
 
 def _print_warnings(warnings: list[str], path: Path) -> None:
-    """What the rehearsal of this config leaves out, before any call (also on stderr)."""
+    """What the rehearsal of this config leaves out, before any call."""
     if not warnings:
         return
     print(f"not rehearsed ({path}):")
     for warning in warnings:
         print(f"  - {warning}")
-        print(f"voiceagent simulate: warning: {warning}", file=sys.stderr)
 
 
 def _note_endings(lines: list[CallLine], endings: Endings) -> None:
