@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from voiceagent.config import load_config
+from voiceagent.config import load_config, parse_config
 from voiceagent.sim.rehearsal import SAMPLE
-from voiceagent.sim.rehearsal_plan import example_arguments, plan_rehearsal
+from voiceagent.sim.rehearsal_plan import capacity_warning, example_arguments, plan_rehearsal
 
 
 def test_example_arguments_take_examples_enums_defaults_then_types() -> None:
@@ -45,3 +45,15 @@ def test_the_sample_plan_reaches_every_number_and_arm_with_its_tool_scenarios() 
         "+18005550103: fallback_mode relay-router is not rehearsed "
         "(the fake Inworld never refuses or drops a session)"
     ]
+
+
+def test_more_realtime_calls_at_once_than_the_session_budget_are_named() -> None:
+    """Thirty realtime calls thirty at a time exceed a budget of 20 (the excess would be
+    refused); ten at a time do not."""
+    config = parse_config({"numbers": {"+14155550140": {"mode": "realtime-passthrough"}}}, "t")
+    plan = plan_rehearsal(config, None, 30, True, random.Random(2))
+    warning = capacity_warning(config, plan, 30, 20)
+    assert warning is not None and warning.startswith(
+        "up to 30 realtime calls at once, over REALTIME_SESSION_BUDGET=20"
+    )
+    assert capacity_warning(config, plan, 10, 20) is None

@@ -37,12 +37,12 @@ from voiceagent.logging import configure_logging
 from voiceagent.report.command import load_report
 from voiceagent.report.page import html_report
 from voiceagent.report.render import render
-from voiceagent.settings import Settings
+from voiceagent.settings import Settings, load_settings
 from voiceagent.sim.caller import place_call
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
-from voiceagent.sim.rehearsal_plan import Scenario, plan_rehearsal
+from voiceagent.sim.rehearsal_plan import Scenario, capacity_warning, plan_rehearsal
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
 from voiceagent.sim.tool_rehearsal import (
     Endings,
@@ -120,6 +120,9 @@ async def rehearse(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"voiceagent simulate: {exc}", file=sys.stderr)
         return 2
+    budget = _session_budget()
+    if warning := capacity_warning(config, plan, args.concurrency, budget):
+        plan.warnings.append(warning)
     await check_http_tools(plan)
     _print_warnings(plan.warnings, args.config)
     token = secrets.token_hex(16)
@@ -140,6 +143,7 @@ async def rehearse(args: argparse.Namespace) -> int:
             public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
             inworld_realtime_url=realtime.url, inworld_router_url=router.url,
             config_path=args.config, database_url=db_url, port=0,
+            realtime_session_budget=budget,
         )  # fmt: skip
         runner = web.AppRunner(create_app(settings, config), access_log=None)
         await runner.setup()
@@ -164,6 +168,14 @@ async def rehearse(args: argparse.Namespace) -> int:
     await asyncio.to_thread(report.write_text, page, encoding="utf-8")
     print(f"report (open it in a browser):\n{report}")
     return 0
+
+
+def _session_budget() -> int:
+    """REALTIME_SESSION_BUDGET as the settings (.env, environment) give it, else its default."""
+    try:
+        return load_settings().realtime_session_budget
+    except ConfigError:
+        return Settings().realtime_session_budget
 
 
 def _print_warnings(warnings: list[str], path: Path) -> None:

@@ -124,6 +124,28 @@ def plan_rehearsal(
     return plan
 
 
+def capacity_warning(
+    config: Config, plan: RehearsalPlan, concurrency: int, budget: int
+) -> str | None:
+    """A warning when more realtime calls may run at once than REALTIME_SESSION_BUDGET allows:
+    the ordinary calls run ``concurrency`` at a time, then every tool scenario at once."""
+
+    def realtime(calls: list[tuple[str, str]]) -> int:
+        plans = (config.plan_for(number, sid) for number, sid in calls)
+        return sum(1 for p in plans if p is not None and p.mode == "realtime-passthrough")
+
+    at_once = max(min(concurrency, realtime(plan.calls)),
+                  realtime([(n, sid) for n, sid, _ in plan.scenarios]))  # fmt: skip
+    if at_once <= budget:
+        return None
+    return (
+        f"up to {at_once} realtime calls at once, over REALTIME_SESSION_BUDGET={budget}: the "
+        "calls past it get their number's overflow policy, as in production (by default a "
+        "503, shown as refused, unless the number has a fallback_mode); lower --concurrency "
+        "to rehearse without it"
+    )
+
+
 def _targets(
     config: Config, numbers: list[str], rng: random.Random, warnings: list[str]
 ) -> list[Target]:
