@@ -18,7 +18,7 @@ import hmac
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -155,7 +155,7 @@ async def _data(request: web.Request, since: str) -> dict[str, Any]:
 
 async def live(services: Services) -> dict[str, Any]:
     """Active calls per mode on this instance, and the Realtime sessions in use."""
-    modes = {mode: services.calls.count(mode) for mode in get_args(ModeName)}
+    modes = {mode.value: services.calls.count(mode) for mode in ModeName}
     return {
         "active_calls": modes,
         "active_total": services.calls.count(),
@@ -177,7 +177,7 @@ async def realtime_sessions(services: Services) -> dict[str, Any]:
         except (TimeoutError, OSError):
             in_use = int(budget.last_in_use)
         return {"in_use": in_use, "limit": budget.cap, "source": "session budget, all instances"}
-    count = services.calls.count("realtime-passthrough")
+    count = sum(services.calls.count(name) for name in services.modes.holding_realtime_sessions())
     return {"in_use": count, "limit": None, "source": "active realtime calls on this instance"}
 
 
