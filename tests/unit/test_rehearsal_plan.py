@@ -5,8 +5,13 @@ from __future__ import annotations
 import random
 
 from voiceagent.config import load_config, parse_config
+from voiceagent.modes.realtime_passthrough import RealtimePassthrough
+from voiceagent.modes.registry import ModeName, ModeRegistry
+from voiceagent.modes.relay_router import RelayRouter
 from voiceagent.sim.rehearsal import SAMPLE
 from voiceagent.sim.rehearsal_plan import capacity_warning, example_arguments, plan_rehearsal
+
+MODES = ModeRegistry([RealtimePassthrough(), RelayRouter()])
 
 
 def test_example_arguments_take_examples_enums_defaults_then_types() -> None:
@@ -52,8 +57,30 @@ def test_more_realtime_calls_at_once_than_the_session_budget_are_named() -> None
     refused); ten at a time do not."""
     config = parse_config({"numbers": {"+14155550140": {"mode": "realtime-passthrough"}}}, "t")
     plan = plan_rehearsal(config, None, 30, True, random.Random(2))
-    warning = capacity_warning(config, plan, 30, 20)
+    warning = capacity_warning(config, plan, 30, 20, MODES)
     assert warning is not None and warning.startswith(
         "up to 30 realtime calls at once, over REALTIME_SESSION_BUDGET=20"
     )
-    assert capacity_warning(config, plan, 10, 20) is None
+    assert capacity_warning(config, plan, 10, 20, MODES) is None
+
+
+class _SipMode:
+    """A stand-in mode whose phone socket speaks a protocol the simulated Twilio does not."""
+
+    name = ModeName.RELAY_ROUTER
+    phone_protocol = "sip"
+    holds_realtime_session = False
+
+
+def test_numbers_whose_mode_the_simulated_twilio_cannot_play_are_left_out_and_named() -> None:
+    """With relay-router served over a protocol the simulator lacks, its numbers and arms are
+    not called and each is named once; the realtime ones still are."""
+    config = load_config(SAMPLE)
+    plan = plan_rehearsal(config, None, 7, False, random.Random(1))
+    plan.keep_playable(config, ModeRegistry([RealtimePassthrough(), _SipMode()]))  # type: ignore[list-item]
+    assert {n for n, _ in plan.calls} == {"+18005550101", "+18005550103", "+18005550104"}
+    assert [w for w in plan.warnings if "cannot play" in w] == [
+        "+18005550102: the simulated Twilio cannot play relay-router; not called",
+        "+18005550103 arm relay: the simulated Twilio cannot play relay-router; not called",
+        "+18005550105: the simulated Twilio cannot play relay-router; not called",
+    ]

@@ -121,10 +121,7 @@ async def rehearse(args: argparse.Namespace) -> int:
         print(f"voiceagent simulate: {exc}", file=sys.stderr)
         return 2
     budget = _session_budget()
-    if warning := capacity_warning(config, plan, args.concurrency, budget):
-        plan.warnings.append(warning)
     await check_http_tools(plan)
-    _print_warnings(plan.warnings, args.config)
     token = secrets.token_hex(16)
     workdir = Path(tempfile.mkdtemp(prefix="voiceagent-sim-"))
     db_url = f"sqlite+aiosqlite:///{workdir / 'records.sqlite3'}"
@@ -152,6 +149,10 @@ async def rehearse(args: argparse.Namespace) -> int:
         port = runner.addresses[0][1]
         base = f"http://127.0.0.1:{port}"
         services = runner.app[SERVICES]
+        plan.keep_playable(config, services.modes)
+        if warning := capacity_warning(config, plan, args.concurrency, budget, services.modes):
+            plan.warnings.append(warning)
+        _print_warnings(plan.warnings, args.config)
         endings = services.sink = Endings(services.sink)
         lines = await _place_all(base, token, plan.calls, args.concurrency)
         lines += await _place_scenarios(base, token, plan.scenarios)

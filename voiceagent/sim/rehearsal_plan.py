@@ -24,11 +24,12 @@ from typing import Any
 
 from voiceagent.config import Config
 from voiceagent.config_models import E164, CallPlan
+from voiceagent.modes.registry import ModeRegistry, PhoneProtocol
 from voiceagent.sim.fake_tool_calls import ScriptedToolCall
 from voiceagent.tools.spec import EndCallSpec, HttpToolSpec, TransferCallSpec
 
-SIMULATED_MODES = frozenset({"realtime-passthrough", "relay-router"})
-"""Modes whose TwiML the simulated Twilio answers (`sim/caller.py`)."""
+SIMULATED_PROTOCOLS: frozenset[PhoneProtocol] = frozenset({"media-streams", "conversation-relay"})
+"""The phone protocols the simulated Twilio speaks (`sim/caller.py`)."""
 TOOL_SERVER = "http://tools.rehearsal.invalid"
 """An HTTP tool URL under this base is served by the rehearsal's own ToolServer."""
 TOOL_SERVER_ANSWERS = {
@@ -75,6 +76,26 @@ class RehearsalPlan:
         unique = {(s.script.phrase, s.script.name): s.script for _, _, s in self.scenarios}
         return tuple(unique.values())
 
+    def keep_playable(self, config: Config, modes: ModeRegistry) -> None:
+        """Leave out (with one warning each) the numbers and arms whose mode's phone protocol
+        the simulated Twilio does not speak."""
+        unplayable: dict[str, str] = {}
+
+        def playable(number: str, sid: str) -> bool:
+            plan = config.plan_for(number, sid)
+            mode = modes.get(plan.mode if plan else None)
+            if mode is not None and mode.phone_protocol in SIMULATED_PROTOCOLS:
+                return True
+            assert plan is not None
+            label = number if plan.arm is None else f"{number} arm {plan.arm}"
+            unplayable[label] = plan.mode
+            return False
+
+        self.calls = [c for c in self.calls if playable(*c)]
+        self.scenarios = [c for c in self.scenarios if playable(c[0], c[1])]
+        for label, mode in unplayable.items():
+            self.warnings.append(f"{label}: the simulated Twilio cannot play {mode}; not called")
+
     def drop_http_tool(self, tool: HttpToolSpec, why: str) -> None:
         """Leave out every scenario calling ``tool`` (same name and URL), saying why."""
         kept = [c for c in self.scenarios if not _same_tool(c[2].http, tool)]
@@ -94,29 +115,26 @@ def plan_rehearsal(
     number that is not E.164 or that the config would refuse."""
     plan = RehearsalPlan()
     targets = _targets(config, numbers or sorted(config.numbers), rng, plan.warnings)
-    playable = [t for t in targets if t.plan.mode in SIMULATED_MODES]
     fallbacks: set[str] = set()
     for t in targets:
-        if t.plan.mode not in SIMULATED_MODES:
-            plan.warnings.append(f"{t.label}: the simulated Twilio cannot play {t.plan.mode}")
         if t.plan.fallback_mode is not None and t.number not in fallbacks:
             fallbacks.add(t.number)
             plan.warnings.append(
                 f"{t.number}: fallback_mode {t.plan.fallback_mode} is not rehearsed "
                 "(the fake Inworld never refuses or drops a session)"
             )
-    weighted = playable + [t for t in playable if t.arm is not None]  # arms twice as often
-    if playable and 0 < calls < len(playable):
+    weighted = targets + [t for t in targets if t.arm is not None]  # arms twice as often
+    if targets and 0 < calls < len(targets):
         plan.warnings.append(
-            f"--calls {calls} is fewer than the {len(playable)} calls it takes to reach every "
+            f"--calls {calls} is fewer than the {len(targets)} calls it takes to reach every "
             "number and arm: placing those"
         )
-    for i in range(max(calls, len(playable)) if playable and calls else 0):
+    for i in range(max(calls, len(targets)) if targets and calls else 0):
         target = weighted[i % len(weighted)]
         sid = _sid_for(config, target, rng)
         if sid is not None:
             plan.calls.append((target.number, sid))
-    for target in playable if tools else []:
+    for target in targets if tools else []:
         for scenario in tool_scenarios(target.plan):
             sid = _sid_for(config, target, rng)
             if sid is not None:
@@ -125,14 +143,16 @@ def plan_rehearsal(
 
 
 def capacity_warning(
-    config: Config, plan: RehearsalPlan, concurrency: int, budget: int
+    config: Config, plan: RehearsalPlan, concurrency: int, budget: int, modes: ModeRegistry
 ) -> str | None:
-    """A warning when more realtime calls may run at once than REALTIME_SESSION_BUDGET allows:
-    the ordinary calls run ``concurrency`` at a time, then every tool scenario at once."""
+    """A warning when more calls holding an Inworld Realtime session may run at once than
+    REALTIME_SESSION_BUDGET allows: the ordinary calls run ``concurrency`` at a time, then every
+    tool scenario at once."""
+    holding = set(modes.holding_realtime_sessions())
 
     def realtime(calls: list[tuple[str, str]]) -> int:
         plans = (config.plan_for(number, sid) for number, sid in calls)
-        return sum(1 for p in plans if p is not None and p.mode == "realtime-passthrough")
+        return sum(1 for p in plans if p is not None and p.mode in holding)
 
     at_once = max(min(concurrency, realtime(plan.calls)),
                   realtime([(n, sid) for n, sid, _ in plan.scenarios]))  # fmt: skip
