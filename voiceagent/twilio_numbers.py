@@ -2,12 +2,12 @@
 
 Lists each configured number as Twilio has it (voice URL, method, fallback URL, status
 callback) beside what the config and PUBLIC_URL need: calls to a configured number must be
-POSTed to ``PUBLIC_URL/voice``; the fallback URL is yours to choose, but not this server (a
-fallback is what Twilio calls when this server fails or drains). ``--apply`` sets what differs
-through the REST API (``transport/twilio_rest.py``). Configured numbers the account does not
+POSTed to `PUBLIC_URL/voice`; the fallback URL is yours to choose, but not this server (a
+fallback is what Twilio calls when this server fails or drains). `--apply` sets what differs
+through the REST API (`transport/twilio_rest.py`). Configured numbers the account does not
 own, and owned numbers whose voice URL points here but that are not configured, are named.
 
-``review`` is pure (the account's numbers in, a ``Review`` out); the command does the I/O.
+`review` is pure (the account's numbers in, a `Review` out); the command does the I/O.
 """
 
 from __future__ import annotations
@@ -164,6 +164,14 @@ async def run(args: argparse.Namespace, rest: TwilioRest | None = None) -> int:
     return 1 if pending or result.not_owned else 0
 
 
+def _url(value: str) -> str:
+    """An absolute http(s) URL, as Twilio accepts for a number's fallback and callback."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an absolute https:// URL")
+    return value
+
+
 def add_parser(sub: Any) -> None:
     """Register `voiceagent twilio numbers` on the CLI."""
     twilio = sub.add_parser("twilio", help="manage the Twilio account through its REST API")
@@ -175,6 +183,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--config", help="per-number YAML (default: VOICEAGENT_CONFIG)")
     p.add_argument("--apply", action="store_true", help="set each number's webhook as needed")
-    p.add_argument("--fallback-url", help="also set every configured number's fallback URL")
-    p.add_argument("--status-callback", help="also set every configured number's status callback")
+    p.add_argument("--fallback-url", type=_url,
+                   help="also set every configured number's fallback URL")  # fmt: skip
+    p.add_argument("--status-callback", type=_url,
+                   help="also set every configured number's status callback")  # fmt: skip
     p.set_defaults(func=lambda args: asyncio.run(run(args)))

@@ -87,3 +87,17 @@ async def test_wrong_credentials_are_twilios_refusal_not_a_traceback(tmp_path: P
     assert code == 2 and out == ""
     assert err.startswith("voiceagent twilio numbers: Twilio REST API HTTP 401 (error 20003)")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+async def test_a_fallback_url_that_is_not_a_url_is_refused_before_any_request(
+    tmp_path: Path,
+) -> None:
+    """--fallback-url without a scheme is a usage error naming the value; Twilio is not asked."""
+    async with FakeTwilioRest() as fake:
+        env = _env(fake, _config(tmp_path))
+        code, out, err = await run_cli(
+            "twilio", "numbers", "--apply", "--fallback-url", "backup.example.net", env=env
+        )
+        assert fake.received == []
+    assert code == 2 and out == ""
+    assert "'backup.example.net' is not an absolute https:// URL" in err
