@@ -12,7 +12,8 @@ import pytest
 from voiceagent.config import parse_config
 from voiceagent.errors import ConfigError
 from voiceagent.report.arms import arm_settings
-from voiceagent.report.stats import build_report, more_calls_needed
+from voiceagent.report.sequential import Interval, half_width, more_calls
+from voiceagent.report.stats import build_report
 from voiceagent.store.reading import CallRow, TurnRow
 
 NUMBER = "+18005550103"
@@ -83,10 +84,10 @@ def test_report_names_what_each_arm_changes() -> None:
 
 
 def _rows(calls: int, diff: float) -> tuple[list[CallRow], list[TurnRow]]:
-    """Two arms exactly `diff` ms apart (same noise), with a spread that hides the difference
-    at small sizes; more calls are fresh draws of the same spread."""
+    """Two arms exactly `diff` ms apart (same noise), with a call-to-call spread that hides the
+    difference at small sizes; more calls are fresh draws of the same spread."""
     rng = np.random.default_rng(7)
-    noises = [rng.normal(0, 150, 4) for _ in range(calls)]
+    noises = [rng.normal(0, 150) + rng.normal(0, 60, 4) for _ in range(calls)]
     call_rows, turn_rows = [], []
     for arm, shift in (("A", 0.0), ("B", diff)):
         for c, noise in enumerate(noises):
@@ -105,17 +106,24 @@ def test_without_a_winner_the_report_says_how_many_more_calls_it_needs(diff: flo
     """No clear winner: the verdict estimates more calls per arm, and that many calls (with 50%
     to spare) of the same spread and difference give an interval that excludes 0."""
     small = _response(_rows(calls=8, diff=diff))
-    assert small.winner is None and small.more_calls is not None and small.more_calls > 0
+    assert small.winner is None and small.state == "collecting"
+    assert small.more_calls is not None and small.more_calls > 0
     assert f"about {small.more_calls} more calls per arm" in small.verdict
     enough = (8 + small.more_calls) * 3 // 2
     assert _response(_rows(calls=enough, diff=diff)).winner == "A"
 
 
-def test_more_calls_scales_the_interval_as_one_over_root_n() -> None:
-    """CI [-10, +50] around +20 reaches 0 at 1.5x the width from the diff: 2.25x the calls."""
-    assert more_calls_needed(20.0, -10.0, 50.0, (10, 10)) == 13
-    assert more_calls_needed(-20.0, -50.0, 10.0, (10, 20)) == 25
-    assert more_calls_needed(0.0, -10.0, 10.0, (10, 10)) is None
+def test_more_calls_is_where_the_always_valid_interval_reaches_the_difference() -> None:
+    """The calls needed make the confidence sequence's half-width just below the difference,
+    with both arms grown in proportion; a difference of 0 needs no number of calls."""
+    interval = Interval(30.0, -40.0, 100.0, (10, 20), (150.0**2, 150.0**2))
+    more = more_calls(interval)
+    assert more is not None
+    k = (20 + more) / 20
+    assert half_width(interval.variances, (10 * k, 20 * k)) < 30.0
+    k = (20 + more - 2) / 20
+    assert half_width(interval.variances, (10 * k, 20 * k)) >= 30.0
+    assert more_calls(Interval(0.0, -10.0, 10.0, (10, 10), (1.0, 1.0))) is None
 
 
 def test_below_the_minimum_the_report_counts_the_calls_missing() -> None:

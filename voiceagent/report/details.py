@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from voiceagent.store.reading import CallRow, TurnRow, call_filter
+from voiceagent.store.reading import CallRow, TurnRow, call_filter, call_row_of
 from voiceagent.store.schema import FIGURES, calls, turns
 
 
@@ -76,13 +76,11 @@ async def load_details(
 
 
 def _call(r: Row[Any]) -> CallDetail:
-    row = CallRow(r.call_sid, r.number, r.arm, r.failover_from or r.mode, r.failover_from,
-                  r.end_reason, _utc(r.started_at))  # fmt: skip
-    return CallDetail(row, r.upstream_failure, r.upstream_errors, r.barge_ins)
+    return CallDetail(call_row_of(r), r.upstream_failure, r.upstream_errors, r.barge_ins)
 
 
 def _turn(r: Row[Any]) -> TurnDetail:
-    row = TurnRow(r.call_sid, r.kind, {f: r._mapping[f] for f in FIGURES}, r.mode)
+    row = TurnRow(r.call_sid, r.kind, {f: getattr(r, f) for f in FIGURES}, r.mode)
     return TurnDetail(row, r.turn_index, _utc(r.at), bool(r.interrupted), r.failed)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.config import Config
-from voiceagent.report.arms import arm_settings
+from voiceagent.report.arms import arm_settings, experiment_weights
 from voiceagent.report.details import Details, load_details, load_texts
 from voiceagent.report.figures import Texts, page_data, slowest_everywhere
 from voiceagent.report.html import render_html
@@ -53,7 +53,9 @@ def build_page(
 ) -> dict[str, Any]:
     """The page's data: statistics (`options` go to `build_report`), chart data and, with
     `config`, what each experiment arm changes. CPU-bound for large databases."""
-    report = build_report(*records.details.rows(), since=records.since, **options)
+    weights = experiment_weights(config) if config is not None else None
+    report = build_report(*records.details.rows(), since=records.since, weights=weights,
+                          **options)  # fmt: skip
     numbers = dict.fromkeys(a.number for a in report.arms)
     settings = {n: arm_settings(config, n) for n in numbers} if config is not None else {}
     return page_data(report, records.details, settings=settings, texts=records.texts,
