@@ -1,4 +1,4 @@
-"""Command line: `voiceagent serve | check-config | simulate | report`."""
+"""Command line: `voiceagent serve | check-config | simulate | report | experiments`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
 from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
+from voiceagent.report.experiments import add_parser as add_experiments
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
     add_simulate(sub)
     add_report(sub)
+    add_experiments(sub)
     add_reload(sub)
     return parser
 

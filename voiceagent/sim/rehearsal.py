@@ -149,7 +149,7 @@ async def rehearse(args: argparse.Namespace) -> int:
     _print_calls(lines, await _heard_text(db_url), args.transcripts or args.calls <= 8)
     print("\n" + render(await load_report(db_url)))
     print(f"\nrecords: {db_url}")
-    page = await html_report(db_url, config=config, source=db_url)
+    page = await html_report(db_url, config=config, source=db_url, simulated=True)
     report = workdir / "report.html"  # next to the records; its path is the last line
     await asyncio.to_thread(report.write_text, page, encoding="utf-8")
     print(f"report (open it in a browser):\n{report}")
