@@ -4,12 +4,13 @@ per-arm settings, and its estimate of how many more calls a verdict needs."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from voiceagent.config import parse_config
+from voiceagent.config import load_config, parse_config
 from voiceagent.errors import ConfigError
 from voiceagent.report.arms import arm_settings
 from voiceagent.report.sequential import Interval, half_width, more_calls
@@ -131,3 +132,16 @@ def test_below_the_minimum_the_report_counts_the_calls_missing() -> None:
     response = _response(_rows(calls=3, diff=40.0))
     assert response.winner is None and response.more_calls == 2
     assert "about 2 more calls" in response.verdict
+
+
+def test_sample_config_ships_an_experiment_over_first_clip_ms() -> None:
+    """The sample config's experiment splits a relay number between whole-sentence clips and
+    `first_clip_ms: 300`, and the report names that as the one thing the arm changes."""
+    config = load_config(Path(__file__).parents[2] / "config" / "voiceagent.yaml")
+    [number] = [n for n, e in config.numbers.items() if e.experiment is not None]
+    settings = arm_settings(config, number)
+    assert settings["whole-sentence"] == ["mode: relay-router"]
+    assert settings["first-clip-300"] == [
+        "mode: relay-router",
+        "relay.first_clip_ms: 300 (number: None)",
+    ]
