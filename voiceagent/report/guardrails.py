@@ -1,10 +1,12 @@
 """Guardrails: what a faster arm must not make worse, per arm with always-valid intervals.
 
 One value per call (so a long call weighs as much as a short one), compared between arms with
-the same confidence sequence as latency (`sequential.py`). Higher is worse for every guardrail
-except the call's duration, which is shown but not judged (a longer call can be a better
-conversation or a stuck one). A latency winner that is significantly worse on a judged
-guardrail is reported as "faster but worse on X", not as the winner.
+the same confidence sequence as latency (`sequential.py`); for rates, each arm's variance is
+at least that of (events + 1) / (calls + 2), so an arm with no event yet is not "certain".
+Higher is worse for every guardrail except the call's duration, which is shown but not judged
+(a longer call can be a better conversation or a stuck one). A latency winner that is
+significantly worse on a judged guardrail is reported as "faster but worse on X", not as the
+winner.
 
 - upstream failures: calls whose upstream (Inworld) failed (refused, dropped, error);
 - failovers: calls moved to the number's fallback mode;
@@ -47,6 +49,9 @@ GUARDRAILS: dict[str, tuple[PerCall, bool]] = {
         lambda c, _: c.tool_errors / c.tool_calls if c.tool_calls else None, True),
     "duration (s)": (lambda c, _: c.duration_s, False),
 }  # fmt: skip
+
+
+RATES = frozenset(GUARDRAILS) - {"duration (s)"}  # per-call values in [0, 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,7 @@ def arm_guardrails(values: Mapping[str, list[float]]) -> list[Guardrail]:
         if not data:
             out.append(Guardrail(name, 0, None, None, None))
             continue
-        mean, low, high = mean_interval(data)
+        mean, low, high = mean_interval(data, rate=name in RATES)
         finite = len(data) >= 2
         out.append(Guardrail(name, len(data), round(mean, 4),
                              round(low, 4) if finite else None,
@@ -119,7 +124,7 @@ def compare_guardrails(
         if min(len(va[name]), len(vb[name])) < max(min_calls, 2):
             out.append(GuardrailDiff(number, name, name_a, name_b, None, None, None, None))
             continue
-        iv = difference(va[name], vb[name])
+        iv = difference(va[name], vb[name], rate=name in RATES)
         worse = None
         if judged and iv.excludes_zero():
             worse = name_b if iv.diff > 0 else name_a

@@ -76,29 +76,55 @@ def half_width(
     return math.sqrt(v * (r + 1.0) / r * math.log((r + 1.0) / alpha**2))
 
 
+def rate_variance(values: Sequence[float] | np.ndarray) -> float:
+    """A variance floor for per-call rates in [0, 1]: p(1 - p) at p = (sum + 1) / (n + 2).
+    Without it, an arm with no event at all (0 of 9 calls failed over) has variance 0 and an
+    interval of [0, 0], which claims a certainty nine calls do not give."""
+    p = (float(np.sum(values)) + 1.0) / (len(values) + 2.0)
+    return p * (1.0 - p)
+
+
+def _variance(data: np.ndarray, rate: bool) -> float:
+    var = float(data.var(ddof=1))
+    return max(var, rate_variance(data)) if rate else var
+
+
 def mean_interval(
-    values: Sequence[float], *, alpha: float = ALPHA, planned: int = PLANNED_CALLS
+    values: Sequence[float],
+    *,
+    rate: bool = False,
+    alpha: float = ALPHA,
+    planned: int = PLANNED_CALLS,
 ) -> tuple[float, float, float]:
-    """(mean, low, high) of one arm's per-call values, always-valid like the difference."""
+    """(mean, low, high) of one arm's per-call values, always-valid like the difference;
+    `rate`: values in [0, 1] (variance floored by `rate_variance`, interval clipped)."""
     data = np.asarray(values, dtype=np.float64)
     mean = float(data.mean())
     if len(data) < 2:
         return mean, -math.inf, math.inf
-    var = float(data.var(ddof=1))
+    var = _variance(data, rate)
     n = len(data)
     r = _rho2(alpha, planned) * n
     half = math.sqrt(var / n * (r + 1.0) / r * math.log((r + 1.0) / alpha**2))
+    if rate:
+        return mean, max(mean - half, 0.0), min(mean + half, 1.0)
     return mean, mean - half, mean + half
 
 
 def difference(
-    a: Sequence[float], b: Sequence[float], *, alpha: float = ALPHA, planned: int = PLANNED_CALLS
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    rate: bool = False,
+    alpha: float = ALPHA,
+    planned: int = PLANNED_CALLS,
 ) -> Interval:
-    """`mean(b) - mean(a)` with its confidence sequence; each arm needs two values or more."""
+    """`mean(b) - mean(a)` with its confidence sequence; each arm needs two values or more.
+    `rate`: values in [0, 1], variances floored by `rate_variance`."""
     xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if len(xa) < 2 or len(xb) < 2:
         raise ValueError("each arm needs at least two calls for an interval")
-    variances = (float(xa.var(ddof=1)), float(xb.var(ddof=1)))
+    variances = (_variance(xa, rate), _variance(xb, rate))
     calls = (len(xa), len(xb))
     diff = float(xb.mean() - xa.mean())
     half = half_width(variances, calls, alpha=alpha, planned=planned)
