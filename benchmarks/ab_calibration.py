@@ -4,8 +4,9 @@ Simulates experiments the way people run them: calls arrive one by one, each ass
 A or B at random (50/50), someone looks at the verdict after every `--look-every` calls up to
 `--max-calls` calls, and stops the first time a winner is named. Each call has its own level
 (call-to-call variation: line, region, caller) and 1 + Poisson(2) turns around it with a
-skewed per-turn spread and a 5 % slow tail; greetings are one per call. Turns of one call are
-therefore not independent, as in real records.
+skewed per-turn spread and a 5 % slow tail; each turn is audible a skewed moment after its
+response; greetings are one per call. Turns of one call are therefore not independent, as in
+real records.
 
 Two verdicts on the same simulated calls:
 - new: the report's always-valid confidence sequence on per-call values (report/sequential.py)
@@ -16,8 +17,8 @@ Two verdicts on the same simulated calls:
 Printed: the false-winner rate in A/A experiments (B = A) at each look alone (worst look) and
 over all looks together; the power for B slower by +20, +40 and +80 ms (share of experiments
 naming A by `--max-calls`) and the calls needed (median and 80th percentile of the calls at
-the first correct verdict). A winner on either latency (response or greeting) counts, as the
-report names one on either.
+the first correct verdict). A winner on any compared latency (response, audible or greeting)
+counts, as the report names one on any.
 
 Run: `.venv/bin/python benchmarks/ab_calibration.py` (about 10 minutes on 2 cores;
 `--experiments 100 --bootstrap-resamples 200` for a quick look).
@@ -44,8 +45,10 @@ class Experiment:
 
     arm: np.ndarray  # 0 = A, 1 = B, per call
     turns: list[np.ndarray]  # response latencies of each call's turns
+    audible: list[np.ndarray]  # audible latencies of each call's turns
     greeting: np.ndarray  # greeting latency of each call
     per_call: np.ndarray  # median of each call's turns: the report's per-call value
+    audible_per_call: np.ndarray
 
 
 def simulate_experiment(rng: np.random.Generator, calls: int, shift_ms: float) -> Experiment:
@@ -59,7 +62,9 @@ def simulate_experiment(rng: np.random.Generator, calls: int, shift_ms: float) -
         slow = rng.random(counts[c]) < 0.05
         turns.append(550.0 + level[c] + noise + 400.0 * slow + shift_ms * arm[c])
     greeting = 650.0 + 0.5 * level + rng.gamma(4.0, 30.0, calls) - 120.0 + shift_ms * arm
-    return Experiment(arm, turns, greeting, np.array([np.median(t) for t in turns]))
+    audible = [t + rng.gamma(2.0, 40.0, len(t)) for t in turns]
+    return Experiment(arm, turns, audible, greeting, np.array([np.median(t) for t in turns]),
+                      np.array([np.median(t) for t in audible]))  # fmt: skip
 
 
 def new_verdict(exp: Experiment, upto: int) -> int:
@@ -67,7 +72,7 @@ def new_verdict(exp: Experiment, upto: int) -> int:
     arm = exp.arm[:upto]
     if min(int((arm == 0).sum()), int((arm == 1).sum())) < MIN_CALLS:
         return 0
-    for values in (exp.per_call[:upto], exp.greeting[:upto]):
+    for values in (exp.per_call[:upto], exp.audible_per_call[:upto], exp.greeting[:upto]):
         interval = difference(values[arm == 0], values[arm == 1])
         if interval.excludes_zero():
             return 1 if interval.diff < 0 else -1
@@ -80,11 +85,12 @@ def old_verdict(exp: Experiment, upto: int, rng: np.random.Generator, resamples:
     sides = []
     for side in (0, 1):
         index = np.flatnonzero(arm == side)
-        values = [float(v) for c in index for v in exp.turns[c]]
         sids = [str(c) for c in index for _ in exp.turns[c]]
+        values = [float(v) for c in index for v in exp.turns[c]]
+        audible = [float(v) for c in index for v in exp.audible[c]]
         greet = [float(exp.greeting[c]) for c in index]
-        sides.append(((values, sids), (greet, [str(c) for c in index])))
-    for metric in (0, 1):
+        sides.append(((values, sids), (audible, sids), (greet, [str(c) for c in index])))
+    for metric in (0, 1, 2):
         a, b = sides[0][metric], sides[1][metric]
         winner = bootstrap_verdict(a, b, rng=rng, resamples=resamples)
         if winner:

@@ -6,6 +6,7 @@ read like the report's. The state, from the report (stats.py), in the order it w
 - `mismatch`: the calls per arm do not match the weights (assignment or records broken);
 - `faster but worse`: a latency winner is significantly worse on a guardrail;
 - `winner`: one arm is faster (always-valid interval excluding 0), no arm faster elsewhere;
+- `mixed`: arms are faster on different latencies (e.g. sooner `play`, later audible audio);
 - `no difference`: every latency interval lies within ±equivalence_ms;
 - `collecting`: anything else; `calls_needed` says roughly how many more calls per arm.
 
@@ -51,6 +52,10 @@ def _state(comparisons: list[Comparison], mismatch: bool) -> tuple[str, str]:
     winners = {c.winner for c in comparisons if c.winner is not None}
     if len(winners) == 1:
         return "winner", f"winner: {winners.pop()}"
+    if len(winners) > 1:
+        named = "; ".join(f"{c.winner} on {c.metric.removesuffix('_ms')}" for c in comparisons
+                          if c.winner is not None)  # fmt: skip
+        return "mixed", f"mixed: each arm is faster on something ({named})"
     if comparisons and all(c.state == "no difference" for c in comparisons):
         return "no difference", "no difference between the arms"
     return "collecting", "collecting: no verdict yet"

@@ -35,18 +35,21 @@ from voiceagent.report.sequential import METHOD, difference, more_calls
 from voiceagent.report.srm import SampleRatio, check_ratio
 from voiceagent.store.reading import CallRow, TurnRow
 
-# Report figure → (turn kinds it is computed over, TurnTiming figure).
-METRICS: dict[str, tuple[frozenset[str], str]] = {
-    "response_ms": (frozenset({"turn"}), "response_ms"),
-    "greeting_ms": (frozenset({"greeting"}), "response_ms"),
-    "upstream_ttfb_ms": (frozenset({"turn"}), "upstream_ttfb_ms"),
-    "overhead_ms": (frozenset({"turn"}), "overhead_ms"),
-    "fetch_ms": (frozenset({"turn"}), "fetch_ms"),
-    "heard_ms": (frozenset({"turn"}), "heard_ms"),
-    "barge_in_ms": (frozenset({"greeting", "turn"}), "barge_in_ms"),
-    "tool_ms": (frozenset({"turn"}), "tool_ms"),  # time in tools, apart from the model's
+# Report figure → (turn kinds it is computed over, TurnTiming figures: the first one present).
+METRICS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "response_ms": (frozenset({"turn"}), ("response_ms",)),
+    "greeting_ms": (frozenset({"greeting"}), ("response_ms",)),
+    "upstream_ttfb_ms": (frozenset({"turn"}), ("upstream_ttfb_ms",)),
+    "overhead_ms": (frozenset({"turn"}), ("overhead_ms",)),
+    "fetch_ms": (frozenset({"turn"}), ("fetch_ms",)),
+    "heard_ms": (frozenset({"turn"}), ("heard_ms",)),
+    # turn end → the caller can hear the first audio: realtime, the first mark's echo (played);
+    # relay, Twilio has fetched the first clip whole (it plays a clip once fetched)
+    "audible_ms": (frozenset({"turn"}), ("heard_ms", "fetch_ms")),
+    "barge_in_ms": (frozenset({"greeting", "turn"}), ("barge_in_ms",)),
+    "tool_ms": (frozenset({"turn"}), ("tool_ms",)),  # time in tools, apart from the model's
 }
-COMPARED = ("response_ms", "greeting_ms")
+COMPARED = ("response_ms", "audible_ms", "greeting_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,10 +186,10 @@ def with_checks(
 
 def metric_values(turns: Sequence[TurnRow], metric: str) -> tuple[list[float], list[str]]:
     """The values of `metric` in `turns`, with the call of each."""
-    kinds, figure = METRICS[metric]
+    kinds, figures = METRICS[metric]
     values, sids = [], []
     for turn in turns:
-        value = turn.figures.get(figure)
+        value = next((v for f in figures if (v := turn.figures.get(f)) is not None), None)
         if turn.kind in kinds and value is not None:
             values.append(float(value))
             sids.append(turn.call_sid)
