@@ -63,6 +63,15 @@ def test_calls_in_their_configured_weights_are_no_mismatch() -> None:
     assert check_ratio(NUMBER, {"A": 10, "C": 10}, {"A": 1.0, "B": 1.0}).mismatch  # type: ignore[union-attr]
 
 
+def test_an_arm_with_no_calls_recorded_is_a_mismatch() -> None:
+    """Weights name A and B, but only A's 40 calls are in the records: a mismatch, not a
+    number without experiment."""
+    report = build_report(*_rows({"A": 40}, {"A": 600.0}), weights={NUMBER: {"A": 1, "B": 1}})
+    [ratio] = report.ratios
+    assert ratio.mismatch and ratio.calls == {"A": 40}
+    assert render(report).splitlines()[3].startswith("  !! sample ratio mismatch")
+
+
 def test_a_faster_arm_worse_on_a_guardrail_is_not_named_the_winner() -> None:
     """B answers 60 ms faster but fails over on 40% of its calls (A: none): the verdict says
     "faster but worse on failovers" and names no winner."""

@@ -52,9 +52,10 @@ def check_ratio(
     number: str, calls: Mapping[str, int], weights: Mapping[str, float] | None
 ) -> SampleRatio | None:
     """The check for `number`'s arms (`calls` per arm) against `weights` (equal when None);
-    None with fewer than two arms. Arms recorded but absent from the weights are a mismatch
-    in themselves (the config and the records disagree)."""
-    if len(calls) < 2:
+    None with fewer than two arms known. An arm of the weights without calls counts 0 (its
+    calls may not be recorded at all); arms recorded but absent from the weights are a
+    mismatch in themselves (the config and the records disagree)."""
+    if len(set(calls) | set(weights or {})) < 2:
         return None
     assumed = weights is None
     weights = weights if weights is not None else dict.fromkeys(calls, 1.0)

@@ -231,10 +231,11 @@ def build_report(
     for number, group in itertools.groupby(arms, key=lambda s: s.number):
         same_number = list(group)
         ratio = None
-        if len(same_number) > 1 and all(c.arm for key, cs in groups.items()
-                                        if key[0] == number for c in cs):  # fmt: skip
+        known = (weights or {}).get(number)
+        if (len(same_number) > 1 or known) and all(c.arm for key, cs in groups.items()
+                                                   if key[0] == number for c in cs):  # fmt: skip
             counts = {s.arm: s.calls for s in same_number}
-            ratio = check_ratio(number, counts, (weights or {}).get(number))
+            ratio = check_ratio(number, counts, known)
             if ratio is not None:
                 ratios.append(ratio)
         for first, second in itertools.combinations([s.arm for s in same_number], 2):
