@@ -62,3 +62,15 @@ def test_later_clips_are_cut_only_when_the_caller_would_run_out() -> None:
     assert CUT not in early
     late = splitter.feed(speech_like_pcm16(100, seed=5), 0.3)
     assert CUT in late
+
+
+def test_a_stream_slower_than_twice_real_time_gets_no_early_cut() -> None:
+    """Audio arriving in real time (100 ms every 100 ms) could not keep up after an early cut:
+    the first sentence stays one clip; arriving 4x faster than it plays, it is cut."""
+    pcm = speech_like_pcm16(1500, seed=6)
+    step = 100 * PER_MS
+    for interval, cuts in ((0.1, 0), (0.025, 1)):
+        splitter = ClipSplitter(300)
+        pieces = [p for i in range(0, len(pcm), step)
+                  for p in splitter.feed(pcm[i : i + step], i // step * interval)]  # fmt: skip
+        assert pieces.count(CUT) == cuts

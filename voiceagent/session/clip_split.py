@@ -4,7 +4,11 @@ Twilio plays a `play` clip only once it has fetched the whole file, so a reply w
 is a whole sentence is heard only when that sentence is synthesized. With `first_clip_ms`, the
 first clip of a reply is closed after that much audio, at the next pause: the quietest 10 ms
 frame within `PAUSE_SEARCH_MS` after it, or the first frame under `PAUSE_DBFS` there. The rest
-of the sentence follows in the next clip, whose `play` goes out at once.
+of the sentence follows in the next clip, whose `play` goes out at once. The first clip is cut
+only while the audio arrives at least `MIN_RATE` times faster than it plays (measured since the
+reply's first audio): from a stream that slow (an overloaded Router, or server), the rest of the
+sentence could not follow before the first clip has played, and the caller would hear a gap;
+the clip then grows, and is cut once the stream is fast enough (or ends with its sentence).
 
 Splitting must not starve the caller: once the first clip is closed, the caller's playout is
 estimated (a closed clip starts `FETCH_MARGIN_S` after it is closed, or when the one before
@@ -29,6 +33,7 @@ PAUSE_DBFS = -40.0
 FETCH_MARGIN_S = 0.08
 DEADLINE_LEAD_S = 0.15  # the fetch margin and the gap to the next audio chunk
 MIN_CLIP_MS = 100
+MIN_RATE = 2.0  # audio ms received per wall ms, for the first cut
 _FULL_SCALE = 32768.0
 
 
@@ -52,6 +57,8 @@ class ClipSplitter:
         self._held = b""  # audio past the target, held while a pause is sought
         self._first_done = first_clip_ms is None
         self._heard_until: float | None = None
+        self._first_at: float | None = None  # the reply's first audio arrived
+        self._received = 0  # audio bytes received after the first chunk
 
     def clip_opened(self) -> None:
         """A new segment's clip opened (a cut opens its own)."""
@@ -77,7 +84,11 @@ class ClipSplitter:
         if self._target is None:
             return [pcm]
         if not self._first_done:
-            return self._first_cut(pcm)
+            if self._first_at is None:
+                self._first_at = now
+            else:
+                self._received += len(pcm)
+            return self._first_cut(pcm, now)
         due = self._heard_until is not None and now + DEADLINE_LEAD_S >= self._heard_until
         if due and self._clip_bytes >= MIN_CLIP_MS * self._per_ms:
             at = self._quietest_end(pcm, 0)
@@ -90,8 +101,16 @@ class ClipSplitter:
         self._clip_bytes += len(pcm)
         return [pcm] if pcm else []
 
-    def _first_cut(self, pcm: bytes) -> list[bytes | Cut]:
+    def _fast_enough(self, now: float) -> bool:
+        assert self._first_at is not None
+        elapsed_ms = (now - self._first_at) * 1000.0
+        return self._received / self._per_ms >= MIN_RATE * elapsed_ms
+
+    def _first_cut(self, pcm: bytes, now: float) -> list[bytes | Cut]:
         assert self._target is not None
+        if not self._fast_enough(now):  # release what is held: the target moves on
+            held, self._held = self._held, b""
+            return self._pass(held + pcm)
         room = max(self._target - self._clip_bytes, 0)
         out = self._pass(pcm[:room])
         self._held += pcm[room:]
