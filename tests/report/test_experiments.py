@@ -13,6 +13,7 @@ import pytest
 from voiceagent.config import load_config, parse_config
 from voiceagent.errors import ConfigError
 from voiceagent.report.arms import arm_settings
+from voiceagent.report.experiments import experiment_statuses
 from voiceagent.report.sequential import Interval, half_width, more_calls
 from voiceagent.report.stats import build_report
 from voiceagent.store.reading import CallRow, TurnRow
@@ -142,6 +143,36 @@ def test_sample_config_ships_an_experiment_over_first_clip_ms() -> None:
     settings = arm_settings(config, number)
     assert settings["whole-sentence"] == ["mode: relay-router"]
     assert settings["first-clip-300"] == [
+        "mode: relay-router",
+        "relay.first_clip_ms: 300 (number: None)",
+    ]
+
+
+def _two_latencies(calls: int) -> tuple[list[CallRow], list[TurnRow]]:
+    """A answers (`play`) 50 ms sooner; B's audio is audible (clip fetched) 300 ms sooner."""
+    rng = np.random.default_rng(11)
+    call_rows, turn_rows = [], []
+    for arm, play, fetched in (("A", 500.0, 900.0), ("B", 550.0, 600.0)):
+        for c in range(calls):
+            sid = f"CA{arm}{c:04d}"
+            call_rows.append(CallRow(sid, NUMBER, arm, "relay-router"))
+            noise = rng.normal(0, 20)
+            turn_rows += [TurnRow(sid, "turn", {"response_ms": play + noise,
+                                                "fetch_ms": fetched + noise})] * 2  # fmt: skip
+    return call_rows, turn_rows
+
+
+def test_arms_faster_on_different_latencies_are_mixed_not_a_winner() -> None:
+    """A sends its first `play` sooner but B is heard sooner: the experiment is "mixed", naming
+    each arm with the latency it wins, and needs no more calls."""
+    config = parse_config(_config({"name": "A", "mode": "relay-router", "weight": 1},
+                                  {"name": "B", "mode": "relay-router", "weight": 1,
+                                   "relay": {"first_clip_ms": 300}}))  # fmt: skip
+    report = build_report(*_two_latencies(30), weights={NUMBER: {"A": 1.0, "B": 1.0}})
+    [status] = experiment_statuses(report, config)
+    assert status.state == "mixed" and status.calls_needed is None
+    assert status.headline == "mixed: each arm is faster on something (A on response; B on audible)"
+    assert status.arms[1]["changes"] == [
         "mode: relay-router",
         "relay.first_clip_ms: 300 (number: None)",
     ]

@@ -39,7 +39,14 @@ async def test_report_page_draws_every_chart_from_real_records(
     top = await page.evaluate("document.getElementById('experiments').textContent")
     state = await page.evaluate("document.querySelector('#experiments .state').textContent")
     assert f"{EXPERIMENT} · " in top and "arm " in top and "response: " in top
-    assert state in ("collecting", "winner", "no difference", "faster but worse", "mismatch")
+    assert state in (
+        "collecting",
+        "winner",
+        "mixed",
+        "no difference",
+        "faster but worse",
+        "mismatch",
+    )
     assert "verdicts: always-valid 95% confidence sequence" in top
     assert "guardrail (per call, always-valid 95%)" in text and "early hangups" in text
     x_min = await page.evaluate("Chart.getChart('chart-1').scales.x.min")
