@@ -9,8 +9,8 @@ response; greetings are one per call. Turns of one call are therefore not indepe
 real records.
 
 Two verdicts on the same simulated calls:
-- new: the report's always-valid confidence sequence on per-call values (report/sequential.py)
-  with its minimum of calls per arm;
+- new: the report's always-valid confidence sequences on per-call values (report/sequential.py)
+  with its minimum of calls per arm, the 5 % shared by the three latencies (Bonferroni);
 - old: the fixed-sample 95 % bootstrap interval on medians that resamples calls (the report's
   method before #29, `report/bootstrap.py`), with its minimum of 20 turns and 5 calls per arm.
 
@@ -35,6 +35,7 @@ import numpy as np
 
 from voiceagent.report.bootstrap import bootstrap_verdict
 from voiceagent.report.sequential import difference
+from voiceagent.report.stats import comparison_alpha
 
 MIN_CALLS = 5  # the report's default minimum of calls per arm
 
@@ -73,7 +74,7 @@ def new_verdict(exp: Experiment, upto: int) -> int:
     if min(int((arm == 0).sum()), int((arm == 1).sum())) < MIN_CALLS:
         return 0
     for values in (exp.per_call[:upto], exp.audible_per_call[:upto], exp.greeting[:upto]):
-        interval = difference(values[arm == 0], values[arm == 1])
+        interval = difference(values[arm == 0], values[arm == 1], alpha=comparison_alpha(2))
         if interval.excludes_zero():
             return 1 if interval.diff < 0 else -1
     return 0

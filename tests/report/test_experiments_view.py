@@ -42,7 +42,7 @@ async def test_experiments_command_lists_state_arms_and_calls_needed(
     assert "response: not enough data to name a winner" in out
     assert "calls needed: about 2 more per arm" in out
     assert "calls per arm match the config's weights" in out
-    assert "verdicts: always-valid 95% confidence sequence" in out
+    assert "verdicts: always-valid confidence sequences" in out
     code, out, err = await run_cli("experiments", *args, "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -85,4 +85,4 @@ async def test_dashboard_shows_the_experiments_at_the_top(start_rig: StartRig, p
     assert f"{EXPERIMENT} · modes: collecting" in top
     assert "arm realtime (weight 1, 3 calls): mode: realtime-passthrough" in top
     assert "calls needed: about 2 more per arm" in top
-    assert "verdicts: always-valid 95% confidence sequence" in top
+    assert "verdicts: always-valid confidence sequences" in top

@@ -47,7 +47,7 @@ async def test_report_page_draws_every_chart_from_real_records(
         "faster but worse",
         "mismatch",
     )
-    assert "verdicts: always-valid 95% confidence sequence" in top
+    assert "verdicts: always-valid confidence sequences" in top
     assert "guardrail (per call, always-valid 95%)" in text and "early hangups" in text
     x_min = await page.evaluate("Chart.getChart('chart-1').scales.x.min")
     assert x_min == 0

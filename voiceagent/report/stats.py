@@ -31,7 +31,7 @@ from voiceagent.report.guardrails import (
     compare_guardrails,
     per_call_values,
 )
-from voiceagent.report.sequential import METHOD, difference, more_calls
+from voiceagent.report.sequential import ALPHA, METHOD, difference, more_calls
 from voiceagent.report.srm import SampleRatio, check_ratio
 from voiceagent.store.reading import CallRow, TurnRow
 
@@ -133,8 +133,10 @@ def compare(
     *,
     min_calls: int = 5,
     equivalence_ms: float = 20.0,
+    alpha: float = ALPHA,
 ) -> Comparison:
-    """Compare two arms' `(name, per-call values)`: B - A on the mean, always-valid 95%."""
+    """Compare two arms' `(name, per-call values)`: B - A on the mean, always-valid at
+    1 - `alpha` (`comparison_alpha`: the experiment's 5% shared by its comparisons)."""
     (name_a, va), (name_b, vb) = a, b
     mean_a = round(float(np.mean(va)), 1) if va else None
     mean_b = round(float(np.mean(vb)), 1) if vb else None
@@ -147,10 +149,10 @@ def compare(
             return replace(base, more_calls=missing, verdict=f"not enough data to name a winner: "
                            f"arm {name} has {len(values)} calls (need {need} calls per arm: "
                            f"about {missing} more calls)")  # fmt: skip
-    iv = difference(va, vb)
+    iv = difference(va, vb, alpha=alpha)
     diff, low, high = round(iv.diff, 1), round(iv.low, 1), round(iv.high, 1)
     found = replace(base, diff_ms=diff, ci_low=low, ci_high=high)
-    ci = (f"{name_b} - {name_a} = {diff:+.0f} ms, always-valid 95% CI [{low:+.0f}, "
+    ci = (f"{name_b} - {name_a} = {diff:+.0f} ms, always-valid {1 - alpha:.1%} CI [{low:+.0f}, "
           f"{high:+.0f}] ms over {len(va)} + {len(vb)} calls")  # fmt: skip
     if iv.excludes_zero():
         winner = name_b if iv.diff < 0 else name_a
@@ -158,11 +160,17 @@ def compare(
     if -equivalence_ms <= iv.low and iv.high <= equivalence_ms:
         return replace(found, state="no difference", verdict=f"no difference: {ci} lies within "
                        f"±{equivalence_ms:.0f} ms")  # fmt: skip
-    more = more_calls(iv)
+    more = more_calls(iv, alpha=alpha)
     wait = ("; the means are equal: more calls will not name a winner" if more is None
             else f"; about {more} more calls per arm for an interval excluding 0, if the "
                  "difference holds")  # fmt: skip
     return replace(found, more_calls=more, verdict=f"no clear winner yet: {ci} includes 0{wait}")
+
+
+def comparison_alpha(arms: int) -> float:
+    """Each comparison's error: the experiment's 5% shared (Bonferroni) by its pairs of arms
+    and the latencies compared, so a false winner on any of them is at most 5% likely."""
+    return ALPHA / (len(COMPARED) * max(arms * (arms - 1) // 2, 1))
 
 
 def with_checks(
@@ -238,6 +246,7 @@ def build_report(
             ratio = check_ratio(number, counts, known)
             if ratio is not None:
                 ratios.append(ratio)
+        alpha = comparison_alpha(len(same_number))
         for first, second in itertools.combinations([s.arm for s in same_number], 2):
             pair = ((first, arm_guards[(number, first)]), (second, arm_guards[(number, second)]))
             diffs = compare_guardrails(number, *pair, min_calls)
@@ -245,7 +254,7 @@ def build_report(
             for metric in COMPARED:
                 a = (first, per_call(*metric_values(arm_turns[(number, first)], metric)))
                 b = (second, per_call(*metric_values(arm_turns[(number, second)], metric)))
-                plain = compare(number, metric, a, b, min_calls=min_calls,
+                plain = compare(number, metric, a, b, min_calls=min_calls, alpha=alpha,
                                 equivalence_ms=equivalence_ms)  # fmt: skip
                 comparisons.append(with_checks(plain, ratio, diffs))
     settings = {"min_calls": min_calls, "equivalence_ms": int(equivalence_ms)}

@@ -74,7 +74,8 @@
     if (!shown.length) return;
     const labels = shown.map((c) => `${short(c.metric)}: ${c.arm_b} − ${c.arm_a}`);
     const lows = shown.map((c) => c.ci_low), highs = shown.map((c) => c.ci_high);
-    chart(parent, "A/B: difference of per-call means (ms) with its always-valid 95% interval; " +
+    chart(parent, "A/B: difference of per-call means (ms) with its always-valid interval (95% for " +
+      "the experiment, shared by the latencies compared); " +
       "left of 0: the second arm is faster", {
       type: "bar",
       data: { labels, datasets: [
