@@ -25,6 +25,7 @@ from voiceagent.web.dashboard import add_dashboard
 from voiceagent.web.keys import SERVICES, VERIFIER
 from voiceagent.web.phone_socket import phone_socket
 from voiceagent.web.twilio_http import voice, voice_action
+from voiceagent.webhooks.service import start_webhooks
 
 log = get_logger("voiceagent.app")
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     """
     settings.require_signature_key()
     config = config if config is not None else load_config(settings.config_path)
+    settings.require_webhook_secret(config.uses_webhooks(), config.uses_webhooks(events_only=True))
     modes = load_modes()
     app = web.Application(client_max_size=1024 * 1024)
     app[VERIFIER] = SignatureVerifier(settings.twilio_auth_token, settings.public_url)
@@ -67,11 +69,14 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
             )  # fmt: skip
             _warn_insecure(settings)
             recorder = _telemetry(services)
+            hooks = start_webhooks(services, recorder)
             try:
                 if recorder is not None:
                     await recorder.start()
+                hooks.start()
                 yield
             finally:
+                await hooks.stop()
                 if recorder is not None:
                     await recorder.stop()
                 await stores.close()

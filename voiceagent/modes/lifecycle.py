@@ -126,6 +126,10 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
     call.counters.frames_in = start.frames_read
     bind_call(start.call_sid, number, mode.name, arm=call.arm)
     refusal = _refusal(start, plan, mode, services)
+    if refusal is None and plan is not None and plan.rejected is not None:
+        log.info("stream_rejected_by_context")  # `/voice/action` says the message, hangs up
+        await phone.close(WSCloseCode.OK, "rejected by call context")
+        return
     if refusal is not None or plan is None:
         log.warning("stream_refused", why=refusal, planned_mode=plan.mode if plan else None)
         await phone.close(WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
@@ -150,7 +154,7 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
     finally:
         call.end(EndReason.CALLER_DISCONNECTED, "call ended")
         run.report_turns(final=True)
-        await services.finish_call(call)  # before the phone closes: the callback follows
+        await services.finish_call(call, plan)  # before the phone closes: the callback follows
         log.info("call_ended", **call.summary())
         await _close_phone(phone, call)
 

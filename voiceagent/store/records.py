@@ -73,7 +73,7 @@ class RecordingSink:
         self._writer.put(Record("turn", turn_row(call, turn)))
 
     def call_ended(self, call: CallSession) -> None:
-        self._writer.put(Record("end", call_row(call), end_values(call)))
+        self._writer.put(Record("end", call_row(call), end_values(call), tuple(call.events)))
 
     # Lifetime.
     async def start(self) -> None:

@@ -95,6 +95,26 @@ turns = Table(
     Column("agent_text", Text),
 )
 
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(40), primary_key=True),
+    Column("call_sid", String(64), nullable=False, index=True),
+    Column("type", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("lease_owner", String(64)),
+    Column("last_status", Integer),
+    Column("last_error", String(64)),
+    Column("delivered_at", DateTime(timezone=True)),
+)
+"""The call-events outbox: written with the call's end record, delivered by webhooks/."""
+
 
 def async_url(url: str) -> str:
     """The SQLAlchemy async URL for `url`: plain `postgresql://` / `sqlite://` get a driver."""
