@@ -14,6 +14,7 @@ from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
+from voiceagent.webhooks.admin import add_parser as add_webhooks
 
 
 def _config_table(config: Config) -> list[dict[str, str]]:
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate(sub)
     add_report(sub)
     add_reload(sub)
+    add_webhooks(sub)
     return parser
 
 
