@@ -24,7 +24,8 @@ def _context_count(rig: Any, outcome: str) -> float | None:
 
 
 async def test_realtime_call_uses_context(start_rig: StartRig, hooks: HooksReceiver) -> None:
-    """A realtime call greets with the context's greeting and fills the instructions' placeholders."""
+    """A realtime call greets with the context's greeting and fills the instructions'
+    placeholders."""
     rig = await start_rig(config=hooks_config(hooks, events=False), **HOOK_SETTINGS)
     record = await rig.place_call(CTX_REALTIME, [Listen(), HangUp()])
     assert record.heard_ms > 0

@@ -81,9 +81,7 @@ async def test_4xx_marks_failed_and_redeliver(start_rig: StartRig, hooks: HooksR
     sid = new_sid("CA")
     await rig.place_call(CTX_RELAY, [Listen(), HangUp()], call_sid=sid)
     evt = event_id(sid, "call.ended")
-    async with asyncio.timeout(10):
-        while not hooks.deliveries:
-            await asyncio.sleep(0.05)
+    await hooks.wait_deliveries(1)
     await asyncio.sleep(1.0)
     assert len(hooks.deliveries) == 1  # not retried
     failed = await outbox_events(rig.settings.database_url, failed_only=True)

@@ -109,6 +109,14 @@ class HooksReceiver:
             self.events.setdefault(event_id, payload)  # deduplicated by event id
         return web.Response(status=200 if verified else 401)
 
+    async def wait_deliveries(self, count: int, within: float = 20.0) -> list[Delivery]:
+        """Every event request received once there are `count` (TimeoutError otherwise)."""
+        async with asyncio.timeout(within):
+            while len(self.deliveries) < count:
+                self._news.clear()
+                await self._news.wait()
+        return self.deliveries
+
     async def wait_events(self, count: int, within: float = 20.0) -> dict[str, dict[str, Any]]:
         """The accepted events once there are `count` of them (TimeoutError otherwise)."""
         async with asyncio.timeout(within):

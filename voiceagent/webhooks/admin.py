@@ -60,8 +60,9 @@ def cmd_webhooks(args: argparse.Namespace) -> int:
     for r in rows:
         last = str(r["last_status"] or r["last_error"] or "-")[:8]
         later = r["delivered_at"] if r["status"] == "delivered" else r["next_attempt_at"]
+        created = _when(r["created_at"])
         print(f"{r['event_id']:38}  {r['type']:20}  {r['call_sid']:34}  {r['status']:9}  "
-              f"{r['attempts']:5}  {last:8}  {_when(r['created_at']):19}  {_when(later)}")  # fmt: skip
+              f"{r['attempts']:5}  {last:8}  {created:19}  {_when(later)}")  # fmt: skip
     return 0
 
 
