@@ -15,6 +15,7 @@ from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
 from voiceagent.webhooks.admin import add_parser as add_webhooks
+from voiceagent.webhooks.checks import placeholder_warnings, webhook_settings_error
 
 
 def _config_table(config: Config) -> list[dict[str, str]]:
@@ -47,6 +48,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 1
     rows = _config_table(config)
+    problem = _webhook_problem(config)
+    if problem is not None:
+        print(f"invalid config: webhooks cannot start: {problem}", file=sys.stderr)
+        return 1
+    for warning in placeholder_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(
             json.dumps(
@@ -68,6 +75,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _webhook_problem(config: Config) -> str | None:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return str(exc)
+    return webhook_settings_error(settings, config)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from voiceagent.server import run
 
@@ -76,7 +91,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.port is not None:
             settings = settings.model_copy(update={"port": args.port})
         configure_logging(settings.log_level, settings.log_format)
-        load_config(settings.config_path)  # fail fast, before listening
+        config = load_config(settings.config_path)  # fail fast, before listening
+        problem = webhook_settings_error(settings, config)
+        if problem is not None:
+            raise ConfigError(problem)
     except ConfigError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return 1
