@@ -92,7 +92,7 @@ def test_number_webhooks_override_top_level() -> None:
     assert plan is not None and plan.webhooks.call_events is not None
     assert plan.webhooks.call_events.url == "http://number.test/e"
     assert plan.webhooks.call_context is not None
-    with pytest.raises(ConfigError, match="numbers.+18005550141.webhooks.call_events.url"):
+    with pytest.raises(ConfigError, match=r"numbers\.\+18005550141\.webhooks\.call_events\.url"):
         parse_config(rig_config_data(**{NUMBER: {"mode": "relay-router", "webhooks": {
             "call_events": {"url": "ftp://x"}}}}))  # fmt: skip
 
@@ -125,5 +125,5 @@ async def test_check_config_names_missing_secret(tmp_path: Path) -> None:
     code, _, err = await run_cli("check-config", str(path), env=env)
     assert code == 1 and "WEBHOOK_SIGNING_SECRET" in err
     env["WEBHOOK_SIGNING_SECRET"] = SECRET
-    code, out, err = await run_cli("check-config", str(path), env=env)
+    code, _, err = await run_cli("check-config", str(path), env=env)
     assert code == 0, err
