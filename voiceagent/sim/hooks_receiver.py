@@ -48,6 +48,8 @@ class HooksReceiver:
     contexts: list[dict[str, Any]] = field(default_factory=list)
     context_verified: list[bool] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    arrived: int = 0
+    """Event requests that reached the receiver (held ones included)."""
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     port: int = 0
     _runner: web.AppRunner | None = None
@@ -96,6 +98,8 @@ class HooksReceiver:
 
     async def _event(self, request: web.Request) -> web.Response:
         body = await request.read()
+        self.arrived += 1
+        self._news.set()
         if self.hold_events is not None:
             await self.hold_events.wait()
         verified = verify_signature(self.secret, body, request.headers.get(SIGNATURE_HEADER))
@@ -108,6 +112,13 @@ class HooksReceiver:
         if verified:
             self.events.setdefault(event_id, payload)  # deduplicated by event id
         return web.Response(status=200 if verified else 401)
+
+    async def wait_arrived(self, count: int, within: float = 20.0) -> None:
+        """Until `count` event requests arrived (answered or still held)."""
+        async with asyncio.timeout(within):
+            while self.arrived < count:
+                self._news.clear()
+                await self._news.wait()
 
     async def wait_deliveries(self, count: int, within: float = 20.0) -> list[Delivery]:
         """Every event request received once there are `count` (TimeoutError otherwise)."""
