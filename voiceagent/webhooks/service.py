@@ -42,7 +42,6 @@ def start_webhooks(services: Services, recorder: RecordingSink | None) -> AppWeb
     count = webhook_metrics.count_context if webhook_metrics is not None else None
     services.contexts = CallContexts(services.http, services.stores.context, secret, count)
     if recorder is None:
-        log.warning("webhook_events_disabled", why="DATABASE_URL is empty: no outbox")
         return AppWebhooks(services.contexts, None)
     deliverer = Deliverer(
         recorder.engine, services.http, secret,
