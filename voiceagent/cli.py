@@ -1,4 +1,4 @@
-"""Command line: `voiceagent serve | check-config | simulate | report`."""
+"""Command line: `voiceagent serve | check-config | simulate | report | webhooks | calls`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
 from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
+from voiceagent.report.calls_command import add_parser as add_calls
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
 from voiceagent.webhooks.admin import add_parser as add_webhooks
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     add_reload(sub)
     add_webhooks(sub)
+    add_calls(sub)
     return parser
 
 
