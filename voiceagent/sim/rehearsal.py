@@ -38,6 +38,8 @@ from voiceagent.sim.caller import place_call
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
+from voiceagent.sim.hooks_receiver import HooksReceiver
+from voiceagent.sim.hooks_rehearsal import HOOKS_NUMBER, HOOKS_SERVER, hooks_call
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
 from voiceagent.sim.tool_rehearsal import (
     SCENARIOS,
@@ -121,16 +123,19 @@ async def rehearse(args: argparse.Namespace) -> int:
         api_key="sim-key", first_delta_delay_s=args.realtime_first_audio_ms / 1000,
         tool_calls=SCRIPTS, call_transcripts=_said(tool_sids),
     )  # fmt: skip
+    receiver = await HooksReceiver(token).start()
     async with FakeInworldRealtime(rt_opts) as realtime, ToolServer() as tool_server:
         router = FakeRouter(api_key="sim-key", ttfb_s=args.router_ttfb_ms / 1000,
                             sentence_s=args.router_sentence_ms / 1000,
                             tool_calls=SCRIPTS)  # fmt: skip
         await router.start()
-        config = rehearsal_config(args.config, tool_server.base_url)
+        config = rehearsal_config(args.config, tool_server.base_url,
+                                  {HOOKS_SERVER: receiver.base_url})  # fmt: skip
         settings = Settings(
             public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
             inworld_realtime_url=realtime.url, inworld_router_url=router.url,
             config_path=args.config, database_url=db_url, port=0,
+            webhook_signing_secret=token, webhook_poll_seconds=0.2,
         )  # fmt: skip
         runner = web.AppRunner(create_app(settings, config), access_log=None)
         await runner.setup()
@@ -143,10 +148,15 @@ async def rehearse(args: argparse.Namespace) -> int:
         lines = await _place_all(base, token, sids, args.concurrency)
         if tool_sids and all(config.plan_for(n, "") is not None for n in TOOL_NUMBERS):
             lines += await _place_scenarios(base, token, tool_sids)
+        hooks_lines: list[str] = []
+        if config.plan_for(HOOKS_NUMBER, "") is not None:
+            hooks_lines = await hooks_call(SimTarget(base, PUBLIC_URL, token), receiver)
         await runner.cleanup()  # flushes the call records
         await router.close()
+    await receiver.stop()
     _note_endings(lines, endings)
     _print_calls(lines, await _heard_text(db_url), args.transcripts or args.calls <= 8)
+    print("\n".join(hooks_lines))
     print("\n" + render(await load_report(db_url)))
     print(f"\nrecords: {db_url}")
     page = await html_report(db_url, config=config, source=db_url)

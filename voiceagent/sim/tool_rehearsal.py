@@ -60,13 +60,17 @@ def scenario_script(scenario: Scenario) -> list[Step]:
             Pause(2500), HangUp()]  # fmt: skip
 
 
-def rehearsal_config(path: Path, tool_server: str) -> Config:
-    """The YAML (checked as it is first) with TOOL_SERVER replaced by the running server."""
+def rehearsal_config(path: Path, tool_server: str, servers: dict[str, str] | None = None) -> Config:
+    """The YAML (checked as it is first) with TOOL_SERVER replaced by the running server (and
+    each key of `servers`, e.g. the webhooks' stand-in host, by its value)."""
     config = load_config(path)
     text = path.read_text(encoding="utf-8")
-    if TOOL_SERVER not in text:
+    swaps = {TOOL_SERVER: tool_server, **(servers or {})}
+    if not any(host in text for host in swaps):
         return config
-    return parse_config(yaml.safe_load(text.replace(TOOL_SERVER, tool_server)), str(path))
+    for host, url in swaps.items():
+        text = text.replace(host, url)
+    return parse_config(yaml.safe_load(text), str(path))
 
 
 class Endings:
