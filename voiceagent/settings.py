@@ -68,6 +68,14 @@ class Settings(BaseModel):
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Twilio's REST API (outbound calls, recordings): the account, and an API key pair as an
+    # alternative to the auth token; the base URL moves it onto a fake in tests and simulate.
+    twilio_account_sid: str = ""
+    twilio_api_key_sid: str = ""
+    twilio_api_key_secret: str = ""
+    twilio_api_base_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://")
+    # Outbound calls created per second across the process (Twilio's default account limit: 1).
+    outbound_cps: float = Field(default=1.0, gt=0, le=100)
 
     @field_validator("public_url")
     @classmethod
@@ -154,6 +162,11 @@ ENV_NAMES: dict[str, str] = {
     "WEBHOOK_LEASE_SECONDS": "webhook_lease_seconds",
     "WEBHOOK_POLL_SECONDS": "webhook_poll_seconds",
     "WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
+    "TWILIO_ACCOUNT_SID": "twilio_account_sid",
+    "TWILIO_API_KEY_SID": "twilio_api_key_sid",
+    "TWILIO_API_KEY_SECRET": "twilio_api_key_secret",
+    "TWILIO_API_BASE_URL": "twilio_api_base_url",
+    "OUTBOUND_CPS": "outbound_cps",
 }
 
 
