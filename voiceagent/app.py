@@ -24,6 +24,7 @@ from voiceagent.web.clips import clip
 from voiceagent.web.dashboard import add_dashboard
 from voiceagent.web.keys import SERVICES, VERIFIER
 from voiceagent.web.phone_socket import phone_socket
+from voiceagent.web.recording_status import recording_status
 from voiceagent.web.twilio_http import voice, voice_action
 from voiceagent.webhooks.service import start_webhooks
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     app.cleanup_ctx.append(services_ctx)
     app.router.add_post("/voice", voice)
     app.router.add_post("/voice/action", voice_action)
+    app.router.add_post("/recording-status", recording_status)
     app.router.add_get("/healthz", healthz)
     if settings.metrics_port is None:  # else only the internal listener serves it
         app.router.add_get("/metrics", metrics)

@@ -29,6 +29,7 @@ from voiceagent.webhooks.events import call_ended_payload, is_last_leg, outbox_r
 if TYPE_CHECKING:
     from voiceagent.metrics import Metrics
     from voiceagent.webhooks.context_fetch import CallContexts
+    from voiceagent.webhooks.recordings import Recordings
 
 log = get_logger("voiceagent.runtime")
 
@@ -113,6 +114,7 @@ class Services:
     calls: ActiveCalls = field(default_factory=ActiveCalls)
     metrics: Metrics | None = None
     contexts: CallContexts | None = None
+    recordings: Recordings | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -144,7 +146,10 @@ class Services:
         (with its `call.ended` event when the plan has a call-events hook and no leg follows)."""
         if plan is not None and plan.webhooks.call_events is not None and is_last_leg(call, plan):
             facts = await self.stores.context.get_facts(call.call_sid) or {}
-            payload = call_ended_payload(call, plan, facts, None)
+            recording = None
+            if self.recordings is not None and plan.recording.enabled:
+                recording = await self.recordings.recording_of(call.call_sid)
+            payload = call_ended_payload(call, plan, facts, recording)
             call.events.append(outbox_row(payload, plan.webhooks.call_events.url))
         outcome = CallOutcome(
             reason=call.end_reason or EndReason.INTERNAL_ERROR,

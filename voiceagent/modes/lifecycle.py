@@ -137,6 +137,8 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
     failover_from = start.parameters.get("failover_from")
     call.failover_from = failover_from if failover_from in MODES else None
     services.sink.call_started(call)  # a failover leg is recorded and counted as one
+    if services.recordings is not None and call.failover_from is None:
+        services.recordings.start(plan, call.call_sid)  # the number's recording: Twilio REST
     log.info("stream_started", stream_sid=start.stream_sid or None)
     run = CallRun(phone, call, plan, services, start)
     try:

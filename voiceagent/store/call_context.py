@@ -42,6 +42,12 @@ class CallContextStore(Protocol):
 
     async def get_context(self, call_sid: str) -> bytes | None: ...
 
+    async def put_note(self, call_sid: str, name: str, value: bytes) -> None:
+        """Keep a small named fact about the call (`ended`, `recording`)."""
+        ...
+
+    async def get_note(self, call_sid: str, name: str) -> bytes | None: ...
+
     async def close(self) -> None: ...
 
 
@@ -55,6 +61,7 @@ class MemoryCallContext:
         self.facts: TtlBook[Facts] = TtlBook(ttl_s, max_calls, clock)
         self.claims: TtlBook[bool] = TtlBook(ttl_s, max_calls, clock)
         self.contexts: TtlBook[bytes] = TtlBook(ttl_s, max_calls, clock)
+        self.notes: TtlBook[bytes] = TtlBook(ttl_s, max_calls, clock)
 
     async def put_facts(self, call_sid: str, facts: Facts) -> None:
         self.facts.put(call_sid, dict(facts))
@@ -73,6 +80,12 @@ class MemoryCallContext:
 
     async def get_context(self, call_sid: str) -> bytes | None:
         return self.contexts.get(call_sid)
+
+    async def put_note(self, call_sid: str, name: str, value: bytes) -> None:
+        self.notes.put(f"{call_sid}:{name}", value[:MAX_VALUE_BYTES])
+
+    async def get_note(self, call_sid: str, name: str) -> bytes | None:
+        return self.notes.get(f"{call_sid}:{name}")
 
     async def close(self) -> None:
         return None
@@ -129,6 +142,21 @@ class RedisCallContext:
         if isinstance(data, bytes):
             return data
         return await self._local.get_context(call_sid)
+
+    async def put_note(self, call_sid: str, name: str, value: bytes) -> None:
+        value = value[:MAX_VALUE_BYTES]
+        key = _key(call_sid, "note:" + name)
+        if await self._backend.attempt(
+            "put_note", lambda r: r.set(key, value, px=self._ttl_ms)
+        ) is DOWN:  # fmt: skip
+            await self._local.put_note(call_sid, name, value)
+
+    async def get_note(self, call_sid: str, name: str) -> bytes | None:
+        key = _key(call_sid, "note:" + name)
+        data = await self._backend.attempt("get_note", lambda r: r.get(key))
+        if isinstance(data, bytes):
+            return data
+        return await self._local.get_note(call_sid, name)
 
     async def close(self) -> None:
         return None

@@ -24,7 +24,7 @@ from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
 from voiceagent.store.schema import COUNTERS, calls, turns, webhook_events
 
-Op = Literal["start", "turn", "end"]
+Op = Literal["start", "turn", "end", "recording"]
 _INT32 = 2**31 - 1
 _INT64 = 2**63 - 1
 
@@ -131,6 +131,10 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
     for record in records:
         if record.op == "start":
             await conn.execute(_upsert_start(conn.dialect.name), record.row)
+        elif record.op == "recording":
+            sid = calls.c.call_sid == record.row["call_sid"]
+            values = {k: v for k, v in record.row.items() if k.startswith("recording_")}
+            await conn.execute(update(calls).where(sid).values(values))
         elif record.end is not None:
             await _write_end(conn, record.row, record.end)
         for event in record.events:  # the outbox: with the call's record, or not at all

@@ -74,6 +74,9 @@ calls = Table(
     Column("transfer", String(40)),
     *(Column(name, Integer, nullable=False, server_default="0") for name in COUNTERS),
     Column("duration_s", Float),
+    Column("recording_sid", String(40)),
+    Column("recording_url", Text),
+    Column("recording_duration_s", Float),
 )
 
 turns = Table(

@@ -160,9 +160,11 @@ async def _with_context(
     """Keep the call's facts and start its context fetch. A realtime call's TwiML needs no
     context: the fetch runs on while Twilio opens the stream (which waits for it); any other
     mode's TwiML (its greeting) is built with the context, so it is awaited here."""
-    if plan.webhooks.call_context is None and plan.webhooks.call_events is None:
+    events = plan.webhooks.call_events
+    if plan.webhooks.call_context is None and events is None and not plan.recording.enabled:
         return plan
-    facts = {"from": form.get("From", ""), "to": form.get("To", ""), "direction": "inbound"}
+    facts = {"from": form.get("From", ""), "to": form.get("To", ""), "direction": "inbound",
+             "number": plan.number, "events_url": events.url if events else ""}  # fmt: skip
     await services.stores.context.put_facts(call_sid, facts)
     if services.contexts is None or plan.webhooks.call_context is None:
         return plan

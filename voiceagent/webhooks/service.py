@@ -1,5 +1,5 @@
-"""The webhooks of one app: its context fetches and its outbox deliverer, started and stopped
-with the app (`start_webhooks` in app.py's services context)."""
+"""The business wiring of one app: its context fetches, its outbox deliverer and its
+recordings, started and stopped with the app (`start_webhooks` in app.py's services context)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from voiceagent.runtime import Services
 from voiceagent.store.records import RecordingSink
 from voiceagent.webhooks.context_fetch import CallContexts
 from voiceagent.webhooks.delivery import Deliverer, RetryPolicy
+from voiceagent.webhooks.recordings import Recordings, rest_client
 
 log = get_logger("voiceagent.webhooks")
 
@@ -15,9 +16,13 @@ log = get_logger("voiceagent.webhooks")
 class AppWebhooks:
     """Holds what `start_webhooks` built, for the app's lifetime."""
 
-    def __init__(self, contexts: CallContexts | None, deliverer: Deliverer | None) -> None:
+    def __init__(
+        self, contexts: CallContexts | None, deliverer: Deliverer | None,
+        recordings: Recordings | None = None,
+    ) -> None:  # fmt: skip
         self.contexts = contexts
         self.deliverer = deliverer
+        self.recordings = recordings
 
     def start(self) -> None:
         if self.deliverer is not None:
@@ -28,6 +33,8 @@ class AppWebhooks:
             await self.deliverer.stop()
         if self.contexts is not None:
             await self.contexts.close()
+        if self.recordings is not None:
+            await self.recordings.close()
 
 
 def start_webhooks(services: Services, recorder: RecordingSink | None) -> AppWebhooks:
@@ -36,13 +43,16 @@ def start_webhooks(services: Services, recorder: RecordingSink | None) -> AppWeb
     start (`Settings.require_webhook_secret` + this check)."""
     settings = services.settings
     secret = settings.webhook_signing_secret
+    recordings = services.recordings = Recordings(
+        rest_client(settings), services.stores.context, settings.public_url, recorder
+    )
     if not secret:
-        return AppWebhooks(None, None)
+        return AppWebhooks(None, None, recordings)
     webhook_metrics = services.metrics.webhooks if services.metrics is not None else None
     count = webhook_metrics.count_context if webhook_metrics is not None else None
     services.contexts = CallContexts(services.http, services.stores.context, secret, count)
     if recorder is None:
-        return AppWebhooks(services.contexts, None)
+        return AppWebhooks(services.contexts, None, recordings)
     deliverer = Deliverer(
         recorder.engine, services.http, secret,
         policy=RetryPolicy(settings.webhook_retry_first_seconds,
@@ -51,4 +61,4 @@ def start_webhooks(services: Services, recorder: RecordingSink | None) -> AppWeb
         timeout_s=settings.webhook_timeout_seconds, metrics=webhook_metrics,
     )  # fmt: skip
     services.extras["deliverer"] = deliverer
-    return AppWebhooks(services.contexts, deliverer)
+    return AppWebhooks(services.contexts, deliverer, recordings)

@@ -1,4 +1,4 @@
-"""the call-events outbox (webhook_events)
+"""the call-events outbox (webhook_events), a call's recording
 
 Revision ID: 0003
 Revises: 0002
@@ -37,7 +37,15 @@ def upgrade() -> None:
     op.create_index("ix_webhook_events_call_sid", "webhook_events", ["call_sid"])
     op.create_index("ix_webhook_events_status", "webhook_events", ["status"])
     op.create_index("ix_webhook_events_next_attempt_at", "webhook_events", ["next_attempt_at"])
+    with op.batch_alter_table("calls") as batch:
+        batch.add_column(sa.Column("recording_sid", sa.String(40)))
+        batch.add_column(sa.Column("recording_url", sa.Text))
+        batch.add_column(sa.Column("recording_duration_s", sa.Float))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("calls") as batch:
+        batch.drop_column("recording_duration_s")
+        batch.drop_column("recording_url")
+        batch.drop_column("recording_sid")
     op.drop_table("webhook_events")
