@@ -47,9 +47,13 @@ def story_lines(story: dict[str, Any]) -> list[str]:
         + (f" ({call['end_detail']})" if call.get("end_detail") else "")
         + (f", {call['duration_s']:.1f} s" if call.get("duration_s") is not None else "")
     )
-    recording = next((e["recording_url"] for e in events if e["recording_url"]), None)
+    recording = call.get("recording_url") or next(
+        (e["recording_url"] for e in events if e["recording_url"]), None
+    )
     if recording:
-        lines.append(f"{'':12}  recording: {recording}")
+        seconds = call.get("recording_duration_s")
+        length = f" ({seconds:.0f} s)" if seconds is not None else ""
+        lines.append(f"{'':12}  recording: {recording}{length}")
     for event in events:
         done = event.get("delivered_at") if event["status"] == "delivered" else None
         lines.append(
