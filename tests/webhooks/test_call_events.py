@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.rig import StartRig
+from tests.rig import StartRig, realtime_options, rig_config
 from tests.webhooks.conftest import CTX_REALTIME, CTX_RELAY, HOOK_SETTINGS, hooks_config
 from voiceagent.sim.hooks_receiver import HooksReceiver
 from voiceagent.sim.script import HangUp, Listen, Say
@@ -90,3 +90,32 @@ async def test_4xx_marks_failed_and_redeliver(start_rig: StartRig, hooks: HooksR
     assert await redeliver_event(rig.settings.database_url, evt)
     events = await hooks.wait_events(1)
     assert evt in events
+
+
+async def test_failover_leg_keeps_the_context_and_one_event(
+    start_rig: StartRig, hooks: HooksReceiver
+) -> None:
+    """A realtime call that fails over to relay asks for its context once, its relay leg
+    greets with the context's words, and the call sends one `call.ended`, from its last leg."""
+    hooks.context_answer = {
+        "variables": {"first_name": "Ada"},
+        "agent": {"failover_greeting": "Sorry {{first_name}}, I am back."},
+    }
+    number = "+18005550135"
+    config = rig_config(**{number: {
+        "mode": "realtime-passthrough", "fallback_mode": "relay-router",
+        "webhooks": {"call_context": {"url": hooks.context_url},
+                     "call_events": {"url": hooks.events_url}}}})  # fmt: skip
+    rig = await start_rig(config=config, records=True, realtime=realtime_options(
+        refuse_status=503), **HOOK_SETTINGS)  # fmt: skip
+    first = await rig.place_call(number, [Say(ms=300), HangUp()])
+    assert first.action_twiml is not None and "<ConversationRelay" in first.action_twiml
+    await rig.place_call(number, [Listen(), HangUp()], call_sid=first.call_sid,
+                         twiml=first.action_twiml)  # fmt: skip
+    events = await hooks.wait_events(1)
+    await asyncio.sleep(1.5)  # time for a second event, were one sent
+    assert list(events) == [event_id(first.call_sid, "call.ended")]
+    assert len(hooks.deliveries) == 1 and len(hooks.contexts) == 1
+    ended = events[event_id(first.call_sid, "call.ended")]
+    assert ended["failover_from"] == "realtime-passthrough" and ended["mode"] == "relay-router"
+    assert rig.router.requests[0].messages[-1]["content"] == "Sorry Ada, I am back."

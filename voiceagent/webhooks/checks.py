@@ -6,7 +6,7 @@ from __future__ import annotations
 from voiceagent.config import Config
 from voiceagent.errors import ConfigError
 from voiceagent.settings import Settings
-from voiceagent.webhooks.context import placeholders
+from voiceagent.webhooks.context import TEMPLATED, placeholders
 
 _SAMPLE_SID = "CA" + "0" * 32
 
@@ -19,7 +19,7 @@ def placeholder_warnings(config: Config) -> list[str]:
         plan = config.plan_for(number, _SAMPLE_SID)
         if plan is None or plan.webhooks.call_context is not None:
             continue
-        for field in ("instructions", "greeting"):
+        for field in TEMPLATED:
             names = placeholders(getattr(plan.agent, field))
             if names:
                 shown = ", ".join("{{" + n + "}}" for n in sorted(names))

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from voiceagent.config_models import AgentOverrides, CallPlan
 
+TEMPLATED = ("instructions", "greeting", "failover_greeting")
+"""The agent texts whose `{{name}}` placeholders the context's variables fill."""
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
 MAX_ANSWER_BYTES = 64 * 1024
 VarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -118,13 +120,8 @@ def apply_context(plan: CallPlan, context: CallContext | None) -> CallPlan:
         agent = agent.model_copy(update=changes)
         variables = dict(answer.variables)
         rejected = answer.reject.message if answer.reject is not None else None
-    templated = PLACEHOLDER.search(agent.instructions) or PLACEHOLDER.search(agent.greeting)
+    templated = any(PLACEHOLDER.search(getattr(agent, f)) for f in TEMPLATED)
     if not templated and not variables and rejected is None and agent is plan.agent:
         return plan
-    agent = agent.model_copy(
-        update={
-            "instructions": render(agent.instructions, variables),
-            "greeting": render(agent.greeting, variables),
-        }
-    )
+    agent = agent.model_copy(update={f: render(getattr(agent, f), variables) for f in TEMPLATED})
     return plan.model_copy(update={"agent": agent, "variables": variables, "rejected": rejected})
