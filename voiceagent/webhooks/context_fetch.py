@@ -134,7 +134,9 @@ class CallContexts:
         }
         try:
             async with asyncio.timeout(hook.timeout_ms / 1000):
-                async with self._http.post(hook.url, data=body, headers=headers) as resp:
+                async with self._http.post(
+                    hook.url, data=body, headers=headers, allow_redirects=False
+                ) as resp:
                     if not 200 <= resp.status < 300:
                         return CallContext(status=ContextStatus.HTTP_ERROR), f"status {resp.status}"
                     raw = await resp.content.read(64 * 1024 + 1)

@@ -19,7 +19,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +35,7 @@ log = get_logger("voiceagent.webhooks")
 BATCH: Final = 20
 MAX_GAP_S: Final = 3600.0
 RETRYABLE_4XX: Final = frozenset({408, 429})
+SETTLE_TRIES: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +135,10 @@ class Deliverer:
             next_at = self._policy.next_at(event.attempts + 1, created, now, self._jitter())
             if next_at is None:
                 outcome, error = FAILED, (error or f"status {http_status}") + "; retries over"
-        async with self._engine.begin() as conn:
-            kept = await settle(
-                conn, event, self.owner, status=outcome, next_at=next_at,
-                http_status=http_status, error=error, now=now,
-            )  # fmt: skip
+        kept = await self._settle(
+            event, status=outcome, next_at=next_at, http_status=http_status, error=error,
+            now=now,
+        )  # fmt: skip
         fields = {"event_id": event.event_id, "attempt": event.attempts + 1,
                   "http_status": http_status, "error": error}  # fmt: skip
         if not kept:
@@ -156,6 +156,21 @@ class Deliverer:
         if self._metrics is not None:
             self._metrics.attempted(outcome, latency if outcome == DELIVERED else None)
 
+    async def _settle(self, event: Leased, **result: Any) -> bool:
+        """Record the attempt, trying again briefly if the database is busy (SQLite locks):
+        an unrecorded success would be sent again when the lease expires."""
+        for attempt in range(SETTLE_TRIES):
+            try:
+                async with self._engine.begin() as conn:
+                    return await settle(conn, event, self.owner, **result)
+            except Exception as exc:  # the database is the boundary
+                if attempt == SETTLE_TRIES - 1:
+                    log.warning("webhook_settle_failed", event_id=event.event_id,
+                                error=type(exc).__name__)  # fmt: skip
+                    return False
+                await asyncio.sleep(0.2 * (attempt + 1))
+        return False
+
     async def _post(self, event: Leased) -> tuple[int | None, str | None]:
         headers = {
             "Content-Type": "application/json",
@@ -165,7 +180,9 @@ class Deliverer:
         }
         try:
             async with asyncio.timeout(self._timeout_s):
-                async with self._http.post(event.url, data=event.body, headers=headers) as resp:
+                async with self._http.post(
+                    event.url, data=event.body, headers=headers, allow_redirects=False
+                ) as resp:
                     await resp.content.read(4096)  # a little of the answer, then let go
                     return resp.status, None
         except TimeoutError:
