@@ -38,6 +38,17 @@ async def test_call_ended_delivered_and_verified(start_rig: StartRig, hooks: Hoo
     assert ended["turns"][0]["text"]  # transcripts recorded on this number: heard text kept
     relay = events[event_id(relay_sid, "call.ended")]
     assert relay["mode"] == "relay-router" and all("text" not in t for t in relay["turns"])
+    metrics = rig.services.metrics
+    assert metrics is not None
+    for _ in range(50):  # the attempt is counted once its result is recorded
+        if metrics.registry.get_sample_value("voiceagent_webhook_delivered_total") == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert metrics.registry.get_sample_value("voiceagent_webhook_delivered_total") == 2
+    assert (
+        metrics.registry.get_sample_value("voiceagent_webhook_delivery_latency_seconds_count") == 2
+    )
+    assert metrics.registry.get_sample_value("voiceagent_webhook_failed_total") == 0
 
 
 async def test_receiver_down_then_up_across_restart(
