@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.store.conftest import Database
 from voiceagent.sim.hooks_receiver import HooksReceiver
-from voiceagent.store.schema import migrate, webhook_events
+from voiceagent.store.records.schema import migrate, webhook_events
 from voiceagent.webhooks.delivery import Deliverer, RetryPolicy
 from voiceagent.webhooks.events import outbox_row
 from voiceagent.webhooks.outbox import lease_due

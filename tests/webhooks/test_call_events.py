@@ -13,7 +13,7 @@ from tests.webhooks.conftest import CTX_REALTIME, CTX_RELAY, HOOK_SETTINGS, hook
 from voiceagent.sim.hooks_receiver import HooksReceiver
 from voiceagent.sim.script import HangUp, Listen, Say
 from voiceagent.sim.webhooks import new_sid
-from voiceagent.store.schema import make_engine, webhook_events
+from voiceagent.store.records.schema import make_engine, webhook_events
 from voiceagent.webhooks.admin import outbox_events, redeliver_event
 from voiceagent.webhooks.events import event_id
 

@@ -17,7 +17,7 @@ from voiceagent.sim.fake_twilio_rest import FakeTwilioRest
 from voiceagent.sim.hooks_receiver import HooksReceiver
 from voiceagent.sim.script import HangUp, Listen, Pause
 from voiceagent.sim.webhooks import new_sid
-from voiceagent.store.schema import calls, make_engine
+from voiceagent.store.records.schema import calls, make_engine
 from voiceagent.webhooks.events import event_id
 
 RECORDED = "+18005550161"

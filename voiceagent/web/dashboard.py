@@ -33,8 +33,8 @@ from voiceagent.report.html import render_html
 from voiceagent.report.page import build_page, load_records
 from voiceagent.report.story import story_html
 from voiceagent.runtime import Services
-from voiceagent.store.call_story import load_story
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.call_story import load_story
+from voiceagent.store.records.schema import make_engine
 from voiceagent.web.keys import SERVICES
 
 log = get_logger("voiceagent.web")

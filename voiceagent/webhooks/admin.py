@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from voiceagent.store.schema import make_engine, migrate
+from voiceagent.store.records.schema import make_engine, migrate
 from voiceagent.webhooks.outbox import list_events, redeliver
 
 

@@ -20,7 +20,7 @@ import orjson
 
 from voiceagent.config_models import CallPlan, ContextHook
 from voiceagent.logging import get_logger
-from voiceagent.store.call_context import CallContextStore, Facts
+from voiceagent.store.live.call_context import CallContextStore, Facts
 from voiceagent.webhooks.context import (
     CallContext,
     ContextStatus,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from voiceagent.store.schema import webhook_events as t
+from voiceagent.store.records.schema import webhook_events as t
 from voiceagent.webhooks.events import DELIVERED, FAILED, PENDING
 
 

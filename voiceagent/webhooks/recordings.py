@@ -18,8 +18,8 @@ from voiceagent.config_models import CallPlan
 from voiceagent.errors import ConfigError, TwilioApiError
 from voiceagent.logging import get_logger
 from voiceagent.settings import Settings
-from voiceagent.store.call_context import CallContextStore
-from voiceagent.store.records import RecordingSink
+from voiceagent.store.live.call_context import CallContextStore
+from voiceagent.store.records.sink import RecordingSink
 from voiceagent.transport.twilio_rest import TwilioRest, TwilioRestClient, credentials_from
 from voiceagent.webhooks.events import outbox_row, recording_ready_payload
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from voiceagent.logging import get_logger
 from voiceagent.runtime import Services
-from voiceagent.store.records import RecordingSink
+from voiceagent.store.records.sink import RecordingSink
 from voiceagent.webhooks.context_fetch import CallContexts
 from voiceagent.webhooks.delivery import Deliverer, RetryPolicy
 from voiceagent.webhooks.recordings import Recordings, rest_client

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.schema import COUNTERS, calls, turns, webhook_events
+from voiceagent.store.records.schema import COUNTERS, calls, turns, webhook_events
 
 Op = Literal["start", "turn", "end", "recording"]
 _INT32 = 2**31 - 1

@@ -18,8 +18,8 @@ from typing import Final, Protocol
 
 import orjson
 
-from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend
-from voiceagent.store.ttl_book import TtlBook
+from voiceagent.store.live.redis_backend import DOWN, KEY_PREFIX, RedisBackend
+from voiceagent.store.live.ttl_book import TtlBook
 
 CONTEXT_TTL_S: Final = 3600.0
 MAX_VALUE_BYTES: Final = 256 * 1024

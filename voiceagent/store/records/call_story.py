@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from voiceagent.store.schema import calls, turns, webhook_events
+from voiceagent.store.records.schema import calls, turns, webhook_events
 
 
 def _utc(value: Any) -> Any:
