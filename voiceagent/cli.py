@@ -16,7 +16,11 @@ from voiceagent.report.calls_command import add_parser as add_calls
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
 from voiceagent.webhooks.admin import add_parser as add_webhooks
-from voiceagent.webhooks.checks import placeholder_warnings, webhook_settings_error
+from voiceagent.webhooks.checks import (
+    placeholder_warnings,
+    recording_warnings,
+    webhook_settings_error,
+)
 
 
 def _config_table(config: Config) -> list[dict[str, str]]:
@@ -49,11 +53,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 1
     rows = _config_table(config)
-    problem = _webhook_problem(config)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"invalid settings: {exc}", file=sys.stderr)
+        return 1
+    problem = webhook_settings_error(settings, config)
     if problem is not None:
         print(f"invalid config: webhooks cannot start: {problem}", file=sys.stderr)
         return 1
-    for warning in placeholder_warnings(config):
+    for warning in placeholder_warnings(config) + recording_warnings(settings, config):
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(
@@ -74,14 +83,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for r in rows:
             print("  ".join(r[k].ljust(w) for k, w in widths.items()))
     return 0
-
-
-def _webhook_problem(config: Config) -> str | None:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        return str(exc)
-    return webhook_settings_error(settings, config)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from tests.cli_process import run_cli
 from tests.rig import StartRig, realtime_options, rig_config
 from tests.webhooks.conftest import CTX_REALTIME, CTX_RELAY, HOOK_SETTINGS, hooks_config
 from voiceagent.sim.hooks_receiver import HooksReceiver
@@ -86,7 +87,8 @@ async def test_receiver_down_then_up_across_restart(
 
 
 async def test_4xx_marks_failed_and_redeliver(start_rig: StartRig, hooks: HooksReceiver) -> None:
-    """A 4xx other than 408/429 stops retrying (failed); redelivery sends it again."""
+    """A 4xx other than 408/429 stops retrying (failed, as `webhooks list --failed` shows);
+    `webhooks redeliver` sends it again."""
     hooks.events_status = 410
     rig = await start_rig(config=hooks_config(hooks), records=True, **HOOK_SETTINGS)
     sid = new_sid("CA")
@@ -97,10 +99,16 @@ async def test_4xx_marks_failed_and_redeliver(start_rig: StartRig, hooks: HooksR
     assert len(hooks.deliveries) == 1  # not retried
     failed = await outbox_events(rig.settings.database_url, failed_only=True)
     assert [(e["event_id"], e["last_status"]) for e in failed] == [(evt, 410)]
+    database = rig.settings.database_url
+    code, out, err = await run_cli("webhooks", "--database", database, "list", "--failed")
+    assert code == 0, err
+    assert evt in out and "failed" in out and "410" in out
     hooks.events_status = 200
-    assert await redeliver_event(rig.settings.database_url, evt)
+    code, out, err = await run_cli("webhooks", "--database", database, "redeliver", evt)
+    assert code == 0 and "due again" in out, err
     events = await hooks.wait_events(1)
     assert evt in events
+    assert not await redeliver_event(database, "evt_unknown")
 
 
 async def test_failover_leg_keeps_the_context_and_one_event(

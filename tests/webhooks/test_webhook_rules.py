@@ -16,7 +16,7 @@ from voiceagent.config import parse_config
 from voiceagent.errors import ConfigError
 from voiceagent.settings import Settings
 from voiceagent.webhooks import sign, verify_signature
-from voiceagent.webhooks.checks import placeholder_warnings
+from voiceagent.webhooks.checks import placeholder_warnings, recording_warnings
 from voiceagent.webhooks.context import (
     CallContext,
     ContextStatus,
@@ -114,6 +114,16 @@ def test_placeholder_warnings() -> None:
         f"numbers.{NUMBER}.agent.greeting: {{{{x}}}} render empty: the number has no "
         "webhooks.call_context to fill them"
     ]
+
+
+def test_recording_without_account_is_warned() -> None:
+    """A number recording calls without TWILIO_ACCOUNT_SID is warned about."""
+    config = rig_config(**{NUMBER: {"mode": "relay-router", "recording": {"enabled": True}}})
+    assert recording_warnings(Settings(), config) == [
+        f"numbers.{NUMBER}.recording: enabled, but TWILIO_ACCOUNT_SID is not set: calls are "
+        "not recorded"
+    ]
+    assert recording_warnings(Settings(twilio_account_sid="AC" + "1" * 32), config) == []
 
 
 async def test_check_config_names_missing_secret(tmp_path: Path) -> None:

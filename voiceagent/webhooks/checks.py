@@ -30,6 +30,18 @@ def placeholder_warnings(config: Config) -> list[str]:
     return warnings
 
 
+def recording_warnings(settings: Settings, config: Config) -> list[str]:
+    """Numbers that want recordings while no Twilio REST account is configured."""
+    if settings.twilio_account_sid:
+        return []
+    return [
+        f"numbers.{number}.recording: enabled, but TWILIO_ACCOUNT_SID is not set: calls are "
+        "not recorded"
+        for number, entry in sorted(config.numbers.items())
+        if entry.recording is not None and entry.recording.enabled
+    ]
+
+
 def webhook_settings_error(settings: Settings, config: Config) -> str | None:
     """Why the server would refuse to start this config's webhooks (None: it would not)."""
     try:
