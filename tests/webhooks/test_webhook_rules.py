@@ -4,9 +4,11 @@ the config's webhooks, and what check-config / serve say about a missing secret.
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
@@ -15,15 +17,18 @@ from tests.rig import rig_config, rig_config_data
 from voiceagent.config import parse_config
 from voiceagent.errors import ConfigError
 from voiceagent.settings import Settings
+from voiceagent.store.live.call_context import MemoryCallContext
 from voiceagent.webhooks import sign, verify_signature
 from voiceagent.webhooks.checks import placeholder_warnings, recording_warnings
 from voiceagent.webhooks.context import (
     CallContext,
     ContextStatus,
     apply_context,
+    load_context,
     parse_answer,
     render,
 )
+from voiceagent.webhooks.context_fetch import CallContexts
 from voiceagent.webhooks.delivery import RetryPolicy, verdict
 
 SECRET = "s3cret-s3cret-s3cret"
@@ -137,3 +142,26 @@ async def test_check_config_names_missing_secret(tmp_path: Path) -> None:
     env["WEBHOOK_SIGNING_SECRET"] = SECRET
     code, _, err = await run_cli("check-config", str(path), env=env)
     assert code == 0, err
+
+
+async def test_context_claimed_elsewhere_and_never_stored_is_lost() -> None:
+    """An instance waiting for a context another instance claimed but never stored uses the
+    YAML after the hook's timeout, and keeps that outcome so later legs do not wait again."""
+    store = MemoryCallContext()
+    hook = {"call_context": {"url": "http://crm.test/ctx", "timeout_ms": 50}}
+    config = rig_config(**{NUMBER: {"mode": "relay-router", "webhooks": hook,
+                                    "agent": {"greeting": "Hi {{x}}"}}})  # fmt: skip
+    plan = config.plan_for(NUMBER, "CA" + "3" * 32)
+    assert plan is not None
+    sid = "CA" + "3" * 32
+    assert await store.claim(sid)  # the instance that answered /voice, then died
+    async with aiohttp.ClientSession() as http:
+        contexts = CallContexts(http, store, SECRET)
+        started = time.monotonic()
+        used = await contexts.settle(plan, sid)
+        assert used.agent.greeting == "Hi " and time.monotonic() - started >= 0.5
+        stored = load_context(await store.get_context(sid))
+        assert stored is not None and stored.status is ContextStatus.LOST
+        started = time.monotonic()
+        await contexts.settle(plan, sid)
+        assert time.monotonic() - started < 0.1

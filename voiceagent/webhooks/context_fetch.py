@@ -106,7 +106,9 @@ class CallContexts:
                 return stored
         log.warning("call_context_lost", call_sid=call_sid, number=plan.number)
         self._count(ContextStatus.LOST.value)
-        return CallContext(status=ContextStatus.LOST)
+        lost = CallContext(status=ContextStatus.LOST)
+        await self._store.put_context(call_sid, lost.dump())  # later legs need not wait again
+        return lost
 
     async def _fetch(
         self, hook: ContextHook, plan: CallPlan, call_sid: str, facts: Facts

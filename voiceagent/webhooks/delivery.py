@@ -95,7 +95,7 @@ class Deliverer:
             self._task = None
 
     async def _run(self) -> None:
-        down = False
+        down = ever_up = False
         while True:
             try:
                 taken = await self.deliver_due()
@@ -103,13 +103,14 @@ class Deliverer:
                     async with self._engine.connect() as conn:
                         self._metrics.depth.set(await depth(conn))
                 if down:
-                    down = False
                     log.info("webhook_outbox_up")
+                down, ever_up = False, True
             except Exception as exc:  # the database is the boundary: keep the loop alive
                 taken = 0
                 if not down:
-                    down = True
-                    log.warning("webhook_outbox_unavailable", error=type(exc).__name__)
+                    down = True  # at start: the records writer may not have migrated yet
+                    report = log.warning if ever_up else log.info
+                    report("webhook_outbox_unavailable", error=type(exc).__name__)
             if taken < BATCH:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
