@@ -29,7 +29,6 @@ from voiceagent.config_models import (
     Experiment,
     Handoff,
     Interruptible,
-    ModeName,
     NumberConfig,
     Overflow,
     RealtimeKnobs,
@@ -42,6 +41,7 @@ from voiceagent.config_models import (
     _Model,
 )
 from voiceagent.errors import ConfigError
+from voiceagent.modes.registry import ModeName
 
 __all__ = [
     "E164",

@@ -60,8 +60,8 @@ class MediaFormat(_Model):
     """Always µ-law / 8000 Hz / mono on Twilio; sampleRate and channels are JSON numbers."""
 
     encoding: str = "audio/x-mulaw"
-    sample_rate: int = 8000
-    channels: int = 1
+    sample_rate: int = Field(8000, ge=1, le=192_000)
+    channels: int = Field(1, ge=1, le=8)
 
 
 class StartInfo(_Model):

@@ -60,5 +60,4 @@ def start_webhooks(services: Services, recorder: RecordingSink | None) -> AppWeb
         lease_s=settings.webhook_lease_seconds, poll_s=settings.webhook_poll_seconds,
         timeout_s=settings.webhook_timeout_seconds, metrics=webhook_metrics,
     )  # fmt: skip
-    services.extras["deliverer"] = deliverer
     return AppWebhooks(services.contexts, deliverer, recordings)
