@@ -15,7 +15,7 @@ from voiceagent.sim.script import HangUp, Listen, Say
 from voiceagent.sim.webhooks import new_sid
 from voiceagent.store.records.schema import make_engine, webhook_events
 
-ADMIN = "story-admin-token"
+ADMIN = "story-admin-token-0123456789abcdef0123"
 
 
 async def _delivered(database: str) -> bool:
