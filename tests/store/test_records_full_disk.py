@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import event, select
 from structlog.testing import capture_logs
-from voiceagent.store.schema import calls, migrate, turns
 
 from tests.store.conftest import Database
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.records import RecordingSink
+from voiceagent.store.records.schema import calls, migrate, turns
+from voiceagent.store.records.sink import RecordingSink
 
 LONG_TEXT = "words of a long turn " * 400  # ~8 KB: a turn row needs new pages
 BROKEN = {

@@ -252,7 +252,7 @@ class _Replies:
         rid, timing = command.response_id, self.run.call.latency.turns[-1]
         timing = next((t for t in self.run.call.latency.turns if t.response_id == rid), timing)
         try:
-            calls = await self.speaker.speak(rid, request, timing)
+            calls = await self.speaker.speak(rid, request)
             await self.execute(self.machine.reply_spoken(rid, calls, time.monotonic()))
         except UpstreamError as exc:
             log.warning(

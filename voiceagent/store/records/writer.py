@@ -75,8 +75,7 @@ class RecordWriter(RecordBuffer):
             self._lose(self._drain_buffer())
             return
         self._deadline = time.monotonic() + flush_timeout
-        self._stop.set()
-        self._wake.set()
+        self.finish()
         bound = flush_timeout + PROBE_TIMEOUT_S + WRITE_TIMEOUT_S
         await asyncio.to_thread(self._thread.join, bound)
         if self._thread.is_alive():  # a write hung past every timeout: leave the daemon thread
@@ -90,7 +89,7 @@ class RecordWriter(RecordBuffer):
             engine = self._make_engine()
             try:
                 runner.run(self._prepare(engine))
-                while (batch := self._next_batch()) is not None:
+                while (batch := self.next_batch()) is not None:
                     if self._gave_up():
                         self._lose(batch)
                         continue
@@ -135,7 +134,7 @@ class RecordWriter(RecordBuffer):
                 attempt += 1
             else:
                 self._back_up()
-                self._settle(len(records), written=len(records))
+                self.settle(len(records), written=len(records))
                 return
 
     async def _write_rows(self, engine: AsyncEngine, records: list[Record]) -> list[Record]:
@@ -149,14 +148,14 @@ class RecordWriter(RecordBuffer):
                 if not await self._rows_fault(engine, exc):
                     return records[index:]
                 self.stats.rejected += 1
-                self._settle(1)
+                self.settle(1)
                 log.error(
                     "record_rejected", op=record.op, call_sid=clip(record.call_sid),
                     error=type(exc).__name__, sqlstate=error_code(exc),
                     rejected=self.stats.rejected,
                 )  # fmt: skip
             else:
-                self._settle(1, written=1)
+                self.settle(1, written=1)
         return []
 
     async def _rows_fault(self, engine: AsyncEngine, exc: BaseException) -> bool:
