@@ -1,4 +1,5 @@
-"""Command line: `voiceagent serve | check-config | simulate | report | webhooks | calls`."""
+"""Command line: `voiceagent serve | check-config | simulate | report | reload | twilio |
+webhooks | calls`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from voiceagent import __version__
 from voiceagent.config import Config, load_config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
@@ -15,6 +17,7 @@ from voiceagent.report import add_parser as add_report
 from voiceagent.report.calls_command import add_parser as add_calls
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
+from voiceagent.twilio_numbers import add_parser as add_twilio
 from voiceagent.webhooks.admin import add_parser as add_webhooks
 from voiceagent.webhooks.checks import (
     placeholder_warnings,
@@ -106,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voiceagent", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"voiceagent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="serve Twilio calls (settings from env / .env)")
     p.add_argument("--port", type=int, default=None)
@@ -117,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate(sub)
     add_report(sub)
     add_reload(sub)
+    add_twilio(sub)
     add_webhooks(sub)
     add_calls(sub)
     return parser

@@ -1,7 +1,8 @@
-"""The webhooks part of `voiceagent simulate`: one call to a number with a context webhook
-and a call-events webhook, both answered by a local `HooksReceiver` (its context greets the
-caller by name); prints the context the call used and the `call.ended` event delivered, with
-its signature checked as a receiver would."""
+"""The webhooks part of `voiceagent simulate`: one more call, to the first number with
+webhooks, whose context and events go to the rehearsal's local `HooksReceiver` (every webhook
+of a rehearsed config points there; its context greets the caller by name); prints the context
+the call used and the `call.ended` event delivered, with its signature checked as a receiver
+would."""
 
 from __future__ import annotations
 
@@ -10,29 +11,39 @@ import json
 
 import aiohttp
 
+from voiceagent.config import Config
 from voiceagent.sim.caller import place_call
 from voiceagent.sim.hooks_receiver import HooksReceiver
 from voiceagent.sim.script import HangUp, Listen, Say
 from voiceagent.sim.webhooks import SimTarget, new_sid
 from voiceagent.webhooks.events import event_id
 
-HOOKS_SERVER = "http://hooks.rehearsal.invalid"
-"""Where the sample config's webhooks point; the rehearsal's receiver stands in for it."""
-HOOKS_NUMBER = "+18005550106"
 EVENT_WAIT_S = 15.0
 
 
-async def hooks_call(target: SimTarget, receiver: HooksReceiver) -> list[str]:
+def hooks_number(config: Config) -> str | None:
+    """The first configured number with a context or events webhook (None: none has)."""
+    for number in sorted(config.numbers):
+        plan = config.plan_for(number, "CA" + "0" * 32)
+        if plan is not None and (plan.webhooks.call_context or plan.webhooks.call_events):
+            return number
+    return None
+
+
+async def hooks_call(target: SimTarget, receiver: HooksReceiver, number: str) -> list[str]:
     """Place the call, wait for its event; the lines to print."""
     sid = new_sid("CA")
     async with aiohttp.ClientSession() as http:
-        await place_call(target, HOOKS_NUMBER, [Listen(), Say("Hi, it's me."), Listen(), HangUp()],
+        await place_call(target, number, [Listen(), Say("Hi, it's me."), Listen(), HangUp()],
                          call_sid=sid, http=http)  # fmt: skip
-    lines = [f"\nwebhooks: {HOOKS_NUMBER}  {sid}"]
-    answer = receiver.context_answer
-    shown = answer.decode() if isinstance(answer, bytes) else json.dumps(answer)
-    verified = "verified" if all(receiver.context_verified) else "NOT verified"
-    lines.append(f"  context asked ({len(receiver.contexts)}, signature {verified}); used: {shown}")
+    lines = [f"\nwebhooks: {number}  {sid}"]
+    asked = [ok for c, ok in zip(receiver.contexts, receiver.context_verified, strict=True)
+             if c.get("call_sid") == sid]  # fmt: skip
+    if asked:
+        answer = receiver.context_answer
+        shown = answer.decode() if isinstance(answer, bytes) else json.dumps(answer)
+        verified = "verified" if all(asked) else "NOT verified"
+        lines.append(f"  context asked ({len(asked)}, signature {verified}); used: {shown}")
     wanted = event_id(sid, "call.ended")
     try:
         async with asyncio.timeout(EVENT_WAIT_S):
