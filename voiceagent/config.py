@@ -32,10 +32,12 @@ from voiceagent.config_models import (
     NumberConfig,
     Overflow,
     RealtimeKnobs,
+    Recording,
     RelayKnobs,
     Tools,
     TurnDetection,
     UnknownNumbers,
+    Webhooks,
     _Model,
 )
 from voiceagent.errors import ConfigError
@@ -57,10 +59,12 @@ __all__ = [
     "NumberConfig",
     "Overflow",
     "RealtimeKnobs",
+    "Recording",
     "RelayKnobs",
     "Tools",
     "TurnDetection",
     "UnknownNumbers",
+    "Webhooks",
     "assign_arm",
     "load_config",
     "parse_config",
@@ -73,6 +77,7 @@ class Config(_Model):
 
     defaults: Defaults = Defaults()
     unknown_numbers: UnknownNumbers = UnknownNumbers()
+    webhooks: Webhooks = Webhooks()
     numbers: dict[str, NumberConfig] = {}
 
     @field_validator("numbers")
@@ -115,6 +120,17 @@ class Config(_Model):
                 if entry.record_transcripts is None
                 else entry.record_transcripts
             ),
+            webhooks=_merge(self.webhooks, entry.webhooks),
+            recording=entry.recording or Recording(),
+        )
+
+    def uses_webhooks(self, events_only: bool = False) -> bool:
+        """Whether any call may fetch a context or emit events (then a signing secret is due;
+        `events_only`: emit events, which need the records database's outbox)."""
+        hooks = [self.webhooks, *(e.webhooks for e in self.numbers.values() if e.webhooks)]
+        return any(
+            h.call_events is not None or (h.call_context is not None and not events_only)
+            for h in hooks
         )
 
 

@@ -53,6 +53,22 @@ TRANSFER_NUMBERS = {
     TRANSFER_RELAY: {"mode": "relay-router", "agent": {"tools": _TRANSFER_TOOLS,
                                                        "greeting": "Hi."}},
 }  # fmt: skip
+HOOKS_SECRET = "scale-webhook-secret-0123456789"
+HOOKS_LEASE_S = 10.0  # WEBHOOK_LEASE_SECONDS: a killed instance's delivery is retried after it
+CTX_REALTIME, CTX_RELAY = "+18005550131", "+18005550132"
+
+
+def hook_numbers(base_url: str) -> dict[str, Any]:
+    """Numbers whose context and events webhooks go to a receiver at `base_url`."""
+    hooks = {
+        "call_context": {"url": base_url + "/context", "timeout_ms": 1500},
+        "call_events": {"url": base_url + "/events"},
+    }
+    agent = {"greeting": "Hi {{first_name}}.", "instructions": "Help {{first_name}}."}
+    return {CTX_REALTIME: {"mode": "realtime-passthrough", "webhooks": hooks, "agent": agent},
+            CTX_RELAY: {"mode": "relay-router", "webhooks": hooks, "agent": agent}}  # fmt: skip
+
+
 _HTTPLOG = re.compile(r" voiceagent/(\S+) \S+ (-?\d+) .*\"(\S+) (\S+) [^\"]*\"\s*$")
 
 
@@ -158,6 +174,7 @@ class Topology:
     router_port: int = field(default_factory=free_port)
     lb_port: int = field(default_factory=free_port)
     stats_port: int = field(default_factory=free_port)
+    hooks_port: int = field(default_factory=free_port)  # the business's webhook receiver
     instances: list[Instance] = field(default_factory=list)
     lb: subprocess.Popen[bytes] | None = None
 
@@ -170,7 +187,8 @@ class Topology:
 
     def start(self) -> None:
         config = self.workdir / "voiceagent.yaml"
-        config.write_text(yaml.safe_dump(rig_config_data(**TRANSFER_NUMBERS)))
+        hooks = hook_numbers(f"http://127.0.0.1:{self.hooks_port}")
+        config.write_text(yaml.safe_dump(rig_config_data(**TRANSFER_NUMBERS, **hooks)))
         env = dict(
             os.environ, PUBLIC_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN, INWORLD_API_KEY=KEY,
             INWORLD_REALTIME_URL=f"ws://127.0.0.1:{self.realtime_port}/api/v1/realtime/session",
@@ -180,6 +198,9 @@ class Topology:
             DRAIN_GRACE_SECONDS="30", UPSTREAM_CONNECT_TIMEOUT="3",
             ROUTER_FIRST_BYTE_TIMEOUT="1", REALTIME_SESSION_BUDGET=str(BUDGET),
             REALTIME_SESSION_LEASE_SECONDS=str(LEASE_S),
+            WEBHOOK_SIGNING_SECRET=HOOKS_SECRET, WEBHOOK_RETRY_FIRST_SECONDS="0.5",
+            WEBHOOK_POLL_SECONDS="0.2", WEBHOOK_TIMEOUT_SECONDS="5",
+            WEBHOOK_LEASE_SECONDS=str(HOOKS_LEASE_S),
         )  # fmt: skip
         self.instances = [Instance(n, free_port(), env, self.workdir) for n in SERVERS]
         for inst in self.instances:

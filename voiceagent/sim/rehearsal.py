@@ -42,6 +42,8 @@ from voiceagent.sim.caller import place_call
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
+from voiceagent.sim.hooks_receiver import HooksReceiver
+from voiceagent.sim.hooks_rehearsal import hooks_call, hooks_number
 from voiceagent.sim.rehearsal_plan import Scenario, capacity_warning, plan_rehearsal
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
 from voiceagent.sim.tool_rehearsal import (
@@ -149,17 +151,19 @@ async def rehearse(args: argparse.Namespace) -> int:
         api_key="sim-key", first_delta_delay_s=args.realtime_first_audio_ms / 1000,
         tool_calls=plan.scripts, call_transcripts=said,
     )  # fmt: skip
+    receiver = await HooksReceiver(token).start()
     async with FakeInworldRealtime(rt_opts) as realtime, ToolServer() as tool_server:
         router = FakeRouter(api_key="sim-key", ttfb_s=args.router_ttfb_ms / 1000,
                             sentence_s=args.router_sentence_ms / 1000,
                             tool_calls=plan.scripts)  # fmt: skip
         await router.start()
-        config = rehearsal_config(args.config, tool_server.base_url)
+        config = rehearsal_config(args.config, tool_server.base_url, receiver.base_url)
         settings = Settings(
             public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
             inworld_realtime_url=realtime.url, inworld_router_url=router.url,
             config_path=args.config, database_url=db_url, port=0,
             realtime_session_budget=budget,
+            webhook_signing_secret=token, webhook_poll_seconds=0.2,
         )  # fmt: skip
         runner = web.AppRunner(create_app(settings, config), access_log=None)
         await runner.setup()
@@ -175,10 +179,15 @@ async def rehearse(args: argparse.Namespace) -> int:
         endings = services.sink = Endings(services.sink)
         lines = await _place_all(base, token, plan.calls, args.concurrency)
         lines += await _place_scenarios(base, token, plan.scenarios)
+        hooks_lines: list[str] = []
+        if (hooked := hooks_number(config)) is not None:
+            hooks_lines = await hooks_call(SimTarget(base, PUBLIC_URL, token), receiver, hooked)
         await runner.cleanup()  # flushes the call records
         await router.close()
+    await receiver.stop()
     _note_endings(lines, endings)
     _print_calls(lines, await _recorded(db_url), args.transcripts or len(plan.calls) <= 8)
+    print("\n".join(hooks_lines))
     print("\n" + render(await load_report(db_url, config=config)))
     if plan.warnings:
         print(f"\nnot rehearsed: {len(plan.warnings)} (listed at the top)")

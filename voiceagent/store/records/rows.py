@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.records.schema import COUNTERS, calls, turns
+from voiceagent.store.records.schema import COUNTERS, calls, turns, webhook_events
 
-Op = Literal["start", "turn", "end"]
+Op = Literal["start", "turn", "end", "recording"]
 _INT32 = 2**31 - 1
 _INT64 = 2**63 - 1
 
@@ -36,6 +36,8 @@ class Record:
     op: Op
     row: dict[str, Any]
     end: dict[str, Any] | None = None
+    events: tuple[dict[str, Any], ...] = ()
+    """Outbox rows written in the same transaction as this record (webhooks/events.py)."""
 
     @property
     def call_sid(self) -> str:
@@ -119,7 +121,8 @@ def fitted(record: Record) -> Record:
     """The record with every value fitted to its table."""
     table = turns if record.op == "turn" else calls
     end = fit(calls, record.end) if record.end is not None else None
-    return Record(record.op, fit(table, record.row), end)
+    events = tuple(fit(webhook_events, event) for event in record.events)
+    return Record(record.op, fit(table, record.row), end, events)
 
 
 async def write(conn: AsyncConnection, records: list[Record]) -> None:
@@ -128,8 +131,14 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
     for record in records:
         if record.op == "start":
             await conn.execute(_upsert_start(conn.dialect.name), record.row)
+        elif record.op == "recording":
+            sid = calls.c.call_sid == record.row["call_sid"]
+            values = {k: v for k, v in record.row.items() if k.startswith("recording_")}
+            await conn.execute(update(calls).where(sid).values(values))
         elif record.end is not None:
             await _write_end(conn, record.row, record.end)
+        for event in record.events:  # the outbox: with the call's record, or not at all
+            await conn.execute(_insert_event(conn.dialect.name), event)
     rows = [record.row for record in records if record.op == "turn"]
     if rows:
         await conn.execute(insert(turns), rows)
@@ -153,6 +162,13 @@ def _upsert_start(dialect_name: str) -> Any:
             "end_reason": None,
         },
     )
+
+
+@functools.cache
+def _insert_event(dialect_name: str) -> Any:
+    """Insert an outbox row; one already there (same event id, written again) is kept."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(webhook_events).on_conflict_do_nothing(index_elements=["event_id"])
 
 
 @functools.cache
