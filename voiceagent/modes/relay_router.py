@@ -25,6 +25,7 @@ from voiceagent.errors import ProtocolError, UpstreamError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes import register
 from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
+from voiceagent.modes.relay_resume import Checkpointer, apply_checkpoint, resume_point
 from voiceagent.modes.relay_speaker import ClipSpeaker, TextSpeaker
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -41,6 +42,7 @@ from voiceagent.session.commands import (
     StopCall,
 )
 from voiceagent.session.relay_call import RelayCall
+from voiceagent.session.relay_ledger import InputLedger
 from voiceagent.tools.handoff import handoff_destination
 
 log = get_logger("voiceagent.relay")
@@ -80,6 +82,7 @@ class RelayRouter:
             f"{settings.public_url}/voice/action?{urlencode(query)}",
             relay_attributes(plan.relay, greeting if twilio_greets else None),
             parameters,
+            failover_languages(plan.relay),
         )
 
     def read_start(self, raw: str | bytes) -> CallStart | None:
@@ -94,15 +97,20 @@ class RelayRouter:
         plan, call, params = run.plan, run.call, run.start.parameters
         call.failover_from = params.get("failover_from") or None
         first = params.get("attempt", "1") == "1" and call.failover_from is None
-        if not first:
+        checkpoint = await resume_point(run)
+        if checkpoint is not None:  # Twilio reconnected this leg's dropped socket
+            apply_checkpoint(run, checkpoint)
+            first = False
+        elif not first:
             outcome = await run.services.take_outcome(call.call_sid)
             call.history.restore(outcome.history if outcome is not None else ())
             log.info("relay_leg_restored", restored_messages=len(call.history))
-        opening = first or call.failover_from is not None
+        opening = checkpoint is None and (first or call.failover_from is not None)
         greeting = plan.agent.failover_greeting if call.failover_from else plan.agent.greeting
         machine = RelayCall(
             call, instructions=plan.agent.instructions, dtmf_template=plan.relay.dtmf_template,
             apology=plan.agent.apology, tools=bool(plan.agent.tools),
+            ledger=InputLedger(checkpoint),
         )  # fmt: skip
         if plan.relay.greeting_source == "twilio" and opening:
             call.history.open_assistant("greeting").text = greeting
@@ -113,6 +121,8 @@ class RelayRouter:
                 try:
                     if plan.relay.greeting_source == "inworld" and opening:
                         await replies.execute(machine.greet(greeting))
+                    if checkpoint is not None:
+                        await replies.execute(machine.resume(time.monotonic()))
                     await _read(run, machine, replies)
                 finally:
                     replies.stop()
@@ -128,6 +138,7 @@ class RelayRouter:
         handoff = bool(form.get("HandoffData"))
         log.info("relay_action", call_sid=clip(call_sid, 40), session_status=clip(status, 20),
                  handoff=handoff)  # fmt: skip
+        await services.stores.call_state.drop_checkpoint(call_sid)  # the session is over
         if status == "failed":
             attempt = _int(form.get("attempt", "1"))
             log.warning("relay_session_failed", attempt=attempt,
@@ -167,7 +178,26 @@ def relay_attributes(relay: RelayKnobs, welcome_greeting: str | None) -> dict[st
     if welcome_greeting:
         attributes["welcome_greeting"] = welcome_greeting
         attributes["welcome_greeting_interruptible"] = relay.interruptible
+    attributes["application_reconnect"] = relay.application_reconnect
+    optional = {
+        "turn_detection": relay.turn_detection, "eot_threshold": relay.eot_threshold,
+        "ignore_backchannel": relay.ignore_backchannel, "preemptible": relay.preemptible,
+        "echo_prompt_filtering": relay.echo_prompt_filtering,
+        "speech_timeout": relay.speech_timeout_ms,
+        "events": ",".join(relay.events) or None,
+    }  # fmt: skip
+    for name, value in optional.items():
+        if value is not None:
+            attributes[name] = value if isinstance(value, bool | str) else str(value)
     return attributes
+
+
+def failover_languages(relay: RelayKnobs) -> list[dict[str, str]]:
+    """The `<Failover>` entries: per language the backup providers the number names."""
+    return [
+        {k: v for k, v in backup.model_dump(exclude_none=True).items() if isinstance(v, str)}
+        for backup in relay.failover
+    ]
 
 
 async def _read(run: CallRun, machine: RelayCall, replies: _Replies) -> None:
@@ -182,6 +212,8 @@ async def _read(run: CallRun, machine: RelayCall, replies: _Replies) -> None:
             continue
         if not await replies.execute(commands):
             return
+        if commands:
+            await replies.checkpointer.save()
     await replies.execute(machine.caller_left(phone.close_reason))
 
 
@@ -197,6 +229,7 @@ class _Replies:
         toolbox = call_toolbox(plan, services)
         self.tools = toolbox.router_tools() if toolbox else None  # declared in each request
         self.tasks = ToolTasks(run, toolbox, machine, self.execute)
+        self.checkpointer = Checkpointer(run, machine)
         self.speaker: ClipSpeaker | TextSpeaker = (
             TextSpeaker(services, machine, run.send_phone)
             if plan.relay.voice_source == "twilio"
@@ -260,6 +293,7 @@ class _Replies:
             await self.execute(self.machine.reply_failed(rid, exc.kind.value))
         finally:
             self.machine.reply_finished(rid)
+            await self.checkpointer.save()
 
 
 def _int(value: str) -> int:

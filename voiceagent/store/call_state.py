@@ -28,6 +28,12 @@ from redis.asyncio import Redis
 from voiceagent.config import CallPlan
 from voiceagent.logging import get_logger
 from voiceagent.session.call import EndReason
+from voiceagent.store.checkpoint import (
+    CHECKPOINT_TTL_S,
+    Checkpoint,
+    dump_checkpoint,
+    load_checkpoint,
+)
 from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend, text
 from voiceagent.store.ttl_book import TtlBook
 
@@ -141,6 +147,18 @@ class CallStateStore(Protocol):
         """The outcome, removed (only one taker gets it); None if unknown or expired."""
         ...
 
+    async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
+        """Keep a relay call's live conversation (history capped) for CHECKPOINT_TTL_S."""
+        ...
+
+    async def get_checkpoint(self, call_sid: str) -> Checkpoint | None:
+        """The call's checkpoint; None if unknown or expired."""
+        ...
+
+    async def drop_checkpoint(self, call_sid: str) -> None:
+        """Forget the checkpoint (the session ended for good, or a new leg took over)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -159,6 +177,7 @@ class MemoryCallState:
         self.calls: TtlBook[str] = TtlBook(plan_ttl_s, max_calls, clock)
         self.plans: TtlBook[CallPlan] = TtlBook(plan_ttl_s, max_plans, clock)
         self.outcomes: TtlBook[CallOutcome] = TtlBook(outcome_ttl_s, max_calls, clock)
+        self.checkpoints: TtlBook[Checkpoint] = TtlBook(CHECKPOINT_TTL_S, max_calls, clock)
 
     async def put_plan(self, call_sid: str, plan: CallPlan) -> None:
         digest, _ = plan_digest(plan)
@@ -174,6 +193,15 @@ class MemoryCallState:
 
     async def take_outcome(self, call_sid: str) -> CallOutcome | None:
         return self.outcomes.take(call_sid)
+
+    async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
+        self.checkpoints.put(call_sid, _bounded(checkpoint))
+
+    async def get_checkpoint(self, call_sid: str) -> Checkpoint | None:
+        return self.checkpoints.get(call_sid)
+
+    async def drop_checkpoint(self, call_sid: str) -> None:
+        self.checkpoints.take(call_sid)
 
     async def close(self) -> None:
         return None
@@ -251,9 +279,36 @@ class RedisCallState:
             return load_outcome(data)
         return await self._local.take_outcome(call_sid)  # put while Redis was down
 
+    async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
+        checkpoint = _bounded(checkpoint)
+        data, key = dump_checkpoint(checkpoint), _call_key(call_sid, "live")
+        ttl_ms = round(CHECKPOINT_TTL_S * 1000)
+        if await self._backend.attempt(
+            "put_checkpoint", lambda r: r.set(key, data, px=ttl_ms)
+        ) is DOWN:  # fmt: skip
+            await self._local.put_checkpoint(call_sid, checkpoint)
+
+    async def get_checkpoint(self, call_sid: str) -> Checkpoint | None:
+        key = _call_key(call_sid, "live")
+        data = await self._backend.attempt("get_checkpoint", lambda r: r.get(key))
+        if isinstance(data, bytes):
+            return load_checkpoint(data)
+        return await self._local.get_checkpoint(call_sid)
+
+    async def drop_checkpoint(self, call_sid: str) -> None:
+        key = _call_key(call_sid, "live")
+        await self._backend.attempt("drop_checkpoint", lambda r: r.delete(key))
+        await self._local.drop_checkpoint(call_sid)
+
     async def close(self) -> None:
         if self._owns:
             await self._backend.close()
+
+
+def _bounded(checkpoint: Checkpoint) -> Checkpoint:
+    """The checkpoint with its history capped like an outcome's."""
+    outcome = CallOutcome(EndReason.CALLER_DISCONNECTED, None, "", checkpoint.history).bounded()
+    return replace(checkpoint, history=outcome.history)
 
 
 def _call_key(call_sid: str, what: str) -> str:

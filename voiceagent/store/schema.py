@@ -45,7 +45,12 @@ COUNTERS = (
     "bad_frames",
     "upstream_errors",
     "tool_calls",
+    "reconnects",
+    "upstream_reconnects",
+    "provider_switches",
 )
+NOTED = ("languages", "providers")
+"""Comma-separated names a leg noted (set_language, configUpdated); a later leg's replace them."""
 FIGURES = (
     "response_ms",
     "upstream_ttfb_ms",
@@ -72,6 +77,7 @@ calls = Table(
     Column("upstream_failure", String(32)),
     Column("ended_by", String(32)),
     Column("transfer", String(40)),
+    *(Column(name, String(100)) for name in NOTED),
     *(Column(name, Integer, nullable=False, server_default="0") for name in COUNTERS),
     Column("duration_s", Float),
 )
