@@ -44,6 +44,7 @@ from voiceagent.session.commands import (
 from voiceagent.session.relay_call import RelayCall
 from voiceagent.session.relay_ledger import InputLedger
 from voiceagent.tools.handoff import handoff_destination
+from voiceagent.tools.language import with_set_language
 
 log = get_logger("voiceagent.relay")
 
@@ -109,7 +110,8 @@ class RelayRouter:
         greeting = plan.agent.failover_greeting if call.failover_from else plan.agent.greeting
         machine = RelayCall(
             call, instructions=plan.agent.instructions, dtmf_template=plan.relay.dtmf_template,
-            apology=plan.agent.apology, tools=bool(plan.agent.tools),
+            apology=plan.agent.apology,
+            tools=bool(with_set_language(plan.agent.tools, plan.agent.languages)),
             ledger=InputLedger(checkpoint),
         )  # fmt: skip
         if plan.relay.greeting_source == "twilio" and opening:
@@ -271,7 +273,7 @@ class _Replies:
             model=agent.llm_model, stream=True, temperature=agent.temperature,
             messages=[ChatMessage(**m) for m in command.messages],
             audio=None if relay.voice_source == "twilio"
-            else AudioRequest(voice=agent.voice, model=agent.tts_model),
+            else AudioRequest(voice=self.machine.voice or agent.voice, model=agent.tts_model),
             tools=tools, tool_choice=command.tool_choice if tools else None,
         )  # fmt: skip
 

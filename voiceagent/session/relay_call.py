@@ -33,7 +33,7 @@ from voiceagent.session.playback import PlaybackTracker
 from voiceagent.session.relay_ledger import InputLedger
 from voiceagent.session.relay_playout import Playout
 from voiceagent.session.relay_tools import CLOSE_POLL_S, RelayTools
-from voiceagent.tools.calls import ToolCall, ToolResult
+from voiceagent.tools.calls import SwitchLanguage, ToolCall, ToolResult
 
 log = get_logger("voiceagent.relay")
 
@@ -55,6 +55,7 @@ class RelayCall:
         self.dtmf_template = dtmf_template
         self.apology = apology
         self._mark: str | None = None  # the fingerprint of the input being handled
+        self.voice: str | None = None  # the Router voice `set_language` chose
         self.reply: str | None = None  # the latest reply's response id
         self.running = False  # its Router request is still streaming
         self._seq = 0
@@ -166,10 +167,24 @@ class RelayCall:
     def tool_finished(self, result: ToolResult, now: float) -> list[CallCommand]:
         """A call of the running round produced its result; the last one asks the follow-up."""
         tools, timing = self.tools, self._timing_of(self.reply or "")
+        switch: list[CallCommand] = []
+        if tools is not None and result.call.call_id in tools.pending:
+            switch = self._switch_language(result)
         if tools is None or not tools.result(result, now, timing) or timing is None:
-            return []
+            return switch
         messages = ({"role": "system", "content": self.instructions}, *self.call.history.messages())
-        return [self._start(messages, timing, tool_choice=tools.tool_choice)]
+        return [*switch, self._start(messages, timing, tool_choice=tools.tool_choice)]
+
+    def _switch_language(self, result: ToolResult) -> list[CallCommand]:
+        """`set_language`: Twilio's STT and TTS switch, and the Router voice of what follows."""
+        action = result.action
+        if not result.ok or not isinstance(action, SwitchLanguage):
+            return []
+        self.voice = action.voice or self.voice
+        self.call.languages.append(action.code)
+        log.info("language_switched", language=action.code)
+        language = cr.Language(tts_language=action.code, transcription_language=action.code)
+        return [SendPhone(cr.dump(language))]
 
     def wake(self, now: float) -> list[CallCommand]:
         """A `Wake` the machine asked for is due (the agent's end of the call)."""
