@@ -9,7 +9,7 @@ import pytest
 
 from voiceagent.config import parse_config
 from voiceagent.errors import ConfigError
-from voiceagent.modes.relay_router import failover_languages, relay_attributes
+from voiceagent.modes.relay_attributes import failover_languages, relay_attributes
 from voiceagent.protocols import twiml
 from voiceagent.report.arms import arm_settings
 from voiceagent.session.relay_ledger import InputLedger

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voiceagent.config import RelayKnobs
-from voiceagent.modes.relay_router import relay_attributes
+from voiceagent.modes.relay_attributes import relay_attributes
 from voiceagent.protocols import twiml
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?><Response>'

@@ -20,11 +20,16 @@ from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import urlencode
 
-from voiceagent.config import CallPlan, RelayKnobs
+from voiceagent.config import CallPlan
 from voiceagent.errors import ProtocolError, UpstreamError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes import register
 from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
+from voiceagent.modes.relay_attributes import (
+    declared_languages,
+    failover_languages,
+    relay_attributes,
+)
 from voiceagent.modes.relay_resume import Checkpointer, apply_checkpoint, resume_point
 from voiceagent.modes.relay_speaker import ClipSpeaker, TextSpeaker
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
@@ -84,6 +89,7 @@ class RelayRouter:
             relay_attributes(plan.relay, greeting if twilio_greets else None),
             parameters,
             failover_languages(plan.relay),
+            declared_languages(plan.agent.languages),
         )
 
     def read_start(self, raw: str | bytes) -> CallStart | None:
@@ -157,49 +163,6 @@ class RelayRouter:
                 return twiml.say_hangup("")
             return twiml.dial(target.number, target.message)
         return twiml.say_hangup(apology) if status == "failed" else twiml.empty()
-
-
-def relay_attributes(relay: RelayKnobs, welcome_greeting: str | None) -> dict[str, str | bool]:
-    """Every ConversationRelay attribute, explicit (twilio.md §2.1): Twilio changed several
-    defaults in 2025 and they depend on the account's age. The ConversationRelay voice is named
-    only when it speaks (`voice_source: twilio`); `welcome_greeting` when Twilio greets."""
-    attributes: dict[str, str | bool] = {
-        "language": relay.language,
-        "transcription_provider": relay.transcription_provider,
-        "speech_model": relay.speech_model,
-        "interruptible": relay.interruptible,
-        "interrupt_sensitivity": relay.interrupt_sensitivity,
-        "report_input_during_agent_speech": relay.report_input_during_agent_speech,
-        "dtmf_detection": relay.dtmf_detection,
-    }
-    if relay.hints:
-        attributes["hints"] = ",".join(relay.hints)
-    if relay.voice_source == "twilio":
-        attributes["tts_provider"] = relay.tts_provider
-        attributes["voice"] = relay.twilio_voice
-    if welcome_greeting:
-        attributes["welcome_greeting"] = welcome_greeting
-        attributes["welcome_greeting_interruptible"] = relay.interruptible
-    attributes["application_reconnect"] = relay.application_reconnect
-    optional = {
-        "turn_detection": relay.turn_detection, "eot_threshold": relay.eot_threshold,
-        "ignore_backchannel": relay.ignore_backchannel, "preemptible": relay.preemptible,
-        "echo_prompt_filtering": relay.echo_prompt_filtering,
-        "speech_timeout": relay.speech_timeout_ms,
-        "events": ",".join(relay.events) or None,
-    }  # fmt: skip
-    for name, value in optional.items():
-        if value is not None:
-            attributes[name] = value if isinstance(value, bool | str) else str(value)
-    return attributes
-
-
-def failover_languages(relay: RelayKnobs) -> list[dict[str, str]]:
-    """The `<Failover>` entries: per language the backup providers the number names."""
-    return [
-        {k: v for k, v in backup.model_dump(exclude_none=True).items() if isinstance(v, str)}
-        for backup in relay.failover
-    ]
 
 
 async def _read(run: CallRun, machine: RelayCall, replies: _Replies) -> None:
