@@ -143,9 +143,9 @@ async def test_refused_realtime_fails_over_on_the_other_instance(scale: Scale) -
 
 
 async def test_dropped_realtime_fails_over_with_the_conversation(scale: Scale) -> None:
-    """Inworld dropping mid-call: the relay leg, served by other instances, carries the
-    conversation heard so far."""
-    scale.realtime.options = realtime_options(drop_after_responses=2)
+    """Inworld dropping mid-call and refusing new sessions: the relay leg, served by other
+    instances, carries the conversation heard so far."""
+    scale.realtime.options = realtime_options(drop_after_responses=2, refuse_after_sessions=1)
     script = [Listen(), Say(ms=600), Listen(), Say(ms=600), Listen(), HangUp()]
     rec, _relay = await _failover(scale, script)
     assert rec.heard_ms > 0

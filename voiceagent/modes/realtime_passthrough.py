@@ -24,6 +24,7 @@ from voiceagent.logging import clip, get_logger
 from voiceagent.modes import MODES, register
 from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
 from voiceagent.modes.realtime_fast_path import CallerFastPath, UpstreamFastPath
+from voiceagent.modes.realtime_reconnect import reconnecting
 from voiceagent.modes.realtime_session import greeting_frames, session_update
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -93,7 +94,8 @@ class RealtimePassthrough:
             dtmf_template=plan.realtime.dtmf_template,
         )  # fmt: skip
         started = time.monotonic()
-        upstream = await run.services.realtime.connect(run.call.call_sid)
+        first = await run.services.realtime.connect(run.call.call_sid)
+        upstream = reconnecting(run, machine, first)  # a drop is not the end of the call
         log.info("upstream_connected", ms=round((time.monotonic() - started) * 1e3, 1))
         try:
             with contextlib.suppress(ChannelClosed):  # closed at once (e.g. over capacity):
