@@ -15,9 +15,8 @@ from voiceagent.protocols.signature import SignatureVerifier
 from voiceagent.runtime import ConfigHolder, Services
 from voiceagent.session.call import CallSink
 from voiceagent.settings import Settings
-from voiceagent.store.factory import make_recording_sink, make_shared_stores
-from voiceagent.store.records import RecordingSink
-from voiceagent.transport.intercept import InterceptingClientWebSocketResponse
+from voiceagent.store.live.factory import make_recording_sink, make_shared_stores
+from voiceagent.store.records.sink import RecordingSink
 from voiceagent.transport.upstream import InworldRealtime, InworldRouter
 from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
@@ -55,11 +54,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout)
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-        async with aiohttp.ClientSession(
-            timeout=timeout,
-            connector=connector,
-            ws_response_class=InterceptingClientWebSocketResponse,
-        ) as http:
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             stores = make_shared_stores(settings)
             app[SERVICES] = services = Services(
                 settings=settings, config=holder, http=http, stores=stores,

@@ -24,8 +24,8 @@ from voiceagent.errors import UpstreamFailure
 from voiceagent.logging import get_logger
 from voiceagent.session.call import CallSession, CallSink
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.factory import SharedStores
-from voiceagent.store.records import RecordingSink
+from voiceagent.store.live.factory import SharedStores
+from voiceagent.store.records.sink import RecordingSink
 from voiceagent.tools.calls import ToolResult
 from voiceagent.tools.telemetry import metric_labels
 

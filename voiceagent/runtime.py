@@ -18,10 +18,10 @@ from voiceagent.errors import ConfigError
 from voiceagent.logging import get_logger
 from voiceagent.session.call import CallSession, CallSink, EndReason, NullSink
 from voiceagent.settings import Settings
-from voiceagent.store.call_state import CallOutcome
-from voiceagent.store.clips import ClipStore
-from voiceagent.store.factory import SharedStores, make_shared_stores
-from voiceagent.store.session_budget import SessionBudget
+from voiceagent.store.live.call_state import CallOutcome
+from voiceagent.store.live.clips import ClipStore
+from voiceagent.store.live.factory import SharedStores, make_shared_stores
+from voiceagent.store.live.realtime_budget import RealtimeBudget
 from voiceagent.transport.upstream import RealtimeConnector, RouterClient
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class Services:
         return self.stores.clips
 
     @property
-    def budget(self) -> SessionBudget:
+    def budget(self) -> RealtimeBudget:
         """The Inworld Realtime session budget shared by all instances."""
         return self.stores.budget
 

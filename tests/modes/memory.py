@@ -29,7 +29,7 @@ from voiceagent.runtime import ConfigHolder, Services
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
 from voiceagent.settings import Settings
-from voiceagent.store.call_state import CallOutcome
+from voiceagent.store.live.call_state import CallOutcome
 from voiceagent.transport.channel import MemoryChannel, memory_pair
 from voiceagent.transport.upstream import MemoryRealtimeConnector, ScriptedRouter
 

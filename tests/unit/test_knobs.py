@@ -13,7 +13,7 @@ from voiceagent.modes.relay_attributes import failover_languages, relay_attribut
 from voiceagent.protocols import twiml
 from voiceagent.report.arms import arm_settings
 from voiceagent.session.relay_ledger import InputLedger
-from voiceagent.store.checkpoint import dump_checkpoint, load_checkpoint
+from voiceagent.store.live.checkpoint import dump_checkpoint, load_checkpoint
 
 N = "+18005550101"
 

@@ -21,14 +21,20 @@ from typing import TYPE_CHECKING
 from aiohttp import WSCloseCode
 
 from voiceagent.config import E164, CallPlan
-from voiceagent.errors import ProtocolError, UpstreamError, UpstreamFailure
+from voiceagent.errors import (
+    CallOver,
+    ChannelClosed,
+    ProtocolError,
+    UpstreamError,
+    UpstreamFailure,
+)
 from voiceagent.logging import bind_call, clip, get_logger
 from voiceagent.modes import MODES
 from voiceagent.protocols.signature import is_call_sid, stream_token, verify_stream_token
 from voiceagent.runtime import Services
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.session_budget import hold
-from voiceagent.transport.channel import Channel, ChannelClosed
+from voiceagent.store.live.realtime_budget import hold
+from voiceagent.transport.channel import Channel
 from voiceagent.transport.watch import watch
 
 if TYPE_CHECKING:
@@ -59,10 +65,6 @@ class CallStart:
     stream_sid: str = ""
     parameters: Mapping[str, str] = field(default_factory=dict)
     frames_read: int = 1  # the phone frames read up to and including this one
-
-
-class CallOver(Exception):
-    """Raised inside a call's tasks to end it (its reason is already on the CallSession)."""
 
 
 @dataclass
@@ -240,8 +242,7 @@ async def _close_phone(phone: Channel, call: CallSession) -> None:
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await phone.close(_CLOSE_CODES.get(reason, WSCloseCode.OK), reason.value)
-    except (TimeoutError, OSError, ChannelClosed):
-        phone.abort("close timed out")
+    except (TimeoutError, OSError, ChannelClosed):  # a cancelled close drops the connection
         log.warning("phone_close_slow")
 
 

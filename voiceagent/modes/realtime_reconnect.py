@@ -20,15 +20,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from voiceagent.config_knobs import UpstreamReconnect
-from voiceagent.errors import UpstreamError
+from voiceagent.errors import ChannelClosed, UpstreamError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.lifecycle import CallRun
-from voiceagent.modes.realtime_session import session_update
+from voiceagent.modes.realtime_setup import session_update
 from voiceagent.session.call import CallSession
 from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.session.upstream_resume import backoff_delays, machine_replaced, replay_items
-from voiceagent.transport.channel import Channel, ChannelClosed
-from voiceagent.transport.intercept import FrameHook
+from voiceagent.transport.channel import Channel
 
 log = get_logger("voiceagent.realtime")
 
@@ -53,7 +52,6 @@ class ReconnectingUpstream:
         self._call, self._sleep, self._worth_it = call, sleep, worth_it
         self._ours = False  # closed or aborted by us: never reconnect
         self._reconnecting = False
-        self._hook: FrameHook | None = None
         self.dropped_frames = 0
 
     # -- Channel --------------------------------------------------------------------------------
@@ -81,10 +79,6 @@ class ReconnectingUpstream:
     def close_reason(self) -> str:
         return self.inner.close_reason
 
-    @property
-    def writable(self) -> bool:
-        return not self._reconnecting and self.inner.writable
-
     async def send(self, text: str) -> None:
         if self._reconnecting:
             self.dropped_frames += 1
@@ -96,27 +90,19 @@ class ReconnectingUpstream:
                 raise
             self.dropped_frames += 1  # `receive` sees the close and replaces the session
 
-    def send_nowait(self, text: str) -> None:
-        self.inner.send_nowait(text)
-
-    def intercept(self, hook: FrameHook | None) -> bool:
-        self._hook = hook
-        return self.inner.intercept(hook)
-
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self._release()
         await self.inner.close(code, reason)
 
-    def abort(self, reason: str) -> None:
+    async def abort(self, reason: str) -> None:
         self._release()
-        self.inner.abort(reason)
+        await self.inner.abort(reason)
 
     def _release(self) -> None:
         """Never reconnect again, and let go of the call (a watcher may hold this a while)."""
         self._ours = True
         self._connect = self._resume = self._dropped = _gone
         self._worth_it = _never
-        self._hook = None
 
     async def receive(self) -> str | bytes | None:
         while True:
@@ -151,8 +137,6 @@ class ReconnectingUpstream:
                 if channel is None:
                     continue
                 self.inner = channel
-                if self._hook is not None:
-                    channel.intercept(self._hook)
                 self._call.counters.upstream_reconnects += 1
                 log.info(
                     "upstream_reconnected", attempt=attempt,
@@ -178,7 +162,7 @@ class ReconnectingUpstream:
             log.warning("upstream_reconnect_attempt_failed", attempt=attempt,
                         error=clip(f"{type(exc).__name__}: {exc}", 200))  # fmt: skip
             if channel is not None and not channel.closed:
-                channel.abort("reconnect attempt failed")
+                await channel.abort("reconnect attempt failed")
             return None
 
 

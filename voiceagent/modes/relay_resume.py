@@ -16,7 +16,7 @@ from typing import Any
 from voiceagent.logging import get_logger
 from voiceagent.modes.lifecycle import CallRun
 from voiceagent.session.relay_call import RelayCall
-from voiceagent.store.checkpoint import Checkpoint
+from voiceagent.store.live.checkpoint import Checkpoint
 
 log = get_logger("voiceagent.relay")
 

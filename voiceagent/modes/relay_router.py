@@ -21,10 +21,10 @@ from typing import ClassVar
 from urllib.parse import urlencode
 
 from voiceagent.config import CallPlan
-from voiceagent.errors import ProtocolError, UpstreamError
+from voiceagent.errors import CallOver, ProtocolError, UpstreamError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes import register
-from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
+from voiceagent.modes.lifecycle import CallRun, CallStart, call_parameters
 from voiceagent.modes.relay_attributes import (
     declared_languages,
     failover_languages,

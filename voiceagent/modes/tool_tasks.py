@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from voiceagent.config import CallPlan
+from voiceagent.errors import CallOver
 from voiceagent.logging import get_logger
-from voiceagent.modes.lifecycle import CallOver, CallRun
+from voiceagent.modes.lifecycle import CallRun
 from voiceagent.runtime import Services
 from voiceagent.session.commands import CallCommand, CancelTool, RunTool, Wake
 from voiceagent.tools.calls import ToolCall, ToolResult

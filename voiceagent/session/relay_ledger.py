@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from voiceagent.store.checkpoint import ANSWERED_KEPT, Checkpoint, fingerprint
+from voiceagent.store.live.checkpoint import ANSWERED_KEPT, Checkpoint, fingerprint
 
 
 class InputLedger:

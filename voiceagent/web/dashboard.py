@@ -31,7 +31,7 @@ from voiceagent.report.command import parse_since
 from voiceagent.report.html import render_html
 from voiceagent.report.page import build_page, load_records
 from voiceagent.runtime import Services
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.schema import make_engine
 from voiceagent.web.keys import SERVICES
 
 log = get_logger("voiceagent.web")

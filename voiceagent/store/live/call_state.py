@@ -28,14 +28,14 @@ from redis.asyncio import Redis
 from voiceagent.config import CallPlan
 from voiceagent.logging import get_logger
 from voiceagent.session.call import EndReason
-from voiceagent.store.checkpoint import (
+from voiceagent.store.live.checkpoint import (
     CHECKPOINT_TTL_S,
     Checkpoint,
     dump_checkpoint,
     load_checkpoint,
 )
-from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend, text
-from voiceagent.store.ttl_book import TtlBook
+from voiceagent.store.live.redis_backend import DOWN, KEY_PREFIX, RedisBackend, text
+from voiceagent.store.live.ttl_book import TtlBook
 
 log = get_logger("voiceagent.store")
 
