@@ -32,8 +32,8 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.rig import REALTIME_A, realtime_options, running_rig  # noqa: E402
-from voiceagent.sim.script import HangUp, Listen, Say  # noqa: E402
+from tests.rig import REALTIME_A, realtime_options, running_rig
+from voiceagent.sim.script import HangUp, Listen, Say
 
 SCRIPT = [Listen(), Say(ms=600), Listen(), Say(ms=600, seed=2), Listen(), HangUp()]
 
