@@ -134,3 +134,14 @@ def test_unreadable_checkpoint_is_none() -> None:
     """A checkpoint written by something else reads as none (the leg starts afresh)."""
     assert load_checkpoint(b'{"l": "1|", "h": [1]}') is None
     assert load_checkpoint(b"not json") is None
+
+
+def test_sample_config_ships_an_experiment_over_a_turn_taking_knob() -> None:
+    """The committed sample has an A/B experiment whose arms differ in a turn-taking knob."""
+    from pathlib import Path
+
+    from voiceagent.config import load_config
+
+    config = load_config(Path(__file__).parents[2] / "config" / "voiceagent.yaml")
+    changes = [line for arm in arm_settings(config, "+18005550104").values() for line in arm]
+    assert any(line.startswith("agent.turn_detection.eagerness") for line in changes), changes
