@@ -65,7 +65,8 @@ class Responsiveness(_Model):
 
 class UpstreamReconnect(_Model):
     """How a realtime call replaces a dropped Inworld Realtime session before failing over:
-    `attempts` new sessions, `backoff_ms` before the first, doubling, `within_ms` in all."""
+    `attempts` new sessions, the first at once, then `backoff_ms` apart, doubling (at most a
+    second), all within `within_ms`."""
 
     attempts: int = Field(default=3, ge=0, le=10)
     backoff_ms: int = Field(default=100, ge=0, le=5000)

@@ -65,8 +65,10 @@ def machine_replaced(machine: RealtimeCall) -> tuple[list[str], list[str]]:
 
 
 def backoff_delays(knobs: UpstreamReconnect) -> Iterator[float]:
-    """Seconds to wait before each attempt: `backoff_ms`, doubling, at most a second."""
+    """Seconds to wait before each attempt: none before the first (a drop is usually one
+    socket, not Inworld), then `backoff_ms`, doubling, at most a second."""
     delay = knobs.backoff_ms / 1000
-    for _ in range(knobs.attempts):
-        yield delay
-        delay = min(delay * 2 if delay else 0.05, 1.0)
+    for attempt in range(knobs.attempts):
+        yield 0.0 if attempt == 0 else delay
+        if attempt:
+            delay = min(delay * 2, 1.0)
