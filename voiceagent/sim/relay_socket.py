@@ -81,7 +81,7 @@ class RelaySession:
             self.player.on_play(message.source, now, bool(message.preemptible))
         elif isinstance(message, cr.Text):
             self.player.on_text(message.token, message.last, now, bool(message.preemptible))
-        elif isinstance(message, cr.Config):
+        elif isinstance(message, cr.Config | cr.Language):  # applied: Twilio confirms
             changed = message.model_dump(by_alias=True, exclude_none=True, exclude={"type"})
             await self.send({"type": "configUpdated", **changed})
         elif isinstance(message, cr.End):
