@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 
 from tests.rig import StartRig, make_router, rig_config
 from tests.rig import realtime_options as options
 from voiceagent.sim.fake_tool_calls import ScriptedToolCall
 from voiceagent.sim.script import HangUp, Listen, Say
+from voiceagent.store.records.schema import calls, make_engine
 
 REALTIME = "+18005550131"
 RELAY = "+18005550132"
@@ -23,21 +25,22 @@ LANGUAGES = [
 ]  # fmt: skip
 
 
-async def _rig(start_rig: StartRig) -> Any:
+async def _rig(start_rig: StartRig, **kw: Any) -> Any:
     agent = {"greeting": "Hi.", "tools": [{"name": "end_call"}], "languages": LANGUAGES}
     config = rig_config(**{
         REALTIME: {"mode": "realtime-passthrough", "agent": agent},
         RELAY: {"mode": "relay-router", "agent": agent},
     })  # fmt: skip
     realtime = options(transcripts=(SPANISH, "Gracias."), tool_calls=SWITCH)
-    return await start_rig(config=config, realtime=realtime, router=make_router(tool_calls=SWITCH))
+    router = make_router(tool_calls=SWITCH)
+    return await start_rig(config=config, realtime=realtime, router=router, **kw)
 
 
 async def test_relay_set_language_switches_twilio_and_the_router_voice(start_rig: StartRig) -> None:
     """Relay: the agent's `set_language` sends ConversationRelay's `language` message, the
     TwiML declared the language's Twilio voice, the follow-up reply and later ones use the
-    language's Inworld voice, and the call records the language."""
-    rig = await _rig(start_rig)
+    language's Inworld voice, and the call's record (the database) lists the language."""
+    rig = await _rig(start_rig, records=True)
     script = [Listen(), Say(SPANISH), Listen(), Say("Gracias."), Listen(), HangUp()]
     record = await rig.place_call(RELAY, script)
     switches = [m for m in record.messages if m.get("type") == "language"]
@@ -50,6 +53,15 @@ async def test_relay_set_language_switches_twilio_and_the_router_voice(start_rig
     assert voices[2:] and set(voices[2:]) == {"Diego"}, voices
     call = await rig.calls.wait_ended(record.call_sid)
     assert call.languages == ["es-ES"] and record.errors_sent == []
+    await rig.stop()  # the writer flushes
+    engine = make_engine(rig.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            row = await conn.execute(select(calls).where(calls.c.call_sid == record.call_sid))
+            values = row.mappings().one()
+    finally:
+        await engine.dispose()
+    assert values["languages"] == "es-ES" and values["provider_switches"] == 0
 
 
 async def test_realtime_set_language_sends_a_partial_session_update(start_rig: StartRig) -> None:

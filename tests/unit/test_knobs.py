@@ -145,3 +145,18 @@ def test_sample_config_ships_an_experiment_over_a_turn_taking_knob() -> None:
     config = load_config(Path(__file__).parents[2] / "config" / "voiceagent.yaml")
     changes = [line for arm in arm_settings(config, "+18005550104").values() for line in arm]
     assert any(line.startswith("agent.turn_detection.eagerness") for line in changes), changes
+
+
+def test_config_updated_in_either_documented_shape_names_the_provider() -> None:
+    """Twilio's failover notice is read as its own `configUpdated` type and as an `info` of
+    that name (the docs allow both readings); each names a provider, counted on the call."""
+    from voiceagent.protocols import conversation_relay as cr
+    from voiceagent.session.call import CallSession
+    from voiceagent.session.relay_call import RelayCall
+
+    call = CallSession(call_sid="CA" + "1" * 32, number=N, mode="relay-router")
+    machine = RelayCall(call, instructions="", dtmf_template="{digit}", apology="")
+    own = cr.parse_inbound('{"type": "configUpdated", "transcriptionProvider": "Google"}')
+    info = cr.parse_inbound('{"type": "info", "name": "configUpdated", "value": "Amazon"}')
+    assert machine.receive_phone(own, 0.0) == [] and machine.receive_phone(info, 0.0) == []
+    assert call.counters.provider_switches == 2 and call.providers == ["Google", "Amazon"]
