@@ -10,7 +10,9 @@ from aiohttp import web
 from voiceagent.config import Config, load_config
 from voiceagent.logging import get_logger
 from voiceagent.metrics import FanOutSink, Metrics, MetricsSink
-from voiceagent.modes import load_modes
+from voiceagent.modes.realtime_passthrough import RealtimePassthrough
+from voiceagent.modes.registry import ModeRegistry
+from voiceagent.modes.relay_router import RelayRouter
 from voiceagent.protocols.signature import SignatureVerifier
 from voiceagent.runtime import ConfigHolder, Services
 from voiceagent.session.call import CallSink
@@ -23,6 +25,7 @@ from voiceagent.web.clips import clip
 from voiceagent.web.dashboard import add_dashboard
 from voiceagent.web.keys import SERVICES, VERIFIER
 from voiceagent.web.phone_socket import phone_socket
+from voiceagent.web.read_limits import read_body_within
 from voiceagent.web.twilio_http import voice, voice_action
 
 log = get_logger("voiceagent.app")
@@ -46,8 +49,10 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     """
     settings.require_signature_key()
     config = config if config is not None else load_config(settings.config_path)
-    modes = load_modes()
-    app = web.Application(client_max_size=1024 * 1024)
+    modes = ModeRegistry([RealtimePassthrough(), RelayRouter()])
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[read_body_within(settings.http_body_timeout)]
+    )
     app[VERIFIER] = SignatureVerifier(settings.twilio_auth_token, settings.public_url)
     holder = ConfigHolder(config)
 
@@ -57,7 +62,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             stores = make_shared_stores(settings)
             app[SERVICES] = services = Services(
-                settings=settings, config=holder, http=http, stores=stores,
+                settings=settings, config=holder, http=http, stores=stores, modes=modes,
                 realtime=InworldRealtime(http, settings), router=InworldRouter(http, settings),
             )  # fmt: skip
             _warn_insecure(settings)
@@ -80,7 +85,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     app.router.add_post("/admin/reload", admin_reload)
     add_dashboard(app)  # GET /dashboard: ADMIN_TOKEN only, 404 without one
     app.router.add_get("/audio/{clip_id}", clip)
-    for mode in modes.values():
+    for mode in modes:
         app.router.add_get(mode.ws_path, phone_socket(mode))
     return app
 

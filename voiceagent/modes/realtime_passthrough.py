@@ -21,10 +21,10 @@ from typing import ClassVar
 from voiceagent.config import CallPlan
 from voiceagent.errors import CallOver, ChannelClosed, ProtocolError
 from voiceagent.logging import clip, get_logger
-from voiceagent.modes import MODES, register
-from voiceagent.modes.lifecycle import CallRun, CallStart, call_parameters
+from voiceagent.modes.call_run import CallRun, CallStart, call_parameters
 from voiceagent.modes.realtime_reconnect import reconnecting
 from voiceagent.modes.realtime_setup import greeting_frames, session_update
+from voiceagent.modes.registry import ModeName, PhoneProtocol
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
 from voiceagent.protocols import inworld_realtime as rt
@@ -53,11 +53,13 @@ LOGGED_UPSTREAM_BAD_FRAMES = 3
 
 
 class RealtimePassthrough:
-    """The realtime-passthrough mode (registered as `realtime-passthrough`)."""
+    """The realtime-passthrough mode."""
 
-    name: ClassVar[str] = "realtime-passthrough"
+    name: ClassVar[ModeName] = ModeName.REALTIME_PASSTHROUGH
+    phone_protocol: ClassVar[PhoneProtocol] = "media-streams"
     ws_path: ClassVar[str] = "/media-stream"
     phone_sends_continuously: ClassVar[bool] = True  # media frames flow all call long
+    holds_realtime_session: ClassVar[bool] = True
 
     def twiml(
         self, plan: CallPlan, call_sid: str, services: Services, *,
@@ -258,7 +260,8 @@ async def _failover(
     """Hand the call to the number's fallback mode (ConversationRelay + Router), keeping
     the conversation so far; None when the number names no usable fallback."""
     fallback = plan.fallback_mode
-    if fallback is None or fallback == RealtimePassthrough.name or fallback not in MODES:
+    mode = services.modes.get(fallback)
+    if mode is None or mode.holds_realtime_session:
         return None
     leg = plan.model_copy(update={"mode": fallback})
     await services.remember_plan(call_sid, leg)
@@ -267,7 +270,4 @@ async def _failover(
         "failover", call_sid=clip(call_sid, 40), from_mode=RealtimePassthrough.name,
         to_mode=fallback, upstream_failure=outcome.upstream_failure,
     )  # fmt: skip
-    return MODES[fallback].twiml(leg, call_sid, services, failover_from=RealtimePassthrough.name)
-
-
-register(RealtimePassthrough())
+    return mode.twiml(leg, call_sid, services, failover_from=RealtimePassthrough.name)

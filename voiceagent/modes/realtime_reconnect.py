@@ -22,7 +22,7 @@ from typing import Any
 from voiceagent.config_knobs import UpstreamReconnect
 from voiceagent.errors import ChannelClosed, UpstreamError
 from voiceagent.logging import clip, get_logger
-from voiceagent.modes.lifecycle import CallRun
+from voiceagent.modes.call_run import CallRun
 from voiceagent.modes.realtime_setup import session_update
 from voiceagent.session.call import CallSession
 from voiceagent.session.realtime_call import RealtimeCall

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from voiceagent.logging import get_logger
-from voiceagent.modes.lifecycle import CallRun
+from voiceagent.modes.call_run import CallRun
 from voiceagent.session.relay_call import RelayCall
 from voiceagent.store.live.checkpoint import Checkpoint
 
