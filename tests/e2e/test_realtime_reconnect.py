@@ -59,3 +59,17 @@ async def test_reconnects_exhausted_fail_over_as_before(start_rig: StartRig) -> 
     assert call.upstream_failure == "dropped" and call.counters.upstream_reconnects == 0
     body = orjson.dumps(rig.realtime.refused).decode()
     assert body.startswith("[503")
+
+
+async def test_greeting_cut_by_a_drop_is_spoken_again(start_rig: StartRig) -> None:
+    """A drop during the greeting: the new session is asked for the greeting again (not a
+    reply to nothing), and the call goes on."""
+    rig = await start_rig(realtime=realtime_options(drop_mid_reply=1, drop_sessions=1))
+    record = await rig.place_call(REALTIME_A, [Listen(), Say(ms=600), Listen(), HangUp()])
+    second = rig.realtime.sessions[1]
+    [item] = [e["item"] for e in second.of_type("conversation.item.create")][:1]
+    assert "Hello from A." in item["content"][0]["text"]  # the greeting instruction
+    assert any(r.status == "completed" for r in second.responses)
+    assert record.closed_by == "caller" and record.responses_heard()
+    call = await rig.calls.wait_ended(record.call_sid)
+    assert call.counters.upstream_reconnects == 1 and call.upstream_failure is None

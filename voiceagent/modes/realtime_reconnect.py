@@ -188,7 +188,10 @@ def reconnecting(run: CallRun, machine: RealtimeCall, first: Channel) -> Reconne
                 await run.send_phone(frame)
 
     async def resume() -> list[str]:
-        items = replay_items(run.call.history.messages(), cut_reply=bool(after))
+        messages = run.call.history.messages()
+        items = replay_items(messages, cut_reply=bool(after))
+        if after and machine.greeting and not any(m.get("role") == "user" for m in messages):
+            return [session_update(run.plan), *machine.greeting]  # the greeting was cut: again
         return [session_update(run.plan), *items, *after]
 
     return ReconnectingUpstream(
