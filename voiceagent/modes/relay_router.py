@@ -133,6 +133,7 @@ class RelayRouter:
                         await replies.execute(machine.greet(greeting))
                     if checkpoint is not None:
                         await replies.execute(machine.resume(time.monotonic()))
+                        await replies.checkpointer.save()  # this leg's generation, at once
                     await _read(run, machine, replies)
                 finally:
                     replies.stop()

@@ -148,7 +148,8 @@ class CallStateStore(Protocol):
         ...
 
     async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
-        """Keep a relay call's live conversation (history capped) for CHECKPOINT_TTL_S."""
+        """Keep a relay call's live conversation (history capped) for CHECKPOINT_TTL_S, unless
+        a later leg (more `reconnects`) wrote one: a half-open old leg never overwrites it."""
         ...
 
     async def get_checkpoint(self, call_sid: str) -> Checkpoint | None:
@@ -195,7 +196,9 @@ class MemoryCallState:
         return self.outcomes.take(call_sid)
 
     async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
-        self.checkpoints.put(call_sid, _bounded(checkpoint))
+        current = self.checkpoints.get(call_sid)
+        if current is None or current.reconnects <= checkpoint.reconnects:
+            self.checkpoints.put(call_sid, _bounded(checkpoint))
 
     async def get_checkpoint(self, call_sid: str) -> Checkpoint | None:
         return self.checkpoints.get(call_sid)
@@ -222,6 +225,7 @@ class RedisCallState:
         self._owns = owns
         self._plan_ms = round(PLAN_TTL_S * 1000)
         self._outcome_ms = round(OUTCOME_TTL_S * 1000)
+        self._newer = backend.redis.register_script(_NEWER_CHECKPOINT)
         self._parsed: TtlBook[CallPlan] = TtlBook(PLAN_TTL_S, 1024)
 
     async def put_plan(self, call_sid: str, plan: CallPlan) -> None:
@@ -282,9 +286,9 @@ class RedisCallState:
     async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
         checkpoint = _bounded(checkpoint)
         data, key = dump_checkpoint(checkpoint), _call_key(call_sid, "live")
-        ttl_ms = round(CHECKPOINT_TTL_S * 1000)
+        args: list[bytes | int] = [data, checkpoint.reconnects, round(CHECKPOINT_TTL_S * 1000)]
         if await self._backend.attempt(
-            "put_checkpoint", lambda r: r.set(key, data, px=ttl_ms)
+            "put_checkpoint", lambda _: self._newer(keys=[key], args=args)
         ) is DOWN:  # fmt: skip
             await self._local.put_checkpoint(call_sid, checkpoint)
 
@@ -303,6 +307,21 @@ class RedisCallState:
     async def close(self) -> None:
         if self._owns:
             await self._backend.close()
+
+
+_NEWER_CHECKPOINT = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, fields = pcall(cjson.decode, current)
+  if ok and type(fields) == 'table' and tonumber(fields['r']) ~= nil
+     and tonumber(fields['r']) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+"""SET the checkpoint unless the stored one comes from a later leg (more reconnects)."""
 
 
 def _bounded(checkpoint: Checkpoint) -> Checkpoint:
