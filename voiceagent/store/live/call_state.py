@@ -30,6 +30,7 @@ from voiceagent.logging import get_logger
 from voiceagent.session.call import EndReason
 from voiceagent.store.live.checkpoint import (
     CHECKPOINT_TTL_S,
+    NEWER_CHECKPOINT_SCRIPT,
     Checkpoint,
     dump_checkpoint,
     load_checkpoint,
@@ -225,7 +226,7 @@ class RedisCallState:
         self._owns = owns
         self._plan_ms = round(PLAN_TTL_S * 1000)
         self._outcome_ms = round(OUTCOME_TTL_S * 1000)
-        self._newer = backend.redis.register_script(_NEWER_CHECKPOINT)
+        self._newer = backend.redis.register_script(NEWER_CHECKPOINT_SCRIPT)
         self._parsed: TtlBook[CallPlan] = TtlBook(PLAN_TTL_S, 1024)
 
     async def put_plan(self, call_sid: str, plan: CallPlan) -> None:
@@ -307,21 +308,6 @@ class RedisCallState:
     async def close(self) -> None:
         if self._owns:
             await self._backend.close()
-
-
-_NEWER_CHECKPOINT = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, fields = pcall(cjson.decode, current)
-  if ok and type(fields) == 'table' and tonumber(fields['r']) ~= nil
-     and tonumber(fields['r']) > tonumber(ARGV[2]) then
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
-"""
-"""SET the checkpoint unless the stored one comes from a later leg (more reconnects)."""
 
 
 def _bounded(checkpoint: Checkpoint) -> Checkpoint:

@@ -25,6 +25,20 @@ ANSWERED_KEPT: Final = 16
 
 Message = dict[str, Any]
 
+NEWER_CHECKPOINT_SCRIPT: Final = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, fields = pcall(cjson.decode, current)
+  if ok and type(fields) == 'table' and tonumber(fields['r']) ~= nil
+     and tonumber(fields['r']) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+"""SET the checkpoint unless the stored one comes from a later leg (more reconnects)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
