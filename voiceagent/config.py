@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError, field_validator
 
+from voiceagent.config_checks import check_resolved
 from voiceagent.config_models import (
     E164,
     AgentConfig,
@@ -165,7 +166,7 @@ def parse_config(
     if data is None:
         data = {}
     try:
-        return Config.model_validate(data, context={"environ": environ})
+        config = Config.model_validate(data, context={"environ": environ})
     except ValidationError as exc:
         err = exc.errors()[0]
         skip = ("function-after", "tag:")  # validator and union-tag parts are not YAML keys
@@ -174,6 +175,8 @@ def parse_config(
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         raise ConfigError(f"{msg} (in {source})", path=path or "<root>") from exc
+    check_resolved(config, source)
+    return config
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:

@@ -20,6 +20,14 @@ from pydantic import (
     model_validator,
 )
 
+from voiceagent.config_knobs import (
+    Backchannel,
+    FailoverLanguage,
+    LanguageChoice,
+    Responsiveness,
+    UpstreamReconnect,
+    check_languages,
+)
 from voiceagent.modes.registry import ModeName
 from voiceagent.tools.spec import ToolSpec, check_dtmf_template, check_tool_list
 
@@ -27,6 +35,7 @@ Interruptible = Literal["none", "dtmf", "speech", "any"]
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 DtmfTemplate = Annotated[str, AfterValidator(check_dtmf_template)]
 Tools = Annotated[tuple[ToolSpec, ...], AfterValidator(check_tool_list)]
+Languages = Annotated[tuple[LanguageChoice, ...], AfterValidator(check_languages)]
 
 
 def check_hook_url(url: str) -> str:
@@ -61,6 +70,7 @@ class AgentConfig(_Model):
     apology: str = "Sorry, something went wrong on our side. Please call again later."
     failover_greeting: str = "Sorry about that, I'm back. Where were we?"
     tools: Tools = ()  # see voiceagent/tools/spec.py
+    languages: Languages = ()  # non-empty: the built-in `set_language` tool (docs/knobs.md)
 
 
 class AgentOverrides(_Model):
@@ -78,6 +88,7 @@ class AgentOverrides(_Model):
     apology: str | None = None
     failover_greeting: str | None = None
     tools: Tools | None = None
+    languages: Languages | None = None
 
 
 class RealtimeKnobs(_Model):
@@ -89,6 +100,10 @@ class RealtimeKnobs(_Model):
     )
     greet_first: bool = True
     dtmf_template: DtmfTemplate = "The caller pressed the key {digit}."
+    backchannel: Backchannel | None = None  # None: not sent (Inworld's default: off)
+    responsiveness: Responsiveness | None = None  # None: not sent (Inworld's default: off)
+    stt_language_hints: tuple[str, ...] = ()
+    upstream_reconnect: UpstreamReconnect = UpstreamReconnect()
 
 
 class Handoff(_Model):
@@ -127,6 +142,16 @@ class RelayKnobs(_Model):
     hears it before the first sentence is synthesized; off (None) by default. See
     session/clip_split.py and docs/ab-testing.md."""
     handoff: Handoff = Handoff()
+    # 2026 controls (docs/knobs.md); None: the attribute is not written (Twilio's default)
+    application_reconnect: bool = True
+    turn_detection: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    eot_threshold: float | None = Field(default=None, ge=0, le=1)
+    ignore_backchannel: bool | None = None
+    echo_prompt_filtering: bool | None = None
+    preemptible: bool | None = None
+    speech_timeout_ms: int | None = Field(default=None, ge=100, le=60_000)
+    events: tuple[Literal["config-updated"], ...] = ()
+    failover: tuple[FailoverLanguage, ...] = ()
 
 
 class Arm(_Model):

@@ -38,8 +38,10 @@ async def test_refused_realtime_session_fails_over_to_relay(start_rig: StartRig)
 async def test_dropped_realtime_session_fails_over_with_the_conversation(
     start_rig: StartRig,
 ) -> None:
-    """Inworld dropping mid-call: the relay leg carries the conversation heard so far."""
-    rig = await start_rig(realtime=realtime_options(drop_after_responses=2))
+    """Inworld dropping mid-call and refusing every new session: once the reconnect attempts
+    are spent, the relay leg carries the conversation heard so far."""
+    options = realtime_options(drop_after_responses=2, refuse_after_sessions=1)
+    rig = await start_rig(realtime=options)
     script = [Listen(), Say(ms=600), Listen(), Say(ms=600), Listen(), HangUp()]
     rec, _relay = await _fail_then_relay(rig, script)
     assert rec.heard_ms > 0 and rig.services.calls.count() == 0

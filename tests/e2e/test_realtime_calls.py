@@ -182,8 +182,9 @@ async def test_upstream_refusal_ends_the_call_with_an_apology(
 
 
 async def test_upstream_drop_mid_call_ends_the_call_with_an_apology(start_rig: StartRig) -> None:
-    """Inworld closing mid-call closes the stream; the number's apology is spoken."""
-    rig = await start_rig(realtime=options(drop_after_responses=1))
+    """Inworld closing mid-call and refusing new sessions: once the reconnect attempts are
+    spent the stream closes and the number's apology is spoken."""
+    rig = await start_rig(realtime=options(drop_after_responses=1, refuse_after_sessions=1))
     rec = await rig.place_call(REALTIME_B, turns(2))
     call = await rig.ended(rec.call_sid)
     assert call.end_reason is EndReason.UPSTREAM_FAILED and call.upstream_failure == "dropped"

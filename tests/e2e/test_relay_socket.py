@@ -152,8 +152,12 @@ async def test_open_clip_on_another_instance_is_served_once_finished() -> None:
         await b.close()
 
 
-async def test_failed_session_reconnects_once_and_keeps_the_conversation(rig: Rig) -> None:
-    """A session lost on Twilio's side reconnects (attempt=2) with the history intact."""
+async def test_failed_session_reconnects_once_and_keeps_the_conversation(
+    start_rig: StartRig,
+) -> None:
+    """Without applicationReconnect, a session lost on Twilio's side reconnects through the
+    action callback (attempt=2) with the history intact."""
+    rig = await start_rig(config=rig_config(relay={"application_reconnect": False}))
     script = [Listen(), Say("Remember banana."), Listen(), Drop(), Say("What was it?"), Listen()]
     record = await rig.place_call(RELAY, script)
     assert record.sessions == 2 and record.parameters["attempt"] == "2"

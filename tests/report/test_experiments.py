@@ -139,7 +139,10 @@ def test_sample_config_ships_an_experiment_over_first_clip_ms() -> None:
     """The sample config's experiment splits a relay number between whole-sentence clips and
     `first_clip_ms: 300`, and the report names that as the one thing the arm changes."""
     config = load_config(Path(__file__).parents[2] / "config" / "voiceagent.yaml")
-    [number] = [n for n, e in config.numbers.items() if e.experiment is not None]
+    [number] = [
+        n for n, e in config.numbers.items()
+        if e.experiment is not None and e.experiment.name == "relay-first-clip"
+    ]  # fmt: skip
     settings = arm_settings(config, number)
     assert settings["whole-sentence"] == ["mode: relay-router"]
     assert settings["first-clip-300"] == [

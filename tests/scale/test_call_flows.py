@@ -11,7 +11,7 @@ import pytest
 
 from tests.rig import APOLOGY, FAILOVER, REALTIME_A, RELAY, realtime_options
 from tests.scale.harness import Scale, eventually
-from tests.scale.topology import BUDGET, SERVERS
+from tests.scale.topology import BUDGET, LEGACY_RELAY, SERVERS
 from voiceagent.sim.script import Drop, HangUp, Listen, Pause, Say, Step
 
 pytestmark = pytest.mark.scale
@@ -99,12 +99,13 @@ async def test_relay_interrupt_keeps_only_the_heard_sentences(scale: Scale) -> N
 
 
 async def test_relay_reconnect_carries_the_conversation_across_instances(scale: Scale) -> None:
-    """A ConversationRelay session lost on Twilio's side reconnects (attempt=2) on whichever
-    instance, with the conversation of the first leg."""
+    """Without applicationReconnect, a ConversationRelay session lost on Twilio's side
+    reconnects through the action callback (attempt=2) on whichever instance, with the
+    conversation of the first leg."""
     script = [Listen(), Say("Remember banana."), Listen(), Drop(), Say("What was it?"), Listen()]
     # in turn: webhook app1, first leg app2, three clips, callback app2, second leg app1
     await scale.steer("app1")
-    rec = await scale.place_call(RELAY, script)
+    rec = await scale.place_call(LEGACY_RELAY, script)
     assert rec.sessions == 2 and rec.parameters["attempt"] == "2"
     requests = scale.router.requests
     assert len(requests) == 3  # greeting, turn 1, turn 2: no second greeting
@@ -142,9 +143,9 @@ async def test_refused_realtime_fails_over_on_the_other_instance(scale: Scale) -
 
 
 async def test_dropped_realtime_fails_over_with_the_conversation(scale: Scale) -> None:
-    """Inworld dropping mid-call: the relay leg, served by other instances, carries the
-    conversation heard so far."""
-    scale.realtime.options = realtime_options(drop_after_responses=2)
+    """Inworld dropping mid-call and refusing new sessions: the relay leg, served by other
+    instances, carries the conversation heard so far."""
+    scale.realtime.options = realtime_options(drop_after_responses=2, refuse_after_sessions=1)
     script = [Listen(), Say(ms=600), Listen(), Say(ms=600), Listen(), HangUp()]
     rec, _relay = await _failover(scale, script)
     assert rec.heard_ms > 0

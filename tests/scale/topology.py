@@ -47,11 +47,14 @@ _TRANSFER_TOOLS = [
         },
     }
 ]
+LEGACY_RELAY = "+18005550123"  # relay-router without applicationReconnect (the action path)
 TRANSFER_NUMBERS = {
     TRANSFER_REALTIME: {"mode": "realtime-passthrough",
                         "agent": {"tools": _TRANSFER_TOOLS, "greeting": "Hi."}},
     TRANSFER_RELAY: {"mode": "relay-router", "agent": {"tools": _TRANSFER_TOOLS,
                                                        "greeting": "Hi."}},
+    LEGACY_RELAY: {"mode": "relay-router", "relay": {"application_reconnect": False},
+                   "agent": {"instructions": "Be brief.", "greeting": "Hello there!"}},
 }  # fmt: skip
 HOOKS_SECRET = "scale-webhook-secret-0123456789"
 HOOKS_LEASE_S = 10.0  # WEBHOOK_LEASE_SECONDS: a killed instance's delivery is retried after it

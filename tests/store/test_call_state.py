@@ -259,3 +259,30 @@ async def test_redis_lost_mid_run_degrades_then_recovers(redis_url: str) -> None
         await store.close()
         await other.close()
         await gate.close()
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["memory", "redis"])
+async def test_an_older_leg_never_overwrites_a_reconnected_legs_checkpoint(
+    shared: bool, redis_url: str
+) -> None:
+    """Checkpoints are shared by instances; one written by an earlier leg (fewer reconnects,
+    e.g. a half-open socket) after a later leg's is ignored; `drop` forgets it."""
+    from voiceagent.store.live.checkpoint import Checkpoint
+
+    store: MemoryCallState | RedisCallState = (
+        RedisCallState(RedisBackend.from_url(redis_url), owns=True) if shared
+        else MemoryCallState()
+    )  # fmt: skip
+    try:
+        sid = _sid()
+        newer = Checkpoint("1|", ({"role": "user", "content": "Hi."},), ("ab",), None, 1, 1)
+        await store.put_checkpoint(sid, newer)
+        await store.put_checkpoint(sid, Checkpoint("1|", (), (), None, 0, 0))
+        assert await store.get_checkpoint(sid) == newer
+        later = Checkpoint("1|", newer.history, ("ab", "cd"), "cd", 1, 2)
+        await store.put_checkpoint(sid, later)
+        assert await store.get_checkpoint(sid) == later
+        await store.drop_checkpoint(sid)
+        assert await store.get_checkpoint(sid) is None
+    finally:
+        await store.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from voiceagent.config import RelayKnobs
-from voiceagent.modes.relay_router import relay_attributes
+from voiceagent.modes.relay_attributes import relay_attributes
 from voiceagent.protocols import twiml
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?><Response>'
@@ -19,7 +19,8 @@ def test_inworld_voice_twiml_sets_every_attribute_explicitly() -> None:
     )  # fmt: skip
     assert xml == (
         HEAD + f'<Connect action="{ACTION}" method="POST">'
-        '<ConversationRelay dtmfDetection="true" hints="Acme,invoice" interruptSensitivity="high"'
+        '<ConversationRelay applicationReconnect="true" dtmfDetection="true" hints="Acme,invoice"'
+        ' interruptSensitivity="high"'
         ' interruptible="any" language="en-US" reportInputDuringAgentSpeech="speech"'
         ' speechModel="nova-3-general" transcriptionProvider="Deepgram"'
         ' url="wss://h.test/conversation">'
@@ -41,7 +42,8 @@ def test_twilio_voice_and_greeting_twiml() -> None:
     xml = twiml.conversation_relay("wss://h.test/conversation", ACTION, attributes, {})
     assert xml == (
         HEAD + f'<Connect action="{ACTION}" method="POST">'
-        '<ConversationRelay dtmfDetection="false" interruptSensitivity="low"'
+        '<ConversationRelay applicationReconnect="true" dtmfDetection="false"'
+        ' interruptSensitivity="low"'
         ' interruptible="speech" language="en-GB" reportInputDuringAgentSpeech="none"'
         ' speechModel="telephony" transcriptionProvider="Google" ttsProvider="Amazon"'
         ' url="wss://h.test/conversation" voice="Joanna-Neural"'

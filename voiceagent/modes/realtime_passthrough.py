@@ -22,6 +22,7 @@ from voiceagent.config import CallPlan
 from voiceagent.errors import CallOver, ChannelClosed, ProtocolError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.call_run import CallRun, CallStart, call_parameters
+from voiceagent.modes.realtime_reconnect import reconnecting
 from voiceagent.modes.realtime_setup import greeting_frames, session_update
 from voiceagent.modes.registry import ModeName, PhoneProtocol
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
@@ -40,6 +41,7 @@ from voiceagent.session.commands import (
 )
 from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.store.live.call_state import CallOutcome
+from voiceagent.tools.language import with_set_language
 from voiceagent.transport.channel import Channel
 from voiceagent.transport.watch import watch
 
@@ -92,11 +94,13 @@ class RealtimePassthrough:
         greeting = greeting_frames(plan) if plan.realtime.greet_first else ()
         machine = RealtimeCall(
             run.call, append_ms=plan.realtime.append_ms, mark_ms=plan.realtime.mark_ms,
-            greeting=greeting, tools=bool(plan.agent.tools),
+            greeting=greeting,
+            tools=bool(with_set_language(plan.agent.tools, plan.agent.languages)),
             dtmf_template=plan.realtime.dtmf_template,
         )  # fmt: skip
         started = time.monotonic()
-        upstream = await run.services.realtime.connect(run.call.call_sid)
+        first = await run.services.realtime.connect(run.call.call_sid)
+        upstream = reconnecting(run, machine, first)  # a drop is not the end of the call
         log.info("upstream_connected", ms=round((time.monotonic() - started) * 1e3, 1))
         try:
             with contextlib.suppress(ChannelClosed):  # closed at once (e.g. over capacity):
@@ -142,8 +146,8 @@ class _Commands:
         self.run = run
         self.upstream = upstream
         self.tasks: ToolTasks | None = None
-        if run.plan.agent.tools:
-            toolbox = call_toolbox(run.plan, run.services)
+        toolbox = call_toolbox(run.plan, run.services)  # with `set_language` if it has languages
+        if toolbox:
             self.tasks = ToolTasks(run, toolbox, machine, self.execute)
 
     def open(self, group: asyncio.TaskGroup) -> None:

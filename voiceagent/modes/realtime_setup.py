@@ -5,9 +5,12 @@ This is where config meets the wire (the codecs in `protocols/` never import con
 
 from __future__ import annotations
 
+from typing import Any
+
 from voiceagent.config import CallPlan
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.tools.declarations import realtime_tools
+from voiceagent.tools.language import with_set_language
 
 ULAW = "g711_ulaw"
 """The session's audio format both ways: Inworld's own Twilio example uses the legacy string."""
@@ -17,6 +20,7 @@ def session_update(plan: CallPlan) -> str:
     """The one `session.update` of a call: µ-law both ways and the number's agent (with its
     tools, when it has any)."""
     agent = plan.agent
+    tools = with_set_language(agent.tools, agent.languages)
     td = agent.turn_detection
     turn_detection = (
         None
@@ -27,7 +31,9 @@ def session_update(plan: CallPlan) -> str:
     )
     audio_in = rt.AudioInput(
         format=ULAW,
-        transcription=rt.TranscriptionConfig(model=agent.transcription_model),
+        transcription=rt.TranscriptionConfig(
+            model=agent.transcription_model, language=_first(plan.realtime.stt_language_hints)
+        ),
         turn_detection=turn_detection,
     )
     session = rt.SessionConfig(
@@ -39,9 +45,27 @@ def session_update(plan: CallPlan) -> str:
             input=audio_in,
             output=rt.AudioOutput(format=ULAW, model=agent.tts_model, voice=agent.voice),
         ),
-        tools=realtime_tools(agent.tools) if agent.tools else None,
+        tools=realtime_tools(tools) if tools else None,
+        provider_data=provider_data(plan) or None,
     )
     return rt.dump(rt.SessionUpdate(session=session))
+
+
+def provider_data(plan: CallPlan) -> dict[str, Any]:
+    """Inworld's `providerData` of the number's knobs: back-channel, fillers and STT language
+    hints (docs/protocol-updates-2026.md); empty when none is set (Inworld's defaults)."""
+    knobs, data = plan.realtime, {}
+    if knobs.backchannel is not None:
+        data["backchannel"] = knobs.backchannel.model_dump()
+    if knobs.responsiveness is not None:
+        data["responsiveness"] = knobs.responsiveness.model_dump()
+    if knobs.stt_language_hints:
+        data["stt"] = {"language_hints": list(knobs.stt_language_hints)}
+    return data
+
+
+def _first(values: tuple[str, ...]) -> str | None:
+    return values[0] if values else None
 
 
 def greeting_instruction(greeting: str) -> str:

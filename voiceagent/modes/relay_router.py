@@ -20,11 +20,17 @@ from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import urlencode
 
-from voiceagent.config import CallPlan, RelayKnobs
+from voiceagent.config import CallPlan
 from voiceagent.errors import CallOver, ProtocolError, UpstreamError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.call_run import CallRun, CallStart, call_parameters
 from voiceagent.modes.registry import ModeName, PhoneProtocol
+from voiceagent.modes.relay_attributes import (
+    declared_languages,
+    failover_languages,
+    relay_attributes,
+)
+from voiceagent.modes.relay_resume import Checkpointer, apply_checkpoint, resume_point
 from voiceagent.modes.relay_speaker import ClipSpeaker, TextSpeaker
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -41,7 +47,9 @@ from voiceagent.session.commands import (
     StopCall,
 )
 from voiceagent.session.relay_call import RelayCall
+from voiceagent.session.relay_ledger import InputLedger
 from voiceagent.tools.handoff import handoff_destination
+from voiceagent.tools.language import with_set_language
 
 log = get_logger("voiceagent.relay")
 
@@ -82,6 +90,8 @@ class RelayRouter:
             f"{settings.public_url}/voice/action?{urlencode(query)}",
             relay_attributes(plan.relay, greeting if twilio_greets else None),
             parameters,
+            failover_languages(plan.relay),
+            declared_languages(plan.agent.languages),
         )
 
     def read_start(self, raw: str | bytes) -> CallStart | None:
@@ -96,15 +106,21 @@ class RelayRouter:
         plan, call, params = run.plan, run.call, run.start.parameters
         call.failover_from = params.get("failover_from") or None
         first = params.get("attempt", "1") == "1" and call.failover_from is None
-        if not first:
+        checkpoint = await resume_point(run)
+        if checkpoint is not None:  # Twilio reconnected this leg's dropped socket
+            apply_checkpoint(run, checkpoint)
+            first = False
+        elif not first:
             outcome = await run.services.take_outcome(call.call_sid)
             call.history.restore(outcome.history if outcome is not None else ())
             log.info("relay_leg_restored", restored_messages=len(call.history))
-        opening = first or call.failover_from is not None
+        opening = checkpoint is None and (first or call.failover_from is not None)
         greeting = plan.agent.failover_greeting if call.failover_from else plan.agent.greeting
         machine = RelayCall(
             call, instructions=plan.agent.instructions, dtmf_template=plan.relay.dtmf_template,
-            apology=plan.agent.apology, tools=bool(plan.agent.tools),
+            apology=plan.agent.apology,
+            tools=bool(with_set_language(plan.agent.tools, plan.agent.languages)),
+            ledger=InputLedger(checkpoint),
         )  # fmt: skip
         if plan.relay.greeting_source == "twilio" and opening:
             call.history.open_assistant("greeting").text = greeting
@@ -115,6 +131,9 @@ class RelayRouter:
                 try:
                     if plan.relay.greeting_source == "inworld" and opening:
                         await replies.execute(machine.greet(greeting))
+                    if checkpoint is not None:
+                        await replies.execute(machine.resume(time.monotonic()))
+                        await replies.checkpointer.save()  # this leg's generation, at once
                     await _read(run, machine, replies)
                 finally:
                     replies.stop()
@@ -130,6 +149,7 @@ class RelayRouter:
         handoff = bool(form.get("HandoffData"))
         log.info("relay_action", call_sid=clip(call_sid, 40), session_status=clip(status, 20),
                  handoff=handoff)  # fmt: skip
+        await services.stores.call_state.drop_checkpoint(call_sid)  # the session is over
         if status == "failed":
             attempt = _int(form.get("attempt", "1"))
             log.warning("relay_session_failed", attempt=attempt,
@@ -148,30 +168,6 @@ class RelayRouter:
         return twiml.say_hangup(apology) if status == "failed" else twiml.empty()
 
 
-def relay_attributes(relay: RelayKnobs, welcome_greeting: str | None) -> dict[str, str | bool]:
-    """Every ConversationRelay attribute, explicit (docs/protocols.md, Twilio §2.1): Twilio changed
-    several defaults in 2025 and they depend on the account's age. The ConversationRelay voice is
-    named only when it speaks (`voice_source: twilio`); `welcome_greeting` when Twilio greets."""
-    attributes: dict[str, str | bool] = {
-        "language": relay.language,
-        "transcription_provider": relay.transcription_provider,
-        "speech_model": relay.speech_model,
-        "interruptible": relay.interruptible,
-        "interrupt_sensitivity": relay.interrupt_sensitivity,
-        "report_input_during_agent_speech": relay.report_input_during_agent_speech,
-        "dtmf_detection": relay.dtmf_detection,
-    }
-    if relay.hints:
-        attributes["hints"] = ",".join(relay.hints)
-    if relay.voice_source == "twilio":
-        attributes["tts_provider"] = relay.tts_provider
-        attributes["voice"] = relay.twilio_voice
-    if welcome_greeting:
-        attributes["welcome_greeting"] = welcome_greeting
-        attributes["welcome_greeting_interruptible"] = relay.interruptible
-    return attributes
-
-
 async def _read(run: CallRun, machine: RelayCall, replies: _Replies) -> None:
     """ConversationRelay → machine → commands, until the caller's side closes."""
     phone, counters = run.phone, run.call.counters
@@ -184,6 +180,8 @@ async def _read(run: CallRun, machine: RelayCall, replies: _Replies) -> None:
             continue
         if not await replies.execute(commands):
             return
+        if commands:
+            await replies.checkpointer.save()
     await replies.execute(machine.caller_left(phone.close_reason))
 
 
@@ -199,6 +197,7 @@ class _Replies:
         toolbox = call_toolbox(plan, services)
         self.tools = toolbox.router_tools() if toolbox else None  # declared in each request
         self.tasks = ToolTasks(run, toolbox, machine, self.execute)
+        self.checkpointer = Checkpointer(run, machine)
         self.speaker: ClipSpeaker | TextSpeaker = (
             TextSpeaker(services, machine, run.send_phone)
             if plan.relay.voice_source == "twilio"
@@ -240,7 +239,7 @@ class _Replies:
             model=agent.llm_model, stream=True, temperature=agent.temperature,
             messages=[ChatMessage(**m) for m in command.messages],
             audio=None if relay.voice_source == "twilio"
-            else AudioRequest(voice=agent.voice, model=agent.tts_model),
+            else AudioRequest(voice=self.machine.voice or agent.voice, model=agent.tts_model),
             tools=tools, tool_choice=command.tool_choice if tools else None,
         )  # fmt: skip
 
@@ -262,6 +261,7 @@ class _Replies:
             await self.execute(self.machine.reply_failed(rid, exc.kind.value))
         finally:
             self.machine.reply_finished(rid)
+            await self.checkpointer.save()
 
 
 def _int(value: str) -> int:

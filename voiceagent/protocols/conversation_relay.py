@@ -149,8 +149,20 @@ class Info(_Model):
     ts: Annotated[int | None, BeforeValidator(_to_timestamp)] = None
 
 
+class ConfigUpdated(_Model):
+    """Twilio applied a mid-call change, or failed over to a backup provider (its field layout
+    is not documented: see docs/protocol-updates-2026.md; every key is kept in ``fields``)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["configUpdated"] = "configUpdated"
+
+    @property
+    def fields(self) -> dict[str, object]:
+        return dict(self.model_extra or {})
+
+
 RelayInbound = Annotated[
-    Setup | Prompt | Dtmf | Interrupt | Error | Info, Field(discriminator="type")
+    Setup | Prompt | Dtmf | Interrupt | Error | Info | ConfigUpdated, Field(discriminator="type")
 ]
 """Any message Twilio sends to the server, discriminated on ``type``."""
 
@@ -229,6 +241,28 @@ class Language(_StrictModel):
         return self
 
 
+class Config(_StrictModel):
+    """Change session settings mid-call; answered by ``configUpdated``. Sent flat, the TwiML
+    attribute names in camelCase next to ``type`` (inferred: docs/protocol-updates-2026.md)."""
+
+    type: Literal["config"] = "config"
+    interruptible: str | None = None
+    preemptible: bool | None = None
+    dtmf_detection: bool | None = None
+    report_input_during_agent_speech: str | None = None
+    interrupt_sensitivity: str | None = None
+    speech_timeout: int | None = None
+    echo_prompt_filtering: bool | None = None
+    ignore_backchannel: bool | None = None
+    eot_threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _check_some(self) -> Config:
+        if not any(v is not None for k, v in self if k != "type"):
+            raise ValueError("set at least one setting")
+        return self
+
+
 class End(_StrictModel):
     """End the session and hand control back to the TwiML ``action``."""
 
@@ -236,10 +270,14 @@ class End(_StrictModel):
     handoff_data: str | None = None
 
 
-RelayOutbound = Annotated[Text | Play | SendDigits | Language | End, Field(discriminator="type")]
+RelayOutbound = Annotated[
+    Text | Play | SendDigits | Language | Config | End, Field(discriminator="type")
+]
 """Any message the server may send to Twilio, discriminated on ``type``."""
 
-_OUTBOUND: TypeAdapter[Text | Play | SendDigits | Language | End] = TypeAdapter(RelayOutbound)
+_OUTBOUND: TypeAdapter[Text | Play | SendDigits | Language | Config | End] = TypeAdapter(
+    RelayOutbound
+)
 
 
 def parse_outbound(raw: str | bytes) -> RelayOutbound:

@@ -5,7 +5,7 @@ twilio-python passes unknown attributes through silently, so tests assert the se
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twilio.twiml.voice_response import Connect, VoiceResponse
@@ -48,13 +48,23 @@ def conversation_relay(
     action_url: str,
     attributes: Mapping[str, str | bool],
     parameters: Mapping[str, str],
+    failover: Sequence[Mapping[str, str]] = (),
+    languages: Sequence[Mapping[str, str]] = (),
 ) -> str:
     """`<Connect action><ConversationRelay url>` with the given attributes (twilio-python's
-    snake_case names, e.g. `report_input_during_agent_speech`) and `<Parameter>`s."""
+    snake_case names, e.g. `report_input_during_agent_speech`) and `<Parameter>`s; `failover`
+    writes `<Failover>` with one `<Language>` of backup providers per entry (its layout is
+    inferred: docs/protocol-updates-2026.md); `languages` one `<Language>` per entry."""
     response = VoiceResponse()
     connect: Connect = response.connect(action=action_url, method="POST")
     element = connect.conversation_relay(url=url, **attributes)
     _add_parameters(element, parameters)
+    for language in languages:  # `<Language code …>`: what a `language` message switches to
+        element.language(**language)
+    if failover:
+        backups = element.add_child("Failover")
+        for language in failover:
+            backups.add_child("Language", **language)
     return str(response)
 
 

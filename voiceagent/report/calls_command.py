@@ -10,8 +10,8 @@ from typing import Any
 
 from voiceagent.report.command import parse_since
 from voiceagent.report.story import story_lines
-from voiceagent.store.records.schema import make_engine, migrate
 from voiceagent.store.records.call_story import list_calls, load_story
+from voiceagent.store.records.schema import make_engine, migrate
 
 
 async def _show(database: str, call_sid: str) -> list[str] | None:

@@ -39,6 +39,9 @@ class CallCounters:
     upstream_errors: int = 0
     tool_calls: int = 0
     tool_errors: int = 0  # tool calls that failed (`ToolResult.is_error`)
+    reconnects: int = 0  # ConversationRelay applicationReconnect legs resumed
+    upstream_reconnects: int = 0  # Inworld Realtime sessions replaced mid-call
+    provider_switches: int = 0  # ConversationRelay configUpdated naming a provider
 
 
 @dataclass(slots=True)
@@ -61,6 +64,8 @@ class CallSession:
     transfer: str | None = None  # the destination NAME a `transfer_call` handed the caller to
     record_transcripts: bool = False  # the plan's record_transcripts: sinks may keep texts
     counters: CallCounters = field(default_factory=CallCounters)
+    providers: list[str] = field(default_factory=list)  # named by configUpdated (failover)
+    languages: list[str] = field(default_factory=list)  # switched to with set_language
     history: History = field(default_factory=History)
     latency: LatencyClock = field(default_factory=LatencyClock)
     tool_log: list[dict[str, Any]] = field(default_factory=list)
@@ -121,6 +126,11 @@ class CallSession:
             "upstream_errors": c.upstream_errors,
             "tool_calls": c.tool_calls,
             "tool_errors": c.tool_errors,
+            "reconnects": c.reconnects,
+            "upstream_reconnects": c.upstream_reconnects,
+            "provider_switches": c.provider_switches,
+            "providers": ",".join(self.providers) or None,
+            "languages": ",".join(self.languages) or None,
             "arm": self.arm,
         }
 

@@ -36,12 +36,15 @@ from voiceagent.session.commands import (
 from voiceagent.session.playback import PlaybackTracker
 from voiceagent.tools.calls import (
     CallAction,
+    EndCall,
+    SwitchLanguage,
     ToolCall,
     ToolResult,
     Transfer,
     cancelled,
     refused,
 )
+from voiceagent.tools.language import realtime_language_update
 from voiceagent.tools.realtime_calls import FunctionCallTracker
 
 log = get_logger("voiceagent.realtime")
@@ -111,10 +114,14 @@ class RealtimeTools:
         if entry is None:
             return []
         commands = self._answer(result, now)
+        if result.ok and isinstance(result.action, SwitchLanguage):  # before the follow-up
+            self.call.languages.append(result.action.code)
+            log.info("language_switched", language=result.action.code)
+            commands.insert(0, SendUpstream(realtime_language_update(result.action)))
         if self.calls.needs_follow_up:
             self._follow_up_at = now + FOLLOW_UP_GRACE_S
             commands.append(Wake(FOLLOW_UP_GRACE_S))
-        if result.ok and result.action is not None and self.closing is None:
+        if result.ok and isinstance(result.action, EndCall | Transfer) and self.closing is None:
             self.closing, self._close_by = result.action, now + GOODBYE_LIMIT_S
             log.info("call_closing", action=_how(result.action))
             commands.append(Wake(CLOSE_POLL_S))

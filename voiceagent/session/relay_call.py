@@ -30,9 +30,10 @@ from voiceagent.session.commands import (
 )
 from voiceagent.session.latency import TurnTiming
 from voiceagent.session.playback import PlaybackTracker
+from voiceagent.session.relay_ledger import InputLedger
 from voiceagent.session.relay_playout import Playout
 from voiceagent.session.relay_tools import CLOSE_POLL_S, RelayTools
-from voiceagent.tools.calls import ToolCall, ToolResult
+from voiceagent.tools.calls import SwitchLanguage, ToolCall, ToolResult
 
 log = get_logger("voiceagent.relay")
 
@@ -46,14 +47,17 @@ class RelayCall:
 
     def __init__(
         self, call: CallSession, *, instructions: str, dtmf_template: str, apology: str,
-        tools: bool = False,
+        tools: bool = False, ledger: InputLedger | None = None,
     ) -> None:  # fmt: skip
         self.call = call
+        self.ledger = ledger or InputLedger()
         self.tools = RelayTools(call) if tools else None
         self.tracker = PlaybackTracker(call.history, confirm_by_marks=False)
         self.instructions = instructions
         self.dtmf_template = dtmf_template
         self.apology = apology
+        self._mark: str | None = None  # the fingerprint of the input being handled
+        self.voice: str | None = None  # the Router voice `set_language` chose
         self.reply: str | None = None  # the latest reply's response id
         self.running = False  # its Router request is still streaming
         self._seq = 0
@@ -71,20 +75,57 @@ class RelayCall:
     def receive_phone(self, msg: cr.RelayInbound, now: float) -> list[CallCommand]:
         """A ConversationRelay message after `setup`. ProtocolError for a repeated `setup`."""
         if isinstance(msg, cr.Prompt):
-            return self._user_input(msg.voice_prompt, now) if msg.last else []
+            if not msg.last or self._replayed("speech", msg.voice_prompt):
+                return []
+            return self._user_input(msg.voice_prompt, now)
         if isinstance(msg, cr.Interrupt):
             return self._interrupt(
                 msg.duration_until_interrupt_ms, msg.utterance_until_interrupt or None, now
             )
         if isinstance(msg, cr.Dtmf):
+            if self._replayed("dtmf", msg.digit):
+                return []
             self.call.counters.dtmf += 1
             log.info("dtmf_received")  # never the digit: PINs and card numbers
             return self._user_input(self.dtmf_template.replace("{digit}", msg.digit), now)
-        if isinstance(msg, cr.Error):
+        if isinstance(msg, cr.ConfigUpdated):
+            self._config_updated(msg.fields)
+        elif isinstance(msg, cr.Info) and msg.name in ("configUpdated", "config-updated"):
+            self._config_updated({"value": msg.value})
+        elif isinstance(msg, cr.Error):
             log.warning("relay_error_received", description=msg.description[:300])
         elif isinstance(msg, cr.Setup):
             raise ProtocolError("setup repeated")
         return []
+
+    def resume(self, now: float) -> list[CallCommand]:
+        """A reconnected leg starts: answer again the input whose reply had not finished."""
+        if self.ledger.pending is None:
+            return []
+        log.info("relay_reply_resumed")
+        messages = ({"role": "system", "content": self.instructions}, *self.call.history.messages())
+        timing = self.call.latency.start_turn(now, "turn")
+        choice = self.tools.tool_choice if self.tools is not None else None
+        return [self._start(messages, timing, tool_choice=choice)]
+
+    def _replayed(self, kind: str, value: str) -> bool:
+        """Whether this input replays one handled before a reconnect (then it is dropped)."""
+        self._mark = self.ledger.admit(kind, value)
+        if self._mark is None:
+            log.info("relay_replay_skipped", kind=kind)
+        return self._mark is None
+
+    def _config_updated(self, fields: dict[str, object]) -> None:
+        """Twilio applied a change or failed over: name the provider in the log and record."""
+        provider = next(
+            (str(v) for k, v in fields.items() if "provider" in k.lower() and v), None
+        )  # fmt: skip
+        if provider is None and isinstance(fields.get("value"), str):
+            provider = str(fields["value"])[:60] or None
+        self.call.counters.provider_switches += provider is not None
+        if provider is not None:
+            self.call.providers.append(provider[:40])
+        log.info("relay_config_updated", provider=provider, keys=sorted(fields)[:10])
 
     def caller_left(self, reason: str) -> list[CallCommand]:
         """The caller's side closed: stop the running reply and its tools."""
@@ -150,6 +191,8 @@ class RelayCall:
     ) -> list[CallCommand]:
         """The reply's stream ended normally, having made `calls` (usually none)."""
         tools = self.tools
+        if response_id == self.reply and not calls:
+            self.ledger.pending = None  # answered in full
         if tools is None or response_id != self.reply or not self.running:
             return []  # no tools, or superseded meanwhile
         if calls:
@@ -159,10 +202,24 @@ class RelayCall:
     def tool_finished(self, result: ToolResult, now: float) -> list[CallCommand]:
         """A call of the running round produced its result; the last one asks the follow-up."""
         tools, timing = self.tools, self._timing_of(self.reply or "")
+        switch: list[CallCommand] = []
+        if tools is not None and result.call.call_id in tools.pending:
+            switch = self._switch_language(result)
         if tools is None or not tools.result(result, now, timing) or timing is None:
-            return []
+            return switch
         messages = ({"role": "system", "content": self.instructions}, *self.call.history.messages())
-        return [self._start(messages, timing, tool_choice=tools.tool_choice)]
+        return [*switch, self._start(messages, timing, tool_choice=tools.tool_choice)]
+
+    def _switch_language(self, result: ToolResult) -> list[CallCommand]:
+        """`set_language`: Twilio's STT and TTS switch, and the Router voice of what follows."""
+        action = result.action
+        if not result.ok or not isinstance(action, SwitchLanguage):
+            return []
+        self.voice = action.voice or self.voice
+        self.call.languages.append(action.code)
+        log.info("language_switched", language=action.code)
+        language = cr.Language(tts_language=action.code, transcription_language=action.code)
+        return [SendPhone(cr.dump(language))]
 
     def wake(self, now: float) -> list[CallCommand]:
         """A `Wake` the machine asked for is due (the agent's end of the call)."""
@@ -182,6 +239,7 @@ class RelayCall:
         self.reply_finished(response_id)
         if response_id != self.reply:
             return []
+        self.ledger.pending = None
         self.call.history.open_assistant(f"{response_id}-apology").text = self.apology
         apology = SendPhone(cr.dump(cr.Text(token=self.apology, last=True)))
         closing = self.tools is not None and self.tools.closing is not None
@@ -205,6 +263,7 @@ class RelayCall:
             self.tools.rounds = 0
             choice = self.tools.tool_choice
         commands += [ReportTurns(), self._start(messages, timing, tool_choice=choice)]
+        self.ledger.pending = self._mark
         return commands
 
     def _start(
@@ -239,6 +298,8 @@ class RelayCall:
             commands += self.tools.cancel(now)
             if self.tools.closing is not None:
                 commands.append(Wake(CLOSE_POLL_S))
+        if not superseded:
+            self.ledger.pending = None  # the caller barged in: that reply is over
         if (running or aborts) and reply is not None:
             self.running = False
             commands.append(AbortStream(reply))

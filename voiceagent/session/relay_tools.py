@@ -26,7 +26,7 @@ from voiceagent.session.call import CallSession, EndReason
 from voiceagent.session.commands import CallCommand, CancelTool, RunTool, SendPhone, StopCall, Wake
 from voiceagent.session.latency import TurnTiming
 from voiceagent.session.relay_playout import Playout
-from voiceagent.tools.calls import CallAction, ToolCall, ToolResult, Transfer, cancelled
+from voiceagent.tools.calls import CallAction, EndCall, ToolCall, ToolResult, Transfer, cancelled
 from voiceagent.tools.handoff import transfer_handoff
 
 log = get_logger("voiceagent.relay")
@@ -78,7 +78,7 @@ class RelayTools:
         if self.pending.pop(result.call.call_id, None) is None:
             return False
         self._record(result)
-        if result.ok and result.action is not None and self.closing is None:
+        if result.ok and isinstance(result.action, EndCall | Transfer) and self.closing is None:
             self.closing, self._close_by = result.action, now + GOODBYE_LIMIT_S
             log.info("call_closing", action=_how(result.action))
         if self.pending:

@@ -63,11 +63,12 @@ class FakeInworldRealtime:
             return web.json_response(
                 {"error": "key and protocol=realtime are required"}, status=400
             )
-        if opts.refuse_status is not None:
-            self.refused.append(opts.refuse_status)
-            return web.json_response(
-                {"error": "refused by fault injection"}, status=opts.refuse_status
-            )
+        after = opts.refuse_after_sessions
+        refuse = opts.refuse_status or (503 if after is not None and len(self.sessions) >= after
+                                        else None)  # fmt: skip
+        if refuse is not None:
+            self.refused.append(refuse)
+            return web.json_response({"error": "refused by fault injection"}, status=refuse)
         over = opts.max_sessions is not None and self.open_sessions >= opts.max_sessions
         if over and opts.over_capacity == "refuse":
             self.refused.append(429)
@@ -88,6 +89,8 @@ class FakeInworldRealtime:
         self._none_open.clear()
         self._sockets.add(ws)
         session = FakeSession(ws, record, self.options)
+        limit = self.options.drop_sessions
+        session.may_drop = limit is None or len(self.sessions) <= limit
         dropper = None
         if self.options.drop_after_s is not None:
             dropper = asyncio.get_running_loop().call_later(

@@ -44,6 +44,9 @@ class FakeRealtimeOptions:
     over_capacity: Literal["frame", "refuse"] = "frame"  # untyped frame + close, or HTTP 429
     drop_after_s: float | None = None  # close the socket this long after the upgrade
     drop_after_responses: int | None = None  # close once this many responses are done
+    drop_mid_reply: int | None = None  # kill the socket after the first audio of response N
+    drop_sessions: int | None = None  # ... in the first N sessions opened only (None: all)
+    refuse_after_sessions: int | None = None  # refuse upgrades (503) once N sessions opened
     error_after_update: dict[str, Any] | None = None  # an `error` event after session.updated
     untyped_after_update: bool = False  # frames with no `type` after session.updated
     # recording

@@ -44,6 +44,7 @@ class FakeSession:
         self.turns = 0
         self._ids = 0
         self.replies = FakeReplies(self)
+        self.may_drop = True  # drop_mid_reply applies to this session
         self.tools = self.replies.tools
 
     # -- helpers --------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ class SessionSide(Protocol):
     opts: FakeRealtimeOptions
     record: SessionRecord
     user_texts: list[str]
+    may_drop: bool  # `drop_mid_reply` still applies to this session
 
     def new_id(self, prefix: str) -> str: ...
     async def emit(self, event: dict[str, Any]) -> None: ...
@@ -129,6 +130,9 @@ class FakeReplies:
         script = resp.tool_call
         if resp.text or script is None:
             await self._speak(resp)
+            if resp.status == "dropped":
+                self.task = None
+                return
             output.append(message_item(resp))
             if script is not None:
                 for event in closing_events(resp):
@@ -164,6 +168,11 @@ class FakeReplies:
             now = time.monotonic()
             await emit({"type": "response.output_audio.delta", **common, "delta": b64encode(chunk)})
             resp.audio_ms_sent += len(chunk) / 8
+            if o.drop_mid_reply == len(self.session.record.responses) and self.session.may_drop:
+                self.session.may_drop = False
+                resp.status = "dropped"
+                await self.session.drop("fake: killed mid-reply")
+                return
             if o.record_timing:
                 resp.delta_times.append(now)
             if o.chunk_gap_s:

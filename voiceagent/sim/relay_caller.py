@@ -5,7 +5,11 @@ WebSocket, sends ``setup`` with all its keys, then runs the script (``relay_sock
 playback is simulated (``relay_playback.Player``). When the session ends it POSTs the signed
 ``<Connect action>`` callback (``completed`` on hang-up, ``ended`` + ``HandoffData`` after
 ``end``, ``failed`` if the socket broke) and, like Twilio, runs the TwiML it gets back: a fresh
-``<ConversationRelay>`` (a reconnect) continues the script.
+``<ConversationRelay>`` (a reconnect) continues the script. With ``applicationReconnect="true"``
+a broken socket (a ``Drop`` step, or the server's side lost without a close frame) is instead
+reopened to the same URL with no callback: a new ``setup`` of the same call, then (the
+at-least-once reading of docs/protocol-updates-2026.md, unless ``replay_last=False``) the last
+input sent before the break, then the rest of the script.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from voiceagent.sim.relay_socket import Outcome, RelaySession
 from voiceagent.sim.script import Script
 from voiceagent.sim.webhooks import SimTarget, Webhooks, call_form, new_sid
 
+MAX_RECONNECTS = 3
+"""Reconnects per call the simulated Twilio makes (the real limit is not documented)."""
+
 
 async def place_call(
     target: SimTarget,
@@ -35,6 +42,7 @@ async def place_call(
     twiml: str | None = None,
     speed: float = 1.0,
     quiet_s: float = 0.3,
+    replay_last: bool = True,
 ) -> RelayCallRecord:
     """Place one ConversationRelay call and return what the simulated Twilio saw.
 
@@ -52,7 +60,7 @@ async def place_call(
             record.webhook_status, record.twiml = await hooks.voice()
         if record.webhook_status not in (0, 200):
             raise ProtocolError(f"/voice answered {record.webhook_status}: {record.twiml[:200]}")
-        await _call(hooks, record, script, speed, quiet_s)
+        await _call(hooks, record, script, speed, quiet_s, replay_last)
         return record
     finally:
         if http is None:
@@ -60,16 +68,25 @@ async def place_call(
 
 
 async def _call(
-    hooks: Webhooks, record: RelayCallRecord, script: Script, speed: float, quiet_s: float
-) -> None:
+    hooks: Webhooks, record: RelayCallRecord, script: Script, speed: float, quiet_s: float,
+    replay_last: bool,
+) -> None:  # fmt: skip
     started = time.monotonic()
+    replay: list[dict[str, object]] = []
     while True:
         record.sessions += 1
         session_id = new_sid("VX")
         player = Player(hooks.http, hooks.target.base_url, hooks.target.public_url, speed)
         relay = RelaySession(record, player, quiet_s)
-        outcome, script = await _session(hooks, relay, session_id, script)
-        record.closed_by = "server" if outcome == "server" else "caller"
+        outcome, script = await _session(hooks, relay, session_id, script, replay)
+        if outcome == "server" and relay.lost():
+            outcome = "lost"
+        reconnect = record.relay_attributes.get("applicationReconnect") == "true"
+        if reconnect and outcome in ("drop", "lost") and record.reconnects < MAX_RECONNECTS:
+            record.reconnects += 1  # Twilio keeps the call and reopens the socket
+            replay = record.inputs_sent[-1:] if replay_last else []
+            continue
+        record.closed_by = "server" if outcome in ("server", "lost") else "caller"
         action_twiml = await _report_end(hooks, relay, session_id, outcome, started)
         if outcome != "drop" or "<ConversationRelay " not in action_twiml:
             return
@@ -89,8 +106,9 @@ def _follow_twiml(record: RelayCallRecord) -> None:
 
 
 async def _session(
-    hooks: Webhooks, relay: RelaySession, session_id: str, script: Script
-) -> tuple[Outcome, Script]:
+    hooks: Webhooks, relay: RelaySession, session_id: str, script: Script,
+    replay: list[dict[str, object]],
+) -> tuple[Outcome, Script]:  # fmt: skip
     """One ConversationRelay session of the call, from the TwiML in ``record.twiml``."""
     record = relay.record
     _follow_twiml(record)
@@ -105,6 +123,9 @@ async def _session(
             "to": form["To"], "forwardedFrom": "", "callType": "PSTN", "callerName": "",
             "direction": "inbound", "callStatus": "RINGING", "customParameters": record.parameters,
         })  # fmt: skip
+        for message in replay:  # buffered while the socket was down
+            record.replayed += 1
+            await relay.send(dict(message))
         outcome, rest = await _converse(relay, script)
         if outcome != "server":
             await ws.close(code=1000 if outcome == "hangup" else 1011)
@@ -141,6 +162,8 @@ async def _converse(relay: RelaySession, script: Script) -> tuple[Outcome, Scrip
     player = asyncio.create_task(relay.player.run())
     receiver = asyncio.create_task(relay.receive())
     try:
+        if relay.record.sessions > 1 and relay.record.turns:  # a reply may resume
+            relay.player.new_turn(relay.record.turns[-1])
         if relay.record.sessions == 1:  # the greeting is turn 0; a reconnect is not greeted
             relay.start_turn(None)
             greeting = relay.record.relay_attributes.get("welcomeGreeting")

@@ -94,6 +94,9 @@ class RelayCallRecord(CallRecord):
     handoff_data: str | None = None
     session_status: str = ""
     sessions: int = 0
+    reconnects: int = 0  # applicationReconnect: sockets reopened without an action callback
+    inputs_sent: list[dict[str, Any]] = field(default_factory=list)  # prompt/dtmf, in order
+    replayed: int = 0  # inputs sent again after a reconnect (at-least-once reading)
 
     @property
     def clips(self) -> list[ClipRecord]:

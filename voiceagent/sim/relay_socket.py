@@ -23,7 +23,8 @@ from voiceagent.protocols import conversation_relay as cr
 from voiceagent.sim.relay_playback import Player, RelayCallRecord, TurnRecord
 from voiceagent.sim.script import Drop, Listen, Pause, PressKey, Say, Script, SendRaw
 
-Outcome = Literal["hangup", "drop", "server"]
+Outcome = Literal["hangup", "drop", "server", "lost"]
+ABNORMAL_CLOSURE = 1006  # the socket broke: no close frame came
 _ALLOWS = {"any": {"speech", "dtmf"}, "true": {"speech", "dtmf"}, "speech": {"speech"},
            "dtmf": {"dtmf"}}  # fmt: skip
 
@@ -81,6 +82,9 @@ class RelaySession:
             self.player.on_play(message.source, now, bool(message.preemptible))
         elif isinstance(message, cr.Text):
             self.player.on_text(message.token, message.last, now, bool(message.preemptible))
+        elif isinstance(message, cr.Config | cr.Language):  # applied: Twilio confirms
+            changed = message.model_dump(by_alias=True, exclude_none=True, exclude={"type"})
+            await self.send({"type": "configUpdated", **changed})
         elif isinstance(message, cr.End):
             self.record.handoff_data = message.handoff_data
             self.end_received = True
@@ -115,6 +119,10 @@ class RelaySession:
                 return "hangup", ()
         return ("server", ()) if self.ended.is_set() else ("hangup", ())
 
+    def lost(self) -> bool:
+        """The server's side broke (no `end`, no close frame): Twilio's reconnect case."""
+        return not self.end_received and self.record.close_code in (None, ABNORMAL_CLOSURE)
+
     async def caller_input(self, kind: Literal["speech", "dtmf"], value: str) -> None:
         """Speech or a key press: barge in if the agent is playing, then deliver it."""
         interrupted = not self.player.idle and allows(self._interruptible(), kind)
@@ -127,11 +135,12 @@ class RelaySession:
             return
         if kind == "speech":
             self.start_turn(value)
-            await self.send({"type": "prompt", "voicePrompt": value, "lang": "en-US",
-                             "last": True})  # fmt: skip
+            message = {"type": "prompt", "voicePrompt": value, "lang": "en-US", "last": True}
         else:
             self.start_turn(f"dtmf:{value}")
-            await self.send({"type": "dtmf", "digit": value})
+            message = {"type": "dtmf", "digit": value}
+        self.record.inputs_sent.append(message)
+        await self.send(message)
 
     def _interruptible(self) -> str:
         attributes = self.record.relay_attributes

@@ -57,13 +57,23 @@ CallAction = EndCall | Transfer
 
 
 @dataclass(frozen=True, slots=True)
+class SwitchLanguage:
+    """Speak and listen in another of the number's languages from now on (`set_language`):
+    its code, the Inworld voice and Twilio voice for it, its STT language hints."""
+
+    code: str
+    voice: str | None = None
+    stt_language_hints: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ToolResult:
     """What one call produced; ``output`` goes back to the model verbatim."""
 
     call: ToolCall
     outcome: ToolOutcome
     output: str
-    action: CallAction | None = None
+    action: CallAction | SwitchLanguage | None = None
     duration_ms: float = 0.0
     detail: str = ""  # a short reason for logs (never the secret headers)
 

@@ -12,7 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from voiceagent.tools.language import SetLanguageSpec, set_language_parameters
 from voiceagent.tools.spec import EndCallSpec, HttpToolSpec, ToolSpec, TransferCallSpec
+
+AnyTool = ToolSpec | SetLanguageSpec
+"""A configured tool, or the built-in `set_language` made from the number's languages."""
 
 END_CALL_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -21,12 +25,14 @@ END_CALL_PARAMETERS: dict[str, Any] = {
 }
 
 
-def parameters_of(spec: ToolSpec) -> dict[str, Any]:
+def parameters_of(spec: AnyTool) -> dict[str, Any]:
     """The JSON schema of a tool's arguments (what is declared and what arguments must meet)."""
     if isinstance(spec, HttpToolSpec):
         return spec.parameters
     if isinstance(spec, EndCallSpec):
         return END_CALL_PARAMETERS
+    if isinstance(spec, SetLanguageSpec):
+        return set_language_parameters(spec)
     return transfer_parameters(spec)
 
 
@@ -43,7 +49,7 @@ def transfer_parameters(spec: TransferCallSpec) -> dict[str, Any]:
     }
 
 
-def realtime_tools(specs: Iterable[ToolSpec]) -> list[dict[str, Any]]:
+def realtime_tools(specs: Iterable[AnyTool]) -> list[dict[str, Any]]:
     """``session.tools`` for Inworld Realtime (GA-flat function tools)."""
     return [
         {
@@ -56,7 +62,7 @@ def realtime_tools(specs: Iterable[ToolSpec]) -> list[dict[str, Any]]:
     ]
 
 
-def router_tools(specs: Iterable[ToolSpec]) -> list[dict[str, Any]]:
+def router_tools(specs: Iterable[AnyTool]) -> list[dict[str, Any]]:
     """``tools`` for the Router request (OpenAI chat-completions format)."""
     return [
         {

@@ -19,8 +19,9 @@ from jsonschema import Draft202012Validator
 
 from voiceagent.tools.arguments import InvalidArguments, compile_schema, parse_arguments
 from voiceagent.tools.calls import EndCall, ToolCall, ToolOutcome, ToolResult, Transfer, failed
-from voiceagent.tools.declarations import parameters_of, realtime_tools, router_tools
-from voiceagent.tools.spec import EndCallSpec, HttpToolSpec, ToolSpec, TransferCallSpec
+from voiceagent.tools.declarations import AnyTool, parameters_of, realtime_tools, router_tools
+from voiceagent.tools.language import SetLanguageSpec, set_language_result
+from voiceagent.tools.spec import EndCallSpec, HttpToolSpec, TransferCallSpec
 
 END_CALL_OUTPUT = (
     "The call ends once your words so far were heard. If you have not said goodbye yet, say "
@@ -41,14 +42,14 @@ class Toolbox:
 
     def __init__(
         self,
-        specs: Sequence[ToolSpec],
+        specs: Sequence[AnyTool],
         runner: ToolRunner | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.specs = tuple(specs)
         self.runner = runner
         self.clock = clock
-        self._by_name: dict[str, tuple[ToolSpec, Draft202012Validator]] = {
+        self._by_name: dict[str, tuple[AnyTool, Draft202012Validator]] = {
             s.name: (s, compile_schema(parameters_of(s))) for s in self.specs
         }
 
@@ -67,7 +68,7 @@ class Toolbox:
         """``tools`` for the Router request."""
         return router_tools(self.specs)
 
-    def spec(self, name: str) -> ToolSpec | None:
+    def spec(self, name: str) -> AnyTool | None:
         entry = self._by_name.get(name)
         return entry[0] if entry else None
 
@@ -100,6 +101,8 @@ class Toolbox:
             return ToolResult(call, ToolOutcome.OK, _ok(END_CALL_OUTPUT), action=EndCall())
         if isinstance(spec, TransferCallSpec):
             return transfer_result(spec, call, str(arguments["destination"]))
+        if isinstance(spec, SetLanguageSpec):
+            return set_language_result(spec, call, str(arguments["language"]))
         if self.runner is None:
             return failed(call, ToolOutcome.UNREACHABLE, f"{spec.name} is not available now.")
         return await self.runner.run(spec, call, arguments)

@@ -35,8 +35,8 @@ from voiceagent.report.html import render_html
 from voiceagent.report.page import build_page, load_records
 from voiceagent.report.story import story_html
 from voiceagent.runtime import Services
-from voiceagent.store.records.schema import make_engine
 from voiceagent.store.records.call_story import load_story
+from voiceagent.store.records.schema import make_engine
 from voiceagent.web.keys import SERVICES
 from voiceagent.web.login_throttle import LoginThrottle
 

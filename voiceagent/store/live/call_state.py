@@ -28,6 +28,13 @@ from redis.asyncio import Redis
 from voiceagent.config import CallPlan
 from voiceagent.logging import get_logger
 from voiceagent.session.call import EndReason
+from voiceagent.store.live.checkpoint import (
+    CHECKPOINT_TTL_S,
+    NEWER_CHECKPOINT_SCRIPT,
+    Checkpoint,
+    dump_checkpoint,
+    load_checkpoint,
+)
 from voiceagent.store.live.redis_backend import DOWN, KEY_PREFIX, RedisBackend, text
 from voiceagent.store.live.ttl_book import TtlBook
 
@@ -141,6 +148,19 @@ class CallStateStore(Protocol):
         """The outcome, removed (only one taker gets it); None if unknown or expired."""
         ...
 
+    async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
+        """Keep a relay call's live conversation (history capped) for CHECKPOINT_TTL_S, unless
+        a later leg (more `reconnects`) wrote one: a half-open old leg never overwrites it."""
+        ...
+
+    async def get_checkpoint(self, call_sid: str) -> Checkpoint | None:
+        """The call's checkpoint; None if unknown or expired."""
+        ...
+
+    async def drop_checkpoint(self, call_sid: str) -> None:
+        """Forget the checkpoint (the session ended for good, or a new leg took over)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -159,6 +179,7 @@ class MemoryCallState:
         self.calls: TtlBook[str] = TtlBook(plan_ttl_s, max_calls, clock)
         self.plans: TtlBook[CallPlan] = TtlBook(plan_ttl_s, max_plans, clock)
         self.outcomes: TtlBook[CallOutcome] = TtlBook(outcome_ttl_s, max_calls, clock)
+        self.checkpoints: TtlBook[Checkpoint] = TtlBook(CHECKPOINT_TTL_S, max_calls, clock)
 
     async def put_plan(self, call_sid: str, plan: CallPlan) -> None:
         digest, _ = plan_digest(plan)
@@ -174,6 +195,17 @@ class MemoryCallState:
 
     async def take_outcome(self, call_sid: str) -> CallOutcome | None:
         return self.outcomes.take(call_sid)
+
+    async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
+        current = self.checkpoints.get(call_sid)
+        if current is None or current.reconnects <= checkpoint.reconnects:
+            self.checkpoints.put(call_sid, _bounded(checkpoint))
+
+    async def get_checkpoint(self, call_sid: str) -> Checkpoint | None:
+        return self.checkpoints.get(call_sid)
+
+    async def drop_checkpoint(self, call_sid: str) -> None:
+        self.checkpoints.take(call_sid)
 
     async def close(self) -> None:
         return None
@@ -194,6 +226,7 @@ class RedisCallState:
         self._owns = owns
         self._plan_ms = round(PLAN_TTL_S * 1000)
         self._outcome_ms = round(OUTCOME_TTL_S * 1000)
+        self._newer = backend.redis.register_script(NEWER_CHECKPOINT_SCRIPT)
         self._parsed: TtlBook[CallPlan] = TtlBook(PLAN_TTL_S, 1024)
 
     async def put_plan(self, call_sid: str, plan: CallPlan) -> None:
@@ -251,9 +284,36 @@ class RedisCallState:
             return load_outcome(data)
         return await self._local.take_outcome(call_sid)  # put while Redis was down
 
+    async def put_checkpoint(self, call_sid: str, checkpoint: Checkpoint) -> None:
+        checkpoint = _bounded(checkpoint)
+        data, key = dump_checkpoint(checkpoint), _call_key(call_sid, "live")
+        args: list[bytes | int] = [data, checkpoint.reconnects, round(CHECKPOINT_TTL_S * 1000)]
+        if await self._backend.attempt(
+            "put_checkpoint", lambda _: self._newer(keys=[key], args=args)
+        ) is DOWN:  # fmt: skip
+            await self._local.put_checkpoint(call_sid, checkpoint)
+
+    async def get_checkpoint(self, call_sid: str) -> Checkpoint | None:
+        key = _call_key(call_sid, "live")
+        data = await self._backend.attempt("get_checkpoint", lambda r: r.get(key))
+        if isinstance(data, bytes):
+            return load_checkpoint(data)
+        return await self._local.get_checkpoint(call_sid)
+
+    async def drop_checkpoint(self, call_sid: str) -> None:
+        key = _call_key(call_sid, "live")
+        await self._backend.attempt("drop_checkpoint", lambda r: r.delete(key))
+        await self._local.drop_checkpoint(call_sid)
+
     async def close(self) -> None:
         if self._owns:
             await self._backend.close()
+
+
+def _bounded(checkpoint: Checkpoint) -> Checkpoint:
+    """The checkpoint with its history capped like an outcome's."""
+    outcome = CallOutcome(EndReason.CALLER_DISCONNECTED, None, "", checkpoint.history).bounded()
+    return replace(checkpoint, history=outcome.history)
 
 
 def _call_key(call_sid: str, what: str) -> str:

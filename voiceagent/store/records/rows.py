@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.records.schema import COUNTERS, calls, turns, webhook_events
+from voiceagent.store.records.schema import COUNTERS, NOTED, calls, turns, webhook_events
 
 Op = Literal["start", "turn", "end", "recording"]
 _INT32 = 2**31 - 1
@@ -73,6 +73,8 @@ def end_values(call: CallSession) -> dict[str, Any]:
         duration_s=call.duration_s,
         ended_by=call.ended_by,
         transfer=call.transfer,
+        languages=",".join(call.languages)[:100] or None,
+        providers=",".join(call.providers)[:100] or None,
     )
     return values
 
@@ -184,6 +186,8 @@ def _end_statement() -> Any:
     values["upstream_failure"] = func.coalesce(
         bindparam("new_upstream_failure", type_=c.upstream_failure.type), c.upstream_failure
     )
+    for name in NOTED:
+        values[name] = func.coalesce(bindparam(f"new_{name}", type_=c[name].type), c[name])
     for name in _END_SET:
         values[name] = bindparam(f"new_{name}", type_=c[name].type)
     where = c.call_sid == bindparam("sid", type_=c.call_sid.type)
@@ -192,7 +196,7 @@ def _end_statement() -> Any:
 
 async def _write_end(conn: AsyncConnection, row: dict[str, Any], end: dict[str, Any]) -> None:
     params: dict[str, Any] = {f"add_{name}": end[name] for name in COUNTERS}
-    params.update({f"new_{name}": end[name] for name in _END_SET})
+    params.update({f"new_{name}": end[name] for name in (*_END_SET, *NOTED)})
     params.update(
         sid=row["call_sid"],
         add_duration_s=end["duration_s"],

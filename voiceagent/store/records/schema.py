@@ -46,7 +46,12 @@ COUNTERS = (
     "upstream_errors",
     "tool_calls",
     "tool_errors",
+    "reconnects",
+    "upstream_reconnects",
+    "provider_switches",
 )
+NOTED = ("languages", "providers")
+"""Comma-separated names a leg noted (set_language, configUpdated); a later leg's replace them."""
 FIGURES = (
     "response_ms",
     "upstream_ttfb_ms",
@@ -73,6 +78,7 @@ calls = Table(
     Column("upstream_failure", String(32)),
     Column("ended_by", String(32)),
     Column("transfer", String(40)),
+    *(Column(name, String(100)) for name in NOTED),
     *(Column(name, Integer, nullable=False, server_default="0") for name in COUNTERS),
     Column("duration_s", Float),
     Column("recording_sid", String(40)),

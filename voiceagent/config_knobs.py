@@ -1,0 +1,100 @@
+"""The 2026 per-number knobs: ConversationRelay failover and turn taking, Inworld Realtime
+back-channel, fillers and reconnects, and the languages `set_language` may switch to.
+
+Frozen and strict like every config model (`config_models.py` uses them); what each one means
+on the wire, and how sure that is, is in docs/protocol-updates-2026.md and docs/knobs.md.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RelayTtsProvider = Literal["ElevenLabs", "Google", "Amazon"]
+RelaySttProvider = Literal["Deepgram", "Google"]
+LanguageCode = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FailoverLanguage(_Model):
+    """Backup providers for one language of a ConversationRelay call (`<Failover>`): unset
+    fields leave Twilio's default backup for that language."""
+
+    code: str = LanguageCode
+    tts_provider: RelayTtsProvider | None = None
+    voice: str | None = Field(default=None, min_length=1, max_length=100)
+    transcription_provider: RelaySttProvider | None = None
+    speech_model: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _something(self) -> FailoverLanguage:
+        if self.voice is not None and self.tts_provider is None:
+            raise ValueError("a backup 'voice' needs its 'tts_provider'")
+        if self.speech_model is not None and self.transcription_provider is None:
+            raise ValueError("a backup 'speech_model' needs its 'transcription_provider'")
+        if self.tts_provider is None and self.transcription_provider is None:
+            raise ValueError("name a backup 'tts_provider' or 'transcription_provider'")
+        return self
+
+
+class Backchannel(_Model):
+    """Inworld back-channel ("uh-huh" while the caller speaks): `providerData.backchannel`."""
+
+    enabled: bool = True
+    min_speech_ms: int = Field(default=800, ge=0, le=10_000)
+    min_gap_ms: int = Field(default=4000, ge=0, le=60_000)
+    max_per_turn: int = Field(default=3, ge=0, le=20)
+    volume_gain: float = Field(default=0.6, ge=0, le=2)
+
+
+class Responsiveness(_Model):
+    """Inworld fillers ("let me think") when the model is slow to start its reply:
+    `providerData.responsiveness`."""
+
+    enabled: bool = True
+    initial_wait_timeout_ms: int = Field(default=1200, ge=100, le=10_000)
+    hard_deadline_ms: int = Field(default=2000, ge=100, le=20_000)
+    min_filler_gap_ms: int = Field(default=8000, ge=0, le=120_000)
+    max_initial_per_turn: int = Field(default=1, ge=0, le=5)
+    enable_filler_on_first_assistant_reply: bool = False
+
+
+class UpstreamReconnect(_Model):
+    """How a realtime call replaces a dropped Inworld Realtime session before failing over:
+    `attempts` new sessions, the first at once, then `backoff_ms` apart, doubling (at most a
+    second), all within `within_ms`."""
+
+    attempts: int = Field(default=3, ge=0, le=10)
+    backoff_ms: int = Field(default=100, ge=0, le=5000)
+    within_ms: int = Field(default=4000, ge=100, le=30_000)
+
+
+class LanguageChoice(_Model):
+    """One language the agent may switch to with `set_language`, with its voices and STT."""
+
+    code: str = LanguageCode
+    name: str = Field(default="", max_length=40, description="what the model calls it")
+    voice: str | None = Field(default=None, min_length=1, max_length=100)  # Inworld voice
+    twilio_voice: str | None = Field(default=None, min_length=1, max_length=100)
+    tts_provider: RelayTtsProvider | None = None
+    transcription_provider: RelaySttProvider | None = None
+    speech_model: str | None = Field(default=None, min_length=1, max_length=100)
+    stt_language_hints: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name or self.code
+
+
+def check_languages(languages: tuple[LanguageChoice, ...]) -> tuple[LanguageChoice, ...]:
+    """At most 10 languages, each code once."""
+    codes = [language.code for language in languages]
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"language codes must be unique, got {codes}")
+    if len(codes) > 10:
+        raise ValueError("at most 10 languages")
+    return languages
