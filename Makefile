@@ -3,13 +3,20 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-$(BIN)/voiceagent: pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+# Every install comes from the lock (hashes of every transitive dependency, Python 3.11 on Linux
+# x86_64); the project itself is installed on top without resolving anything.
+LOCK := requirements/lock.txt
+LOWEST := requirements/lowest.txt
+COMPILE = $(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --quiet
+
+$(BIN)/voiceagent: pyproject.toml $(LOCK)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
-.PHONY: install simulate test lint types bench serve
+.PHONY: install simulate test lint types bench serve lock upgrade-deps lowest
 install: $(BIN)/voiceagent
 
 simulate: install          ## offline rehearsal: fake Inworld + simulated Twilio, no accounts
@@ -35,3 +42,17 @@ bench: install
 
 serve: install
 	$(BIN)/voiceagent serve
+
+lock: install              ## re-lock after editing pyproject.toml (keeps every pin it can)
+	$(COMPILE) -o $(LOCK)
+	$(COMPILE) --resolution lowest-direct -o $(LOWEST)
+
+upgrade-deps: install      ## move every pin to the newest release pyproject.toml allows
+	$(COMPILE) --upgrade -o $(LOCK)
+	$(COMPILE) --resolution lowest-direct --upgrade -o $(LOWEST)
+
+lowest: install            ## the lower bounds of pyproject.toml, installed and tested (CI runs it)
+	test -x .venv-lowest/bin/python || $(PY) -m venv .venv-lowest
+	.venv-lowest/bin/pip install -q --require-hashes -r $(LOWEST)
+	.venv-lowest/bin/pip install -q --no-deps --no-build-isolation -e .
+	.venv-lowest/bin/pytest -p no:cacheprovider tests/unit tests/e2e tests/modes
