@@ -7,7 +7,6 @@ one plan per call.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -20,11 +19,11 @@ from pydantic import (
     model_validator,
 )
 
+from voiceagent.e164 import E164, e164_problem
 from voiceagent.tools.spec import ToolSpec, check_dtmf_template, check_tool_list
 
 ModeName = Literal["realtime-passthrough", "relay-router"]
 Interruptible = Literal["none", "dtmf", "speech", "any"]
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 DtmfTemplate = Annotated[str, AfterValidator(check_dtmf_template)]
 Tools = Annotated[tuple[ToolSpec, ...], AfterValidator(check_tool_list)]
 
@@ -94,7 +93,7 @@ class Handoff(_Model):
     @model_validator(mode="after")
     def _dial_needs_number(self) -> Handoff:
         if self.type == "dial" and not (self.number and E164.match(self.number)):
-            raise ValueError("handoff type 'dial' needs an E.164 'number'")
+            raise ValueError(f"handoff type 'dial' needs a 'number': {e164_problem(self.number)}")
         return self
 
 

@@ -7,6 +7,7 @@ import contextlib
 import gc
 import signal
 import socket
+import sys
 
 from aiohttp import web
 
@@ -14,11 +15,19 @@ from voiceagent.app import create_app
 from voiceagent.config import Config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import get_logger
+from voiceagent.preflight import check_serving, listen_error
 from voiceagent.settings import Settings
 from voiceagent.web.admin import metrics_app
 from voiceagent.web.keys import SERVICES
 
 log = get_logger("voiceagent.server")
+
+
+async def _listen(site: web.TCPSite, settings: Settings) -> None:
+    try:
+        await site.start()
+    except OSError as exc:
+        raise listen_error(exc, settings.host, settings.port, "PORT") from exc
 
 
 async def serve(settings: Settings, config: Config | None = None) -> None:
@@ -27,8 +36,12 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
-    await site.start()
-    internal = await _start_metrics_listener(app, settings)
+    try:
+        await _listen(site, settings)
+        internal = await _start_metrics_listener(app, settings)
+    except BaseException:
+        await runner.cleanup()
+        raise
     gc.freeze()  # startup objects leave the GC's view: no 50 ms full collections mid-call
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,7 +77,13 @@ async def _start_metrics_listener(app: web.Application, settings: Settings) -> w
     runner = web.AppRunner(metrics_app(app), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise listen_error(
+            exc, settings.metrics_host, settings.metrics_port, "METRICS_PORT"
+        ) from exc
     log.info("metrics_listener_started", host=settings.metrics_host, port=_port(site))
     return runner
 
@@ -89,12 +108,14 @@ def run(settings: Settings) -> None:
     """Blocking entry point with uvloop when available; exits with the message (no traceback)
     when the settings cannot be served (e.g. no TWILIO_AUTH_TOKEN)."""
     try:
-        settings.require_signature_key()
+        for warning in check_serving(settings):
+            log.warning("serving_warning", warning=warning)
+            print(f"WARNING: {warning}", file=sys.stderr)
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+            asyncio.run(serve(settings))
+        else:
+            uvloop.run(serve(settings))
     except ConfigError as exc:
-        raise SystemExit(f"invalid configuration: {exc}") from None
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
-        asyncio.run(serve(settings))
-    else:
-        uvloop.run(serve(settings))
+        raise SystemExit(f"cannot serve: {exc}") from None
