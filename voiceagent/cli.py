@@ -15,6 +15,7 @@ from voiceagent.logging import configure_logging
 from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
+from voiceagent.sign import add_parser as add_sign
 from voiceagent.sim.rehearsal import add_parser as add_simulate
 
 
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate(sub)
     add_report(sub)
     add_reload(sub)
+    add_sign(sub)
     return parser
 
 

@@ -36,7 +36,7 @@ def problems_from(exc: ValidationError, text: str | None) -> list[ConfigProblem]
     root = _compose(text)
     problems: list[ConfigProblem] = []
     for err in exc.errors():
-        loc = [p for p in err["loc"] if not str(p).startswith(_SKIP)]
+        loc = [p for p in err["loc"] if not str(p).startswith(_SKIP) and p != "[key]"]
         node, key_text = _find(root, loc)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -48,7 +48,7 @@ def problems_from(exc: ValidationError, text: str | None) -> list[ConfigProblem]
                 f'"{shown if shown.startswith("+") else "+" + shown}":'
             )
             loc = ["numbers", shown]
-        path = ".".join(str(p) for p in loc if p != "[key]")
+        path = ".".join(str(p) for p in loc)
         line = node.start_mark.line + 1 if node is not None else None
         problems.append(ConfigProblem(path or "<root>", msg, line))
     return _dedupe(problems)
