@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 # Every install comes from the lock (hashes of every transitive dependency, Python 3.11 on Linux
 # x86_64); the project itself is installed on top without resolving anything.
 LOCK := requirements/lock.txt
+RUNTIME := requirements/runtime.txt
 LOWEST := requirements/lowest.txt
-COMPILE = $(BIN)/uv pip compile pyproject.toml requirements/build.in --extra dev --generate-hashes \
+COMPILE = $(BIN)/uv pip compile pyproject.toml requirements/build.in --generate-hashes \
 	--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --quiet
 
 $(BIN)/voiceagent: pyproject.toml $(LOCK)
@@ -43,13 +44,18 @@ bench: install
 serve: install
 	$(BIN)/voiceagent serve
 
+# $(LOCK): everything `make install` puts in .venv (dev tools too); $(RUNTIME): the same pins
+# without the dev tools (the Dockerfile); $(LOWEST): every direct dependency at the lower bound
+# of pyproject.toml (`make lowest`, CI).
 lock: install              ## re-lock after editing pyproject.toml (keeps every pin it can)
-	$(COMPILE) -o $(LOCK)
-	$(COMPILE) --resolution lowest-direct -o $(LOWEST)
+	$(COMPILE) --extra dev -o $(LOCK)
+	$(COMPILE) -c $(LOCK) -o $(RUNTIME)
+	$(COMPILE) --extra dev --resolution lowest-direct -o $(LOWEST)
 
 upgrade-deps: install      ## move every pin to the newest release pyproject.toml allows
-	$(COMPILE) --upgrade -o $(LOCK)
-	$(COMPILE) --resolution lowest-direct --upgrade -o $(LOWEST)
+	$(COMPILE) --extra dev --upgrade -o $(LOCK)
+	$(COMPILE) -c $(LOCK) --upgrade -o $(RUNTIME)
+	$(COMPILE) --extra dev --resolution lowest-direct --upgrade -o $(LOWEST)
 
 lowest: install            ## the lower bounds of pyproject.toml, installed and tested (CI runs it)
 	test -x .venv-lowest/bin/python || $(PY) -m venv .venv-lowest

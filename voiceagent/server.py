@@ -21,6 +21,9 @@ from voiceagent.web.admin import metrics_app
 from voiceagent.web.keys import SERVICES
 
 log = get_logger("voiceagent.server")
+# After DRAIN_GRACE_SECONDS the calls still up are ended; this long is given to their goodbyes.
+# A supervisor's stop timeout (compose, systemd) must exceed the two together.
+ENDED_CALLS_WAIT_SECONDS = 5.0
 
 
 async def _listen(site: web.TCPSite, settings: Settings) -> None:
@@ -59,7 +62,7 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
         if not await services.calls.wait_idle(settings.drain_grace_seconds):
             ended = services.calls.cancel_all()
             log.warning("drain_grace_expired", ended_calls=ended)
-            await services.calls.wait_idle(5.0)
+            await services.calls.wait_idle(ENDED_CALLS_WAIT_SECONDS)
         log.info("drain_finished")
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
