@@ -134,4 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:  # bad settings in any command: one line, no traceback
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 2

@@ -220,3 +220,12 @@ async def test_sign_sends_a_webhook_the_server_accepts_and_rejections_are_explai
     assert rejected["x_forwarded_host"] == "tunnel.example.test"
     assert rejected["forwarded"] == "proto=http" and "203.0.113.9" not in json.dumps(rejected)
     assert TOKEN not in json.dumps(rejected) and "bogus" not in json.dumps(rejected)
+
+
+async def test_bad_settings_are_one_report_in_every_command(tmp_path: Path) -> None:
+    """A bad environment value stops any command with every bad variable and its form."""
+    for args in (("check-config",), ("serve",)):
+        code, _, err = await _cli(tmp_path, *args, PORT="eighty", METRICS_PORT="-1")
+        assert code != 0 and "Traceback" not in err, args
+        assert err.startswith("invalid configuration: PORT: ") and "(got 'eighty')" in err
+        assert "expected an integer from 0 to 65535" in err and "\n  METRICS_PORT: " in err
