@@ -229,3 +229,15 @@ async def test_bad_settings_are_one_report_in_every_command(tmp_path: Path) -> N
         assert code != 0 and "Traceback" not in err, args
         assert err.startswith("invalid configuration: PORT: ") and "(got 'eighty')" in err
         assert "expected an integer from 0 to 65535" in err and "\n  METRICS_PORT: " in err
+
+
+async def test_report_rejects_a_number_without_plus_with_the_one_e164_message(
+    tmp_path: Path,
+) -> None:
+    """`report --number 4155550123` is refused with the E.164 message, not "no calls yet"."""
+    code, out, err = await _cli(tmp_path, "report", "--number", "4155550123")
+    assert (code, out) == (2, "")
+    assert err.strip() == (
+        "--number: '4155550123' is not an E.164 number: '+', the country code, then the "
+        "number, digits only (like +14155550100)"
+    )
