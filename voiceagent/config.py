@@ -29,7 +29,6 @@ from voiceagent.config_models import (
     Experiment,
     Handoff,
     Interruptible,
-    ModeName,
     NumberConfig,
     Overflow,
     RealtimeKnobs,
@@ -41,6 +40,7 @@ from voiceagent.config_models import (
 )
 from voiceagent.e164 import E164, check_e164
 from voiceagent.errors import ConfigError
+from voiceagent.modes.registry import ModeName
 
 __all__ = [
     "E164",

@@ -7,7 +7,13 @@
     ├── ProtocolError        a peer sent a frame we cannot parse (bad JSON, unknown shape, ...)
     ├── SignatureError       an X-Twilio-Signature did not verify
     ├── UpstreamError        an Inworld API failed; ``kind`` says how (see UpstreamFailure)
-    └── ClipNotFound         a clip URL is unknown or expired
+    ├── ClipNotFound         a clip URL is unknown or expired
+    ├── ChannelClosed        a send on a channel (phone or upstream socket) whose peer has gone
+    └── CallOver             raised inside a call's tasks to end it; its reason is already on
+                             the CallSession (not a failure in itself)
+
+A failure of our own code (any other exception) is never classified as an upstream failure:
+the top of a call handler ends that call as ``internal_error``.
 
 Third-party errors are mapped at the boundary (``raise UpstreamError(...) from exc``).
 Only the top of a call handler catches broadly.
@@ -75,3 +81,11 @@ class UpstreamError(VoiceAgentError):
 
 class ClipNotFound(VoiceAgentError):
     """A clip id is unknown or its clip has expired."""
+
+
+class ChannelClosed(VoiceAgentError):
+    """Sending on a channel whose peer has gone."""
+
+
+class CallOver(VoiceAgentError):
+    """Raised inside a call's tasks to end it (its reason is already on the CallSession)."""

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from tests.rig import Rig, StartRig
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.records import RecordingSink
-from voiceagent.store.schema import calls, turns
+from voiceagent.store.records.schema import calls, turns
+from voiceagent.store.records.sink import RecordingSink
 
 NUMBER = "+18005550103"
 ADMIN = "s3cret-admin-token"

@@ -18,9 +18,11 @@ import aiohttp
 import orjson
 
 from voiceagent.config import Config
-from voiceagent.modes import load_modes
 from voiceagent.modes.base import Mode
 from voiceagent.modes.lifecycle import serve_call
+from voiceagent.modes.realtime_passthrough import RealtimePassthrough
+from voiceagent.modes.registry import ModeRegistry
+from voiceagent.modes.relay_router import RelayRouter
 from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols import twilio_media as tm
 from voiceagent.protocols.inworld_router import ChatRequest, RouterChunk
@@ -29,7 +31,7 @@ from voiceagent.runtime import ConfigHolder, Services
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
 from voiceagent.settings import Settings
-from voiceagent.store.call_state import CallOutcome
+from voiceagent.store.live.call_state import CallOutcome
 from voiceagent.transport.channel import MemoryChannel, memory_pair
 from voiceagent.transport.upstream import MemoryRealtimeConnector, ScriptedRouter
 
@@ -73,11 +75,11 @@ async def memory_services(
     values: dict[str, Any] = {"public_url": "https://pub.example.test",
                               "twilio_auth_token": TOKEN, "database_url": ""}  # fmt: skip
     values.update(settings)
-    load_modes()  # failover hands calls from one registered mode to another
     async with aiohttp.ClientSession() as http:
         services = Services(
             settings=Settings(**values), config=ConfigHolder(config), http=http,
             realtime=MemoryRealtimeConnector(), router=ScriptedRouter(script, gap_s),
+            modes=ModeRegistry([RealtimePassthrough(), RelayRouter()]),
         )  # fmt: skip
         services.sink = Sink()
         yield services

@@ -102,27 +102,30 @@ def test_dtmf_mark_stop_parse() -> None:
     assert isinstance(stop, tm.Stop) and stop.stop.call_sid == "CA1"
 
 
-def test_read_media_takes_audio_and_mark_echoes_and_hands_on_the_rest() -> None:
-    """The fast path's reader: a media frame's µ-law, a mark echo's name, None for any other
-    event (validated later by `read_inbound`); a mark without its name or streamSid is
-    malformed."""
+def test_read_inbound_returns_media_as_bytes_and_validates_every_other_event() -> None:
+    """The server's one reader: a media frame's µ-law as bytes, any other event as its
+    validated model; a mark without its name or streamSid is malformed."""
     audio = bytes(range(160))
     wire = {
         **MEDIA_WIRE,
         "media": {**MEDIA_WIRE["media"], "payload": base64.b64encode(audio).decode()},
     }
-    assert tm.read_media(orjson.dumps(wire)) == audio
-    mark = '{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"r1:3"}}'
-    assert tm.read_media(mark) == "r1:3"
-    assert tm.read_media('{"event":"dtmf","streamSid":"MZ1","dtmf":{"digit":"1"}}') is None
+    assert tm.read_inbound(orjson.dumps(wire)) == audio
+    mark = tm.read_inbound(
+        '{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"r1:3"}}'
+    )
+    assert isinstance(mark, tm.Mark) and mark.mark.name == "r1:3"
+    dtmf = tm.read_inbound(
+        '{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"5",'
+        '"dtmf":{"track":"inbound_track","digit":"1"}}'
+    )
+    assert isinstance(dtmf, tm.Dtmf)
     for bad in (
         '{"event":"mark","streamSid":"MZ1","mark":{"name":3}}',
         '{"event":"mark","streamSid":"MZ1","mark":"r1:3"}',
         '{"event":"mark","mark":{"name":"r1:3"}}',
     ):
         with pytest.raises(ProtocolError):
-            tm.read_media(bad)
-        with pytest.raises(ProtocolError):  # the pump's reader agrees
             tm.read_inbound(bad)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from voiceagent.store.record_buffer import LINGER_S, RecordBuffer
-from voiceagent.store.rows import Record
+from voiceagent.store.records.buffer import LINGER_S, RecordBuffer
+from voiceagent.store.records.rows import Record
 
 
 class _CountingWake(threading.Event):

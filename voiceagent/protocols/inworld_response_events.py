@@ -12,7 +12,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from voiceagent.protocols._wire import b64decode
-from voiceagent.protocols.inworld_session import ContentPart, Item, RealtimeEvent, ResponseInfo
+from voiceagent.protocols.inworld_realtime_shapes import (
+    ContentPart,
+    Item,
+    RealtimeEvent,
+    ResponseInfo,
+)
 
 
 class ResponseCreated(RealtimeEvent):

@@ -16,6 +16,12 @@ from typing import Any, Literal, TypeAlias, cast
 from pydantic import Field
 
 from voiceagent.protocols._wire import loads_object, tag_map, validate
+from voiceagent.protocols.inworld_realtime_shapes import (
+    ErrorDetail,
+    Item,
+    RealtimeEvent,
+    ServerSession,
+)
 from voiceagent.protocols.inworld_response_events import (
     BackchannelAudioDelta,
     BackchannelAudioDone,
@@ -35,7 +41,6 @@ from voiceagent.protocols.inworld_response_events import (
     ResponseOutputItemAdded,
     ResponseOutputItemDone,
 )
-from voiceagent.protocols.inworld_session import ErrorDetail, Item, RealtimeEvent, ServerSession
 
 __all__ = [
     "BackchannelAudioDelta",

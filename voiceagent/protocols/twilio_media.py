@@ -176,23 +176,6 @@ def read_inbound(raw: str | bytes) -> bytes | TwilioInbound:
     return _validate_inbound(obj)
 
 
-def read_media(raw: str | bytes) -> bytes | str | None:
-    """The frames a reader takes as they arrive: a ``media`` frame's µ-law (``bytes``), a
-    ``mark`` echo's name (``str``). None for any other frame, which is not validated here (read
-    it with `read_inbound`); ProtocolError when malformed."""
-    obj = loads_object(raw, _PROTOCOL)
-    event = obj.get("event")
-    if event == "media":
-        return _media_audio(obj)
-    if event == "mark":
-        mark = obj.get("mark")
-        name = mark.get("name") if isinstance(mark, dict) else None
-        if isinstance(name, str) and isinstance(obj.get("streamSid"), str):
-            return name
-        raise ProtocolError(f"{_PROTOCOL}: mark frame without a name and streamSid")
-    return None
-
-
 def _media_audio(obj: dict[str, Any]) -> bytes:
     media = obj.get("media")
     payload = media.get("payload") if isinstance(media, dict) else None

@@ -19,8 +19,8 @@ from voiceagent.errors import ConfigError
 from voiceagent.report.page import html_report
 from voiceagent.report.render import render
 from voiceagent.report.stats import Report, build_report
-from voiceagent.store.reading import load_rows
-from voiceagent.store.schema import async_url, make_engine, migrate
+from voiceagent.store.records.reading import load_rows
+from voiceagent.store.records.schema import async_url, make_engine, migrate
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -31,7 +31,7 @@ from voiceagent.report.command import parse_since
 from voiceagent.report.html import render_html
 from voiceagent.report.page import build_page, load_records
 from voiceagent.runtime import Services
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.schema import make_engine
 from voiceagent.web.keys import SERVICES
 
 log = get_logger("voiceagent.web")
@@ -177,7 +177,7 @@ async def realtime_sessions(services: Services) -> dict[str, Any]:
         except (TimeoutError, OSError):
             in_use = int(budget.last_in_use)
         return {"in_use": in_use, "limit": budget.cap, "source": "session budget, all instances"}
-    count = services.calls.count("realtime-passthrough")
+    count = sum(services.calls.count(name) for name in services.modes.holding_realtime_sessions())
     return {"in_use": count, "limit": None, "source": "active realtime calls on this instance"}
 
 

@@ -13,7 +13,6 @@ from voiceagent.logging import get_logger
 from voiceagent.modes.base import Mode
 from voiceagent.modes.lifecycle import serve_call
 from voiceagent.transport.channel import WebSocketChannel
-from voiceagent.transport.intercept import InterceptingWebSocketResponse
 from voiceagent.web.keys import SERVICES, VERIFIER
 from voiceagent.web.signature_log import rejection_fields
 
@@ -40,9 +39,9 @@ def phone_socket(mode: Mode) -> Callable[[web.Request], Awaitable[web.StreamResp
         # 50 frames/s, so its silence watch (PHONE_IDLE_TIMEOUT) finds one sooner, without a
         # heartbeat reset per frame on the hot path.
         heartbeat = None if mode.phone_sends_continuously else settings.heartbeat_seconds
-        # A continuous sender's frames may be taken as they arrive (transport/intercept.py).
-        kind = InterceptingWebSocketResponse if mode.phone_sends_continuously else WebSocketResponse
-        ws = kind(max_msg_size=settings.max_frame_bytes, autoping=True, heartbeat=heartbeat)
+        ws = WebSocketResponse(
+            max_msg_size=settings.max_frame_bytes, autoping=True, heartbeat=heartbeat
+        )
         await ws.prepare(request)
         task = asyncio.current_task()
         assert task is not None

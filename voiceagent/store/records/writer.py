@@ -27,9 +27,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.logging import clip, get_logger
-from voiceagent.store.record_buffer import RecordBuffer, RecordStats
-from voiceagent.store.rows import Record, error_code, fitted, write
-from voiceagent.store.schema import migrate
+from voiceagent.store.records.buffer import RecordBuffer, RecordStats
+from voiceagent.store.records.rows import Record, error_code, fitted, write
+from voiceagent.store.records.schema import migrate
 
 __all__ = ["RecordStats", "RecordWriter"]
 log = get_logger("voiceagent.store")

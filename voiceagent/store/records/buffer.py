@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from voiceagent.logging import clip, get_logger
-from voiceagent.store.rows import Record
+from voiceagent.store.records.rows import Record
 
 log = get_logger("voiceagent.store")
 
