@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import signal
-import socket
 import sys
 
 from aiohttp import web
@@ -52,7 +51,7 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     services = app[SERVICES]
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(app))
-    port = _port(site) or settings.port
+    port = _port(runner) or settings.port
     log.info("server_started", host=settings.host, port=port, public_url=settings.public_url)
     try:
         await stop.wait()
@@ -87,15 +86,14 @@ async def _start_metrics_listener(app: web.Application, settings: Settings) -> w
         raise listen_error(
             exc, settings.metrics_host, settings.metrics_port, "METRICS_PORT"
         ) from exc
-    log.info("metrics_listener_started", host=settings.metrics_host, port=_port(site))
+    log.info("metrics_listener_started", host=settings.metrics_host, port=_port(runner))
     return runner
 
 
-def _port(site: web.TCPSite) -> int | None:
-    server = getattr(site, "_server", None)
-    sockets = getattr(server, "sockets", None) or []
-    ports = [s.getsockname()[1] for s in sockets if s.family in (socket.AF_INET, socket.AF_INET6)]
-    return ports[0] if ports else None
+def _port(runner: web.AppRunner) -> int | None:
+    """The port the runner's site listens on (the one the OS chose for PORT=0)."""
+    ports = [a[1] for a in runner.addresses if isinstance(a, tuple) and len(a) >= 2]
+    return int(ports[0]) if ports else None
 
 
 def _reload(app: web.Application) -> None:
