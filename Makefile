@@ -46,11 +46,12 @@ serve: install
 
 # $(LOCK): everything `make install` puts in .venv (dev tools too); $(RUNTIME): the same pins
 # without the dev tools (the Dockerfile); $(LOWEST): every direct dependency at the lower bound
-# of pyproject.toml (`make lowest`, CI).
+# of pyproject.toml (`make lowest`, CI), always resolved afresh (an old pin above a lowered floor
+# would otherwise stay).
 lock: install              ## re-lock after editing pyproject.toml (keeps every pin it can)
 	$(COMPILE) --extra dev -o $(LOCK)
 	$(COMPILE) -c $(LOCK) -o $(RUNTIME)
-	$(COMPILE) --extra dev --resolution lowest-direct -o $(LOWEST)
+	$(COMPILE) --extra dev --resolution lowest-direct --upgrade -o $(LOWEST)
 
 upgrade-deps: install      ## move every pin to the newest release pyproject.toml allows
 	$(COMPILE) --extra dev --upgrade -o $(LOCK)
