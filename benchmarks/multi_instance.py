@@ -353,7 +353,9 @@ async def main_async(args: argparse.Namespace) -> None:
     redis_url = own_redis_db()
     db_name = f"bench_{uuid.uuid4().hex[:10]}"
     await pg(f'CREATE DATABASE "{db_name}"')
-    database_url = urlunsplit(urlsplit(PG_URL)._replace(path=f"/{db_name}"))
+    parts = urlsplit(PG_URL)
+    path = f"/{db_name}"
+    database_url = urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
     args.fake_port = free_port()
     fake = start_fake(args, args.fake_port)
     router, router_url = start_fake_router(KEY, args.ttfb, args.sentence)

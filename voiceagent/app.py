@@ -25,6 +25,7 @@ from voiceagent.web.clips import clip
 from voiceagent.web.dashboard import add_dashboard
 from voiceagent.web.keys import SERVICES, VERIFIER
 from voiceagent.web.phone_socket import phone_socket
+from voiceagent.web.read_limits import read_body_within
 from voiceagent.web.twilio_http import voice, voice_action
 
 log = get_logger("voiceagent.app")
@@ -49,7 +50,9 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     settings.require_signature_key()
     config = config if config is not None else load_config(settings.config_path)
     modes = ModeRegistry([RealtimePassthrough(), RelayRouter()])
-    app = web.Application(client_max_size=1024 * 1024)
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[read_body_within(settings.http_body_timeout)]
+    )
     app[VERIFIER] = SignatureVerifier(settings.twilio_auth_token, settings.public_url)
     holder = ConfigHolder(config)
 

@@ -1,4 +1,4 @@
-"""Command line: `voiceagent serve | check-config | simulate | report | reload | sign`."""
+"""Command line: `voiceagent serve | check-config | simulate | report | reload | twilio | sign`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
 from voiceagent.sign import add_parser as add_sign
 from voiceagent.sim.rehearsal import add_parser as add_simulate
+from voiceagent.twilio_numbers import add_parser as add_twilio
 
 
 def _config_table(config: Config) -> list[dict[str, str]]:
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate(sub)
     add_report(sub)
     add_reload(sub)
+    add_twilio(sub)
     add_sign(sub)
     return parser
 

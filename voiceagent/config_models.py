@@ -19,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from voiceagent.e164 import E164, e164_problem
+from voiceagent.e164 import E164 as E164  # re-exported: other modules import it from here
+from voiceagent.e164 import e164_problem
 from voiceagent.modes.registry import ModeName
 from voiceagent.tools.spec import ToolSpec, check_dtmf_template, check_tool_list
 

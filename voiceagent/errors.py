@@ -7,6 +7,7 @@
     ├── ProtocolError        a peer sent a frame we cannot parse (bad JSON, unknown shape, ...)
     ├── SignatureError       an X-Twilio-Signature did not verify
     ├── UpstreamError        an Inworld API failed; ``kind`` says how (see UpstreamFailure)
+    ├── TwilioApiError       Twilio's REST API refused or could not be reached (status, code)
     ├── ClipNotFound         a clip URL is unknown or expired
     ├── ChannelClosed        a send on a channel (phone or upstream socket) whose peer has gone
     └── CallOver             raised inside a call's tasks to end it; its reason is already on
@@ -77,6 +78,19 @@ class UpstreamError(VoiceAgentError):
         self.status = status
         self.body = body
         super().__init__(f"{kind.value}: {message}")
+
+
+class TwilioApiError(VoiceAgentError):
+    """Twilio's REST API answered with an error (``status``, Twilio's ``code``) or could not be
+    reached (``status`` 0, ``code`` None)."""
+
+    def __init__(self, message: str, *, status: int = 0, code: int | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        where = f"HTTP {status}" if status else "unreachable"
+        super().__init__(f"Twilio REST API {where}" + (f" (error {code})" if code else "")
+                         + f": {message}")  # fmt: skip
 
 
 class ClipNotFound(VoiceAgentError):

@@ -55,10 +55,12 @@ class ConfigHolder:
 
 
 class ActiveCalls:
-    """The calls in flight, for graceful drain and the active-calls gauge."""
+    """The calls in flight, for graceful drain and the active-calls gauge, and the phone
+    sockets not yet proven to be calls (`pending`: upgraded, stream token not checked yet)."""
 
     def __init__(self) -> None:
         self.draining = False
+        self.pending = 0
         self._calls: dict[asyncio.Task[Any], str] = {}
         self._idle = asyncio.Event()
         self._idle.set()

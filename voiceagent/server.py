@@ -18,6 +18,7 @@ from voiceagent.preflight import check_serving, listen_error
 from voiceagent.settings import Settings
 from voiceagent.web.admin import metrics_app
 from voiceagent.web.keys import SERVICES
+from voiceagent.web.read_limits import runner_options
 
 log = get_logger("voiceagent.server")
 # After DRAIN_GRACE_SECONDS the calls still up are ended; this long is given to their goodbyes.
@@ -35,7 +36,7 @@ async def _listen(site: web.TCPSite, settings: Settings) -> None:
 async def serve(settings: Settings, config: Config | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then drain: refuse new calls, let calls finish, exit."""
     app = create_app(settings, config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
     try:

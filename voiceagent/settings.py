@@ -8,6 +8,7 @@ environment, so tests and the simulator build one from exactly the values they p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,10 @@ from voiceagent.errors import ConfigError
 from voiceagent.settings_errors import settings_error
 
 DEFAULT_CONFIG = Path("config/voiceagent.yaml")
+
+
+MIN_ADMIN_TOKEN_CHARS = 32
+"""An ADMIN_TOKEN shorter than this is refused at start (it guards /dashboard and reload)."""
 
 
 class Settings(BaseSettings):
@@ -56,6 +61,7 @@ class Settings(BaseSettings):
     drain_grace_seconds: float = Field(default=30.0, ge=0)
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
     router_first_byte_timeout: float = Field(default=8.0, gt=0)
+    router_reply_timeout: float = Field(default=60.0, gt=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     phone_idle_timeout: float = Field(default=20.0, gt=0)
     upstream_idle_timeout: float = Field(default=120.0, gt=0)
@@ -67,6 +73,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///voiceagent.sqlite3"
     admin_token: str = ""
     max_concurrent_calls: int = Field(default=200, ge=1)
+    max_pending_streams: int = Field(default=50, ge=1)
+    http_header_timeout: float = Field(default=10.0, gt=0)
+    http_body_timeout: float = Field(default=10.0, gt=0)
+    stream_start_timeout: float = Field(default=5.0, gt=0)
     realtime_session_budget: int = Field(default=20, ge=1)
     realtime_session_lease_seconds: float = Field(default=60.0, gt=0)
     records_buffer: int = Field(default=10_000, ge=1)
@@ -77,6 +87,14 @@ class Settings(BaseSettings):
     )
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    # Twilio's REST API (outbound calls, recordings): the account, and an API key pair as an
+    # alternative to the auth token; the base URL moves it onto a fake in tests and simulate.
+    twilio_account_sid: str = ""
+    twilio_api_key_sid: str = ""
+    twilio_api_key_secret: str = ""
+    twilio_api_base_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://")
+    # Outbound calls created per second across the process (Twilio's default account limit: 1).
+    outbound_cps: float = Field(default=1.0, gt=0, le=100)
 
     @classmethod
     def settings_customise_sources(
@@ -101,6 +119,17 @@ class Settings(BaseSettings):
         value = value.rstrip("/")
         if not value.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (the URL Twilio reaches)")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: str) -> str:
+        if value and len(value) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"is {len(value)} characters; use at least {MIN_ADMIN_TOKEN_CHARS} random "
+                "characters (e.g. `openssl rand -hex 32`), or leave it empty to disable the "
+                "admin endpoints"
+            )
         return value
 
     @property
@@ -134,19 +163,34 @@ ENV_NAMES: dict[str, str] = {env_name(field): field for field in Settings.model_
 """Every environment variable `load_settings` reads, mapped to its `Settings` field."""
 
 
-def load_settings(env_file: Path | None = Path(".env")) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
     """Settings from the environment overlaid on `env_file` (if it exists); ConfigError if invalid.
 
+    `environ` replaces the process environment (tests pass exactly the variables they mean).
     Empty values count as unset (the default applies), as in `.env.example`. Other variables in
     `.env` (tool secrets such as ORDERS_API_TOKEN) are left to whoever reads them.
     """
     values: dict[str, Any] = {}
     if env_file is not None and env_file.is_file():
-        values.update(DotEnvSettingsSource(Settings, env_file=env_file)())
-    values.update(EnvSettingsSource(Settings)())
-    known = set(Settings.model_fields) | set(ENV_NAMES)
-    values = {key: value for key, value in values.items() if key in known}
+        values.update(_by_field(DotEnvSettingsSource(Settings, env_file=env_file)()))
+    if environ is None:
+        values.update(_by_field(EnvSettingsSource(Settings)()))
+    else:
+        values.update(_by_field({k: v for k, v in environ.items() if v != ""}))
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
         raise settings_error(Settings, exc, env_name) from exc
+
+
+def _by_field(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` keyed by field name, whether a source keyed them by variable, alias or field;
+    anything that is not a setting is left out."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        field = key if key in Settings.model_fields else ENV_NAMES.get(key.upper())
+        if field is not None:
+            out[field] = value
+    return out

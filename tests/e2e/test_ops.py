@@ -16,7 +16,7 @@ from voiceagent.store.records.schema import calls, turns
 from voiceagent.store.records.sink import RecordingSink
 
 NUMBER = "+18005550103"
-ADMIN = "s3cret-admin-token"
+ADMIN = "s3cret-admin-token-0123456789abcdef"
 
 
 def _experiment(arms: list[tuple[str, str]]) -> dict[str, Any]:

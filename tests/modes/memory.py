@@ -86,22 +86,21 @@ async def memory_services(
 
 
 def start_frame(number: str, services: Services, token: str | None = None) -> str:
-    params = {
-        "number": number,
-        "token": token or stream_token(services.settings.twilio_auth_token, CALL_SID),
-    }
+    params = {"number": number}
+    params["token"] = token or stream_token(services.settings.twilio_auth_token, CALL_SID, params)
     info = tm.StartInfo(account_sid=ACCOUNT_SID, stream_sid=STREAM_SID, call_sid=CALL_SID,
                         custom_parameters=params)  # fmt: skip
     return tm.dump(tm.Start(sequence_number=1, stream_sid=STREAM_SID, start=info))
 
 
 def setup_frame(number: str, services: Services, **params: str) -> str:
-    token = stream_token(services.settings.twilio_auth_token, CALL_SID)
+    bound = {"number": number, **params}
+    token = stream_token(services.settings.twilio_auth_token, CALL_SID, bound)
     setup = cr.Setup(
         session_id="VX1",
         call_sid=CALL_SID,
         to=number,
-        custom_parameters={"number": number, "token": token, **params},
+        custom_parameters={**bound, "token": token},
     )
     return orjson.dumps(setup.model_dump(by_alias=True)).decode()
 

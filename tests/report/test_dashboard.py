@@ -13,7 +13,7 @@ from voiceagent.sim.script import HangUp, Listen, Pause
 from voiceagent.store.live.factory import make_shared_stores
 from voiceagent.web.dashboard import COOKIE, DASHBOARD
 
-ADMIN = "dashboard-admin-token"
+ADMIN = "dashboard-admin-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
 
 

@@ -230,3 +230,20 @@ def test_parse_outbound_is_strict(raw: str) -> None:
     """Like Twilio, the outbound parser rejects extra/missing fields, wrong types and events."""
     with pytest.raises(ProtocolError):
         tm.parse_outbound(raw)
+
+
+@pytest.mark.parametrize(("field", "value"), [("sampleRate", 2**40), ("channels", -1)])
+def test_start_with_an_implausible_media_format_is_refused(field: str, value: int) -> None:
+    """A `start` whose mediaFormat numbers are out of range is a ProtocolError, not a value
+    that travels on into logs and records."""
+    start = {
+        "event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
+        "start": {
+            "accountSid": "AC1", "streamSid": "MZ1", "callSid": "CA1", "tracks": ["inbound"],
+            "customParameters": {},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+            | {field: value},
+        },
+    }  # fmt: skip
+    with pytest.raises(ProtocolError):
+        tm.parse_inbound(orjson.dumps(start))

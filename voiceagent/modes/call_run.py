@@ -89,7 +89,7 @@ def call_parameters(
     parameters = {"number": plan.number, "mode": mode}
     if plan.arm is not None:
         parameters["arm"] = plan.arm
-    if settings.twilio_auth_token:
-        parameters["token"] = stream_token(settings.twilio_auth_token, call_sid)
     parameters.update({k: v for k, v in extra.items() if v is not None})
+    if settings.twilio_auth_token:  # over the number, mode, arm, attempt and failover origin
+        parameters["token"] = stream_token(settings.twilio_auth_token, call_sid, parameters)
     return parameters

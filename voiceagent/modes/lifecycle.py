@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 from aiohttp import WSCloseCode
@@ -32,17 +33,21 @@ from voiceagent.transport.watch import watch
 
 log = get_logger("voiceagent.call")
 
-START_TIMEOUT_S = 10.0
-"""How long Twilio has to send `start` / `setup` after the upgrade."""
+REFUSE_CLOSE_S = 0.5
+"""How long a refused stream's closing handshake may take before its connection is cut."""
 MAX_FRAMES_BEFORE_START = 10
 """Frames other than the start frame tolerated before it (then the stream is refused)."""
 CLOSE_TIMEOUT_S = 2.0
 _SID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
 
-async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
-    """Run one call of `mode` on an accepted, signature-checked phone socket."""
-    start = await _await_start(phone, mode)
+async def serve_call(
+    phone: Channel, services: Services, mode: Mode, admitted: Callable[[], None] | None = None
+) -> None:
+    """Run one call of `mode` on an accepted, signature-checked phone socket. `admitted` is
+    called once the stream proved it is a call `/voice` answered (its token is valid): from
+    then on it is a call, counted against MAX_CONCURRENT_CALLS."""
+    start = await _await_start(phone, mode, services.settings.stream_start_timeout)
     if start is None:
         return
     plan = await services.plan_for_call(start.call_sid, start.number)
@@ -57,8 +62,10 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
     refusal = _refusal(start, plan, mode, services)
     if refusal is not None or plan is None:
         log.warning("stream_refused", why=refusal, planned_mode=plan.mode if plan else None)
-        await phone.close(WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
+        await refuse(phone, WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
         return
+    if admitted is not None:
+        admitted()
     failover_from = start.parameters.get("failover_from")
     call.failover_from = failover_from if failover_from in services.modes else None
     services.sink.call_started(call)  # a failover leg is recorded and counted as one
@@ -111,7 +118,7 @@ def _refusal(start: CallStart, plan: CallPlan | None, mode: Mode, services: Serv
     """Why this stream may not run (None: it may)."""
     settings = services.settings
     if not settings.insecure_skip_signature and not verify_stream_token(
-        settings.twilio_auth_token, start.call_sid, start.parameters.get("token")
+        settings.twilio_auth_token, start.call_sid, start.parameters.get("token"), start.parameters
     ):
         return "missing or invalid stream token"
     if plan is None:
@@ -121,11 +128,22 @@ def _refusal(start: CallStart, plan: CallPlan | None, mode: Mode, services: Serv
     return None
 
 
-async def _await_start(phone: Channel, mode: Mode) -> CallStart | None:
-    """Read until the mode's start frame; a few other frames before it are tolerated."""
+async def refuse(phone: Channel, code: int, reason: str) -> None:
+    """Close a stream that is not (yet) a call: a peer that does not answer the closing
+    handshake at once is cut off, so a refused socket holds nothing."""
+    try:
+        async with asyncio.timeout(REFUSE_CLOSE_S):
+            await phone.close(code, reason)
+    except (TimeoutError, OSError, ChannelClosed):
+        await phone.abort(reason)
+
+
+async def _await_start(phone: Channel, mode: Mode, timeout_s: float) -> CallStart | None:
+    """Read until the mode's start frame (within `timeout_s` of the upgrade); a few other
+    frames before it are tolerated."""
     ignored = read = 0
     try:
-        async with asyncio.timeout(START_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             while ignored <= MAX_FRAMES_BEFORE_START:
                 raw = await phone.receive()
                 read += 1
@@ -141,16 +159,16 @@ async def _await_start(phone: Channel, mode: Mode) -> CallStart | None:
                 if start is None:
                     continue  # e.g. Media Streams `connected`
                 if not is_call_sid(start.call_sid) or not _SID.match(start.stream_sid or "x"):
-                    await phone.close(WSCloseCode.POLICY_VIOLATION, "invalid call identity")
+                    await refuse(phone, WSCloseCode.POLICY_VIOLATION, "invalid call identity")
                     log.warning("stream_refused", why="invalid CallSid or stream id")
                     return None
                 return replace(start, frames_read=read)
     except TimeoutError:
-        log.warning("stream_start_timeout", seconds=START_TIMEOUT_S)
-        await phone.close(WSCloseCode.POLICY_VIOLATION, "no start")
+        log.warning("stream_start_timeout", seconds=timeout_s)
+        await refuse(phone, WSCloseCode.POLICY_VIOLATION, "no start")
         return None
     log.warning("stream_closed_before_start", ignored=ignored)
-    await phone.close(WSCloseCode.PROTOCOL_ERROR, "protocol error: no start")
+    await refuse(phone, WSCloseCode.PROTOCOL_ERROR, "protocol error: no start")
     return None
 
 

@@ -149,9 +149,9 @@ class RelayRouter:
 
 
 def relay_attributes(relay: RelayKnobs, welcome_greeting: str | None) -> dict[str, str | bool]:
-    """Every ConversationRelay attribute, explicit (twilio.md §2.1): Twilio changed several
-    defaults in 2025 and they depend on the account's age. The ConversationRelay voice is named
-    only when it speaks (`voice_source: twilio`); `welcome_greeting` when Twilio greets."""
+    """Every ConversationRelay attribute, explicit (docs/protocols.md, Twilio §2.1): Twilio changed
+    several defaults in 2025 and they depend on the account's age. The ConversationRelay voice is
+    named only when it speaks (`voice_source: twilio`); `welcome_greeting` when Twilio greets."""
     attributes: dict[str, str | bool] = {
         "language": relay.language,
         "transcription_provider": relay.transcription_provider,
@@ -252,7 +252,7 @@ class _Replies:
         rid, timing = command.response_id, self.run.call.latency.turns[-1]
         timing = next((t for t in self.run.call.latency.turns if t.response_id == rid), timing)
         try:
-            calls = await self.speaker.speak(rid, request, timing)
+            calls = await self.speaker.speak(rid, request)
             await self.execute(self.machine.reply_spoken(rid, calls, time.monotonic()))
         except UpstreamError as exc:
             log.warning(

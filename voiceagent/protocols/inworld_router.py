@@ -1,4 +1,4 @@
-"""Inworld Router chat completions with LLM + TTS over SSE, see inworld.md API 2.
+"""Inworld Router chat completions with LLM + TTS over SSE, see docs/protocols.md, Inworld §2.
 
 The one module to import: it holds the request side (``ChatRequest`` / ``dump_request`` for
 the client, ``parse_request`` for the fake) and re-exports the streamed response decoding
@@ -31,6 +31,7 @@ from voiceagent.protocols.inworld_router_stream import (
     RouterEvent,
     RouterStreamError,
     SseDecoder,
+    SseLineTooLong,
     ToolCallDelta,
     parse_error_body,
     parse_event,
@@ -47,6 +48,7 @@ __all__ = [
     "RouterEvent",
     "RouterStreamError",
     "SseDecoder",
+    "SseLineTooLong",
     "ToolCallDelta",
     "audio_chunk",
     "dump_request",

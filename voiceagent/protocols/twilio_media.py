@@ -1,4 +1,5 @@
-"""Twilio Media Streams codec (bidirectional ``<Connect><Stream>``), see twilio.md §1.
+"""Twilio Media Streams codec (bidirectional ``<Connect><Stream>``), see docs/protocols.md, Twilio
+§1.
 
 Inbound frames (Twilio → server) are parsed leniently: Twilio may add fields, and numbers it
 sends as strings (``sequenceNumber``, ``chunk``, ``timestamp``) become ``int``. When dumped
@@ -60,8 +61,8 @@ class MediaFormat(_Model):
     """Always µ-law / 8000 Hz / mono on Twilio; sampleRate and channels are JSON numbers."""
 
     encoding: str = "audio/x-mulaw"
-    sample_rate: int = 8000
-    channels: int = 1
+    sample_rate: int = Field(8000, ge=1, le=192_000)
+    channels: int = Field(1, ge=1, le=8)
 
 
 class StartInfo(_Model):

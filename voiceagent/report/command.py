@@ -31,7 +31,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     match = _RELATIVE.match(text.strip())
     if match:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        try:
+            return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        except OverflowError as exc:
+            raise ValueError(f"--since: {text!r} reaches back too far") from exc
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
