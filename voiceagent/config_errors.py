@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from voiceagent.e164 import e164_problem
 from voiceagent.errors import ConfigError
 
 _SKIP = ("function-after", "tag:")  # validator and union-tag parts are not YAML keys
@@ -42,16 +43,20 @@ def problems_from(exc: ValidationError, text: str | None) -> list[ConfigProblem]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         if loc and loc[0] == "numbers" and len(loc) >= 2 and isinstance(loc[1], int):
-            shown = key_text or f"+{loc[1]}"
-            msg = (
-                f"YAML reads the unquoted key {shown} as a number, not text: quote it, "
-                f'"{shown if shown.startswith("+") else "+" + shown}":'
-            )
+            shown = key_text or str(loc[1])
+            msg = _unquoted_number_hint(shown)
             loc = ["numbers", shown]
         path = ".".join(str(p) for p in loc)
         line = node.start_mark.line + 1 if node is not None else None
         problems.append(ConfigProblem(path or "<root>", msg, line))
     return _dedupe(problems)
+
+
+def _unquoted_number_hint(shown: str) -> str:
+    """A number key YAML read as an int: quote it (and, without its +, it is not E.164)."""
+    if shown.startswith("+"):
+        return f'YAML reads the unquoted key {shown} as a number, not text: quote it, "{shown}":'
+    return f"{e164_problem(shown)}; and quote it: YAML reads an unquoted number as a number"
 
 
 def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:
