@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from voiceagent.config_checks import check_resolved
+from voiceagent.config_errors import ConfigFileError, problems_from, yaml_syntax_problem
 from voiceagent.config_models import (
-    E164,
     AgentConfig,
     AgentOverrides,
     Arm,
@@ -41,6 +41,7 @@ from voiceagent.config_models import (
     Webhooks,
     _Model,
 )
+from voiceagent.e164 import E164, check_e164
 from voiceagent.errors import ConfigError
 from voiceagent.modes.registry import ModeName
 
@@ -79,15 +80,7 @@ class Config(_Model):
     defaults: Defaults = Defaults()
     unknown_numbers: UnknownNumbers = UnknownNumbers()
     webhooks: Webhooks = Webhooks()
-    numbers: dict[str, NumberConfig] = {}
-
-    @field_validator("numbers")
-    @classmethod
-    def _e164_keys(cls, numbers: dict[str, NumberConfig]) -> dict[str, NumberConfig]:
-        for key in numbers:
-            if not E164.match(key):
-                raise ValueError(f"{key!r} is not an E.164 number like +18005550100")
-        return numbers
+    numbers: dict[Annotated[str, AfterValidator(check_e164)], NumberConfig] = {}
 
     def plan_for(self, number: str, call_sid: str) -> CallPlan | None:
         """The plan of a call to `number`; None means refuse (unknown number, refuse policy)."""
@@ -158,23 +151,21 @@ def assign_arm(experiment: Experiment, call_sid: str) -> Arm:
 
 
 def parse_config(
-    data: Any, source: str = "<config>", environ: Mapping[str, str] | None = None
+    data: Any,
+    source: str = "<config>",
+    environ: Mapping[str, str] | None = None,
+    text: str | None = None,
 ) -> Config:
-    """Validate already-loaded YAML data; ConfigError names the YAML path of the first error.
+    """Validate already-loaded YAML data; ConfigFileError lists every problem with its YAML path.
 
-    `environ` is where tool header variables must be set (default: `.env` + process env)."""
+    `environ` is where tool header variables must be set (default: `.env` + process env);
+    `text`, the YAML the data came from, adds the file line of each problem."""
     if data is None:
         data = {}
     try:
         config = Config.model_validate(data, context={"environ": environ})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        skip = ("function-after", "tag:")  # validator and union-tag parts are not YAML keys
-        path = ".".join(str(p) for p in err["loc"] if not str(p).startswith(skip))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise ConfigError(f"{msg} (in {source})", path=path or "<root>") from exc
+        raise ConfigFileError(problems_from(exc, text), source) from exc
     check_resolved(config, source)
     return config
 
@@ -188,5 +179,5 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=str(path)) from exc
-    return parse_config(data, source=str(path), environ=environ)
+        raise ConfigFileError([yaml_syntax_problem(exc, str(path))], str(path)) from exc
+    return parse_config(data, source=str(path), environ=environ, text=text)

@@ -28,11 +28,12 @@ from voiceagent.config_knobs import (
     UpstreamReconnect,
     check_languages,
 )
+from voiceagent.e164 import E164 as E164  # re-exported: other modules import it from here
+from voiceagent.e164 import e164_problem
 from voiceagent.modes.registry import ModeName
 from voiceagent.tools.spec import ToolSpec, check_dtmf_template, check_tool_list
 
 Interruptible = Literal["none", "dtmf", "speech", "any"]
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 DtmfTemplate = Annotated[str, AfterValidator(check_dtmf_template)]
 Tools = Annotated[tuple[ToolSpec, ...], AfterValidator(check_tool_list)]
 Languages = Annotated[tuple[LanguageChoice, ...], AfterValidator(check_languages)]
@@ -116,7 +117,7 @@ class Handoff(_Model):
     @model_validator(mode="after")
     def _dial_needs_number(self) -> Handoff:
         if self.type == "dial" and not (self.number and E164.match(self.number)):
-            raise ValueError("handoff type 'dial' needs an E.164 'number'")
+            raise ValueError(f"handoff type 'dial' needs a 'number': {e164_problem(self.number)}")
         return self
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import signal
-import socket
+import sys
 
 from aiohttp import web
 
@@ -14,12 +14,23 @@ from voiceagent.app import create_app
 from voiceagent.config import Config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import get_logger
+from voiceagent.preflight import check_serving, listen_error
 from voiceagent.settings import Settings
 from voiceagent.web.admin import metrics_app
 from voiceagent.web.keys import SERVICES
 from voiceagent.web.read_limits import runner_options
 
 log = get_logger("voiceagent.server")
+# After DRAIN_GRACE_SECONDS the calls still up are ended; this long is given to their goodbyes.
+# A supervisor's stop timeout (compose, systemd) must exceed the two together.
+ENDED_CALLS_WAIT_SECONDS = 5.0
+
+
+async def _listen(site: web.TCPSite, settings: Settings) -> None:
+    try:
+        await site.start()
+    except OSError as exc:
+        raise listen_error(exc, settings.host, settings.port, "PORT") from exc
 
 
 async def serve(settings: Settings, config: Config | None = None) -> None:
@@ -28,8 +39,12 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
     runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
-    await site.start()
-    internal = await _start_metrics_listener(app, settings)
+    try:
+        await _listen(site, settings)
+        internal = await _start_metrics_listener(app, settings)
+    except BaseException:
+        await runner.cleanup()
+        raise
     gc.freeze()  # startup objects leave the GC's view: no 50 ms full collections mid-call
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -37,7 +52,7 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     services = app[SERVICES]
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(app))
-    port = _port(site) or settings.port
+    port = _port(runner) or settings.port
     log.info("server_started", host=settings.host, port=port, public_url=settings.public_url)
     try:
         await stop.wait()
@@ -47,7 +62,7 @@ async def serve(settings: Settings, config: Config | None = None) -> None:
         if not await services.calls.wait_idle(settings.drain_grace_seconds):
             ended = services.calls.cancel_all()
             log.warning("drain_grace_expired", ended_calls=ended)
-            await services.calls.wait_idle(5.0)
+            await services.calls.wait_idle(ENDED_CALLS_WAIT_SECONDS)
         log.info("drain_finished")
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -65,16 +80,21 @@ async def _start_metrics_listener(app: web.Application, settings: Settings) -> w
     runner = web.AppRunner(metrics_app(app), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port, reuse_address=True)
-    await site.start()
-    log.info("metrics_listener_started", host=settings.metrics_host, port=_port(site))
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise listen_error(
+            exc, settings.metrics_host, settings.metrics_port, "METRICS_PORT"
+        ) from exc
+    log.info("metrics_listener_started", host=settings.metrics_host, port=_port(runner))
     return runner
 
 
-def _port(site: web.TCPSite) -> int | None:
-    server = getattr(site, "_server", None)
-    sockets = getattr(server, "sockets", None) or []
-    ports = [s.getsockname()[1] for s in sockets if s.family in (socket.AF_INET, socket.AF_INET6)]
-    return ports[0] if ports else None
+def _port(runner: web.AppRunner) -> int | None:
+    """The port the runner's site listens on (the one the OS chose for PORT=0)."""
+    ports = [a[1] for a in runner.addresses if isinstance(a, tuple) and len(a) >= 2]
+    return int(ports[0]) if ports else None
 
 
 def _reload(app: web.Application) -> None:
@@ -90,12 +110,14 @@ def run(settings: Settings) -> None:
     """Blocking entry point with uvloop when available; exits with the message (no traceback)
     when the settings cannot be served (e.g. no TWILIO_AUTH_TOKEN)."""
     try:
-        settings.require_signature_key()
+        for warning in check_serving(settings):
+            log.warning("serving_warning", warning=warning)
+            print(f"WARNING: {warning}", file=sys.stderr)
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+            asyncio.run(serve(settings))
+        else:
+            uvloop.run(serve(settings))
     except ConfigError as exc:
-        raise SystemExit(f"invalid configuration: {exc}") from None
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
-        asyncio.run(serve(settings))
-    else:
-        uvloop.run(serve(settings))
+        raise SystemExit(f"cannot serve: {exc}") from None

@@ -1,20 +1,28 @@
 """Environment settings (secrets, URLs, ports). Per-number behaviour lives in YAML (config.py).
 
-Read from the process environment and, if present, a `.env` file in the working directory.
-Every setting is listed, with a comment, in `.env.example`.
+`load_settings()` reads them through pydantic-settings: the process environment, overlaid on a
+`.env` file in the working directory if there is one (read by python-dotenv). Every setting is
+listed, with a comment, in `.env.example`. `Settings(...)` itself is plain data: it reads no
+environment, so tests and the simulator build one from exactly the values they pass.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from voiceagent.errors import ConfigError
+from voiceagent.settings_errors import settings_error
 
 DEFAULT_CONFIG = Path("config/voiceagent.yaml")
 
@@ -23,10 +31,16 @@ MIN_ADMIN_TOKEN_CHARS = 32
 """An ADMIN_TOKEN shorter than this is refused at start (it guards /dashboard and reload)."""
 
 
-class Settings(BaseModel):
-    """Process-wide settings; one instance per app, never module-level state."""
+class Settings(BaseSettings):
+    """Process-wide settings; one instance per app, never module-level state.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    The environment variable of a field is its name in capitals, except where a
+    `validation_alias` names it (`VOICEAGENT_CONFIG`, `VOICEAGENT_INSECURE_SKIP_SIGNATURE`).
+    """
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", env_ignore_empty=True, validate_by_name=True
+    )
 
     public_url: str = Field(
         default="https://localhost:8080",
@@ -36,12 +50,14 @@ class Settings(BaseModel):
     inworld_api_key: str = ""
     inworld_realtime_url: str = "wss://api.inworld.ai/api/v1/realtime/session"
     inworld_router_url: str = "https://api.inworld.ai/v1/chat/completions"
-    config_path: Path = DEFAULT_CONFIG
+    config_path: Path = Field(default=DEFAULT_CONFIG, validation_alias="VOICEAGENT_CONFIG")
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
-    insecure_skip_signature: bool = False
+    insecure_skip_signature: bool = Field(
+        default=False, validation_alias="VOICEAGENT_INSECURE_SKIP_SIGNATURE"
+    )
     drain_grace_seconds: float = Field(default=30.0, ge=0)
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
     router_first_byte_timeout: float = Field(default=8.0, gt=0)
@@ -85,6 +101,23 @@ class Settings(BaseModel):
     twilio_api_base_url: str = Field(default="https://api.twilio.com", pattern=r"^https?://")
     # Outbound calls created per second across the process (Twilio's default account limit: 1).
     outbound_cps: float = Field(default=1.0, gt=0, le=100)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values passed in: `load_settings` is the one reader of the environment."""
+        return (init_settings,)
+
+    @field_validator("log_level", "log_format", "overload_policy", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("public_url")
     @classmethod
@@ -143,74 +176,44 @@ class Settings(BaseModel):
             )
 
 
-ENV_NAMES: dict[str, str] = {
-    "PUBLIC_URL": "public_url",
-    "TWILIO_AUTH_TOKEN": "twilio_auth_token",
-    "INWORLD_API_KEY": "inworld_api_key",
-    "INWORLD_REALTIME_URL": "inworld_realtime_url",
-    "INWORLD_ROUTER_URL": "inworld_router_url",
-    "VOICEAGENT_CONFIG": "config_path",
-    "HOST": "host",
-    "PORT": "port",
-    "LOG_LEVEL": "log_level",
-    "LOG_FORMAT": "log_format",
-    "VOICEAGENT_INSECURE_SKIP_SIGNATURE": "insecure_skip_signature",
-    "DRAIN_GRACE_SECONDS": "drain_grace_seconds",
-    "UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
-    "ROUTER_FIRST_BYTE_TIMEOUT": "router_first_byte_timeout",
-    "ROUTER_REPLY_TIMEOUT": "router_reply_timeout",
-    "MAX_FRAME_BYTES": "max_frame_bytes",
-    "PHONE_IDLE_TIMEOUT": "phone_idle_timeout",
-    "UPSTREAM_IDLE_TIMEOUT": "upstream_idle_timeout",
-    "HEARTBEAT_SECONDS": "heartbeat_seconds",
-    "SEND_TIMEOUT": "send_timeout",
-    "CLIP_TTL_SECONDS": "clip_ttl_seconds",
-    "CLIP_STREAM_UNKNOWN_LENGTH": "clip_stream_unknown_length",
-    "REDIS_URL": "redis_url",
-    "DATABASE_URL": "database_url",
-    "ADMIN_TOKEN": "admin_token",
-    "MAX_CONCURRENT_CALLS": "max_concurrent_calls",
-    "MAX_PENDING_STREAMS": "max_pending_streams",
-    "HTTP_HEADER_TIMEOUT": "http_header_timeout",
-    "HTTP_BODY_TIMEOUT": "http_body_timeout",
-    "STREAM_START_TIMEOUT": "stream_start_timeout",
-    "REALTIME_SESSION_BUDGET": "realtime_session_budget",
-    "REALTIME_SESSION_LEASE_SECONDS": "realtime_session_lease_seconds",
-    "RECORDS_BUFFER": "records_buffer",
-    "OVERLOAD_POLICY": "overload_policy",
-    "OVERLOAD_MESSAGE": "overload_message",
-    "METRICS_HOST": "metrics_host",
-    "METRICS_PORT": "metrics_port",
-    "WEBHOOK_SIGNING_SECRET": "webhook_signing_secret",
-    "WEBHOOK_RETRY_FIRST_SECONDS": "webhook_retry_first_seconds",
-    "WEBHOOK_RETRY_MAX_SECONDS": "webhook_retry_max_seconds",
-    "WEBHOOK_LEASE_SECONDS": "webhook_lease_seconds",
-    "WEBHOOK_POLL_SECONDS": "webhook_poll_seconds",
-    "WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
-    "TWILIO_ACCOUNT_SID": "twilio_account_sid",
-    "TWILIO_API_KEY_SID": "twilio_api_key_sid",
-    "TWILIO_API_KEY_SECRET": "twilio_api_key_secret",
-    "TWILIO_API_BASE_URL": "twilio_api_base_url",
-    "OUTBOUND_CPS": "outbound_cps",
-}
+def env_name(field: str) -> str:
+    """The environment variable that sets `field` (`config_path` -> `VOICEAGENT_CONFIG`)."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else field.upper()
+
+
+ENV_NAMES: dict[str, str] = {env_name(field): field for field in Settings.model_fields}
+"""Every environment variable `load_settings` reads, mapped to its `Settings` field."""
 
 
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
 ) -> Settings:
-    """Build Settings from `.env` (if any) overlaid by the environment; ConfigError if invalid."""
-    merged: dict[str, str] = {}
+    """Settings from the environment overlaid on `env_file` (if it exists); ConfigError if invalid.
+
+    `environ` replaces the process environment (tests pass exactly the variables they mean).
+    Empty values count as unset (the default applies), as in `.env.example`. Other variables in
+    `.env` (tool secrets such as ORDERS_API_TOKEN) are left to whoever reads them.
+    """
+    values: dict[str, Any] = {}
     if env_file is not None and env_file.is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(os.environ if environ is None else environ)
-    values = {field: merged[env] for env, field in ENV_NAMES.items() if merged.get(env, "") != ""}
-    for key in ("log_level", "log_format", "overload_policy"):
-        if key in values:
-            values[key] = values[key].lower()
+        values.update(_by_field(DotEnvSettingsSource(Settings, env_file=env_file)()))
+    if environ is None:
+        values.update(_by_field(EnvSettingsSource(Settings)()))
+    else:
+        values.update(_by_field({k: v for k, v in environ.items() if v != ""}))
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else ""
-        env = next((e for e, f in ENV_NAMES.items() if f == field), field)
-        raise ConfigError(err["msg"], path=env) from exc
+        raise settings_error(Settings, exc, env_name) from exc
+
+
+def _by_field(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` keyed by field name, whether a source keyed them by variable, alias or field;
+    anything that is not a setting is left out."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        field = key if key in Settings.model_fields else ENV_NAMES.get(key.upper())
+        if field is not None:
+            out[field] = value
+    return out

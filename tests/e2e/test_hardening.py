@@ -101,6 +101,7 @@ def _server_env(tmp_path: Path, **env: str) -> dict[str, str]:
     inherited = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
     return inherited | {
         "PUBLIC_URL": PUBLIC, "HOST": "127.0.0.1", "VOICEAGENT_CONFIG": str(config),
+        "INWORLD_API_KEY": "test-key",
         "LOG_FORMAT": "json", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}",
     } | env  # fmt: skip
 

@@ -33,7 +33,7 @@ async def test_reload_cli_by_http_and_by_sighup(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump(CONFIG))
     env = {**os.environ, "VOICEAGENT_CONFIG": str(config), "HOST": "127.0.0.1", "PORT": "0",
            "ADMIN_TOKEN": ADMIN, "LOG_FORMAT": "json", "TWILIO_AUTH_TOKEN": "test-token",
-           "PUBLIC_URL": "https://voice.example.test",
+           "INWORLD_API_KEY": "test-key", "PUBLIC_URL": "https://voice.example.test",
            "DATABASE_URL": f"sqlite:///{tmp_path / 'r.sqlite3'}",
            "PYTHONPATH": str(Path(__file__).parents[2])}  # fmt: skip
     server = await asyncio.create_subprocess_exec(

@@ -92,7 +92,7 @@ def test_secret_is_not_kept_in_the_config() -> None:
          "{order_id} is not a parameter"),
         ([{"name": "transfer_call", "destinations": {}}], "tools.0.destinations", "at least 1"),
         ([{"name": "transfer_call", "destinations": {"x": {"number": "5550199"}}}],
-         "tools.0.destinations.x.number", "pattern"),
+         "tools.0.destinations.x.number", "is not an E.164 number"),
         ([{"name": "end_call", "parameters": {}}], "tools.0.parameters", "unknown key"),
         ([{**WEATHER, "name": "has space"}], "tools.0.name", "pattern"),
     ],

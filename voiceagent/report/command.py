@@ -14,6 +14,7 @@ from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.config import Config, load_config
+from voiceagent.e164 import E164, e164_problem
 from voiceagent.errors import ConfigError
 from voiceagent.report.arms import experiment_weights
 from voiceagent.report.page import html_report
@@ -94,6 +95,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         since = parse_since(args.since) if args.since else None
     except ValueError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    if args.number is not None and not E164.match(args.number):
+        print(f"--number: {e164_problem(args.number)}", file=sys.stderr)
         return 2
     url = records_url(args.database_url)
     if url is None:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -36,10 +37,11 @@ from pydantic import (
     model_validator,
 )
 
+from voiceagent.e164 import check_e164
+
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
 BUILTIN_NAMES = frozenset({END_CALL, TRANSFER_CALL})
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 # Our own secrets: never sent to a third-party tool, whatever the YAML says.
 RESERVED_ENV = frozenset(
     {"TWILIO_AUTH_TOKEN", "INWORLD_API_KEY", "ADMIN_TOKEN", "DATABASE_URL", "REDIS_URL"}
@@ -171,7 +173,7 @@ class HttpToolSpec(_Model):
 class Destination(_Model):
     """Where ``transfer_call`` may send the caller."""
 
-    number: str = Field(pattern=E164.pattern)
+    number: Annotated[str, AfterValidator(check_e164)]
     announcement: str | None = Field(default=None, max_length=500)
     description: str | None = Field(default=None, max_length=200)  # helps the model choose
 

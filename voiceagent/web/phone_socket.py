@@ -25,6 +25,7 @@ from voiceagent.modes.lifecycle import serve_call
 from voiceagent.runtime import Services
 from voiceagent.transport.channel import WebSocketChannel
 from voiceagent.web.keys import SERVICES, VERIFIER
+from voiceagent.web.signature_log import rejection_fields
 
 log = get_logger("voiceagent.web")
 
@@ -42,7 +43,10 @@ def phone_socket(mode: Mode) -> Callable[[web.Request], Awaitable[web.StreamResp
         signature = request.headers.get("X-Twilio-Signature")
         skip = services.settings.insecure_skip_signature
         if not skip and not request.app[VERIFIER].verify_upgrade(request.path, signature):
-            log.warning("signature_rejected", path=request.path, has_signature=bool(signature))
+            checked = request.app[VERIFIER].wss_url(request.path)
+            log.warning(
+                "signature_rejected", path=request.path, **rejection_fields(request, checked)
+            )
             raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
         if services.calls.draining:
             raise web.HTTPServiceUnavailable(text="draining")

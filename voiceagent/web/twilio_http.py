@@ -18,6 +18,7 @@ from voiceagent.protocols import twiml
 from voiceagent.protocols.signature import is_call_sid
 from voiceagent.runtime import Services
 from voiceagent.web.keys import SERVICES, VERIFIER
+from voiceagent.web.signature_log import rejection_fields
 
 log = get_logger("voiceagent.web")
 CONTEXT_AFTER_TWIML = frozenset({"realtime-passthrough"})
@@ -58,9 +59,10 @@ async def _signed_form(request: web.Request) -> dict[str, str]:
     raw = await request.post()  # the MultiDict: repeated keys are signed with all their values
     # Twilio signed the URL as configured: the raw, still percent-encoded path and query.
     if not request.app[VERIFIER].verify_webhook(request.raw_path, raw, signature):
+        checked = request.app[VERIFIER].https_url(request.raw_path)
         log.warning(
-            "signature_rejected", path=clip(request.path), has_signature=signature is not None,
-            call_sid=clip(form.get("CallSid", ""), 40),
+            "signature_rejected", path=clip(request.path),
+            call_sid=clip(form.get("CallSid", ""), 40), **rejection_fields(request, checked),
         )  # fmt: skip
         raise web.HTTPForbidden(text="invalid X-Twilio-Signature")
     return form
