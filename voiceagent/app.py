@@ -23,6 +23,7 @@ from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
 from voiceagent.web.dashboard import add_dashboard
 from voiceagent.web.keys import SERVICES, VERIFIER
+from voiceagent.web.outbound import add_outbound
 from voiceagent.web.phone_socket import phone_socket
 from voiceagent.web.twilio_http import voice, voice_action
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     app.router.add_post("/admin/reload", admin_reload)
     add_dashboard(app)  # GET /dashboard: ADMIN_TOKEN only, 404 without one
     app.router.add_get("/audio/{clip_id}", clip)
+    add_outbound(app)  # POST /calls, /call-status (+ /amd): after the services exist
     for mode in modes.values():
         app.router.add_get(mode.ws_path, phone_socket(mode))
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -164,6 +165,54 @@ class Overflow(_Model):
     message: str = "All our agents are busy right now. Please call again in a few minutes."
 
 
+class Voicemail(_Model):
+    """What an outbound call reached by an answering machine does after the beep."""
+
+    action: Literal["leave_message", "hangup"] = "hangup"
+    message: str = Field(default="", max_length=1000)
+
+    @model_validator(mode="after")
+    def _message_to_leave(self) -> Voicemail:
+        if self.action == "leave_message" and not self.message.strip():
+            raise ValueError("action 'leave_message' needs a 'message'")
+        return self
+
+
+class CallingHours(_Model):
+    """The local window in which outbound calls may be placed (`from` inclusive, `to`
+    exclusive; `from` after `to` spans midnight)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    timezone: str
+    start: str = Field(alias="from", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(alias="to", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (IANA names like America/New_York)"
+            ) from None
+        return value
+
+
+class OutboundConfig(_Model):
+    """A number that places calls (docs/outbound.md): answering-machine detection, voicemail,
+    who speaks first, calling hours, a do-not-call list and a concurrency cap."""
+
+    amd: bool = False
+    voicemail: Voicemail = Voicemail()
+    first_speaker: Literal["callee", "agent"] = "callee"
+    calling_hours: CallingHours | None = None
+    do_not_call: str | None = None  # a file: E.164 per line
+    max_concurrent: int = Field(default=10, ge=1, le=10_000)
+    ring_timeout_s: int = Field(default=30, ge=5, le=600)
+
+
 class NumberConfig(_Model):
     """One phone number: either a fixed `mode` or an `experiment`, plus overrides."""
 
@@ -175,6 +224,7 @@ class NumberConfig(_Model):
     fallback_mode: ModeName | None = None
     overflow: Overflow = Overflow()
     record_transcripts: bool | None = None
+    outbound: OutboundConfig | None = None
 
     @model_validator(mode="after")
     def _mode_or_experiment(self) -> NumberConfig:
@@ -211,3 +261,6 @@ class CallPlan(_Model):
     fallback_mode: ModeName | None = None
     overflow: Overflow = Overflow()
     record_transcripts: bool = False
+    direction: Literal["inbound", "outbound"] = "inbound"
+    variables: dict[str, str] = {}
+    voicemail: str | None = None  # an outbound call's voicemail leg: say this, then hang up

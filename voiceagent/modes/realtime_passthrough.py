@@ -24,7 +24,7 @@ from voiceagent.logging import clip, get_logger
 from voiceagent.modes import MODES, register
 from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
 from voiceagent.modes.realtime_fast_path import CallerFastPath, UpstreamFastPath
-from voiceagent.modes.realtime_session import greeting_frames, session_update
+from voiceagent.modes.realtime_session import greeting_frames, session_update, voicemail_frames
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
 from voiceagent.protocols import inworld_realtime as rt
@@ -87,11 +87,15 @@ class RealtimePassthrough:
         """Bridge the call to its Inworld session until either side ends."""
         plan, settings = run.plan, run.services.settings
         greeting = greeting_frames(plan) if plan.realtime.greet_first else ()
+        if plan.voicemail is not None:  # an outbound call reached a machine: the message only
+            greeting = voicemail_frames(plan.voicemail)
         machine = RealtimeCall(
             run.call, append_ms=plan.realtime.append_ms, mark_ms=plan.realtime.mark_ms,
             greeting=greeting, tools=bool(plan.agent.tools),
             dtmf_template=plan.realtime.dtmf_template,
         )  # fmt: skip
+        if plan.voicemail is not None:
+            machine.leave_message(time.monotonic())
         started = time.monotonic()
         upstream = await run.services.realtime.connect(run.call.call_sid)
         log.info("upstream_connected", ms=round((time.monotonic() - started) * 1e3, 1))
@@ -138,7 +142,7 @@ class _Commands:
         self.run = run
         self.upstream = upstream
         self.tasks: ToolTasks | None = None
-        if run.plan.agent.tools:
+        if run.plan.agent.tools or run.plan.voicemail is not None:  # a voicemail leg: timers
             toolbox = call_toolbox(run.plan, run.services)
             self.tasks = ToolTasks(run, toolbox, machine, self.execute)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from voiceagent.outbound.service import Outbound
 from voiceagent.protocols.signature import SignatureVerifier
 from voiceagent.runtime import Services
 
 SERVICES = web.AppKey("services", Services)
 VERIFIER = web.AppKey("verifier", SignatureVerifier)
+OUTBOUND = web.AppKey("outbound", Outbound)
