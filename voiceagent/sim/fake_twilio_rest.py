@@ -17,9 +17,9 @@ its secret (401 with Twilio's 20003 otherwise). Errors: 21201/21213 (no To/From)
 (invalid To/From), 21210 (From not a number of the account), 21205 (no Url/Twiml), 20404
 (unknown resource), 21220 (call in the wrong state). ``received`` keeps every request.
 
-Placing the callee is not this module's job: ``dialer`` (when set) is started for each created
-call and plays it out (``voiceagent.sim.callee``); without one a created call stays queued
-until a test moves it with ``set_status`` / ``end_call``.
+Placing the callee is not this module's job: ``player`` (when set; ``voiceagent.sim.callee``)
+plays each created call out and hears of its REST updates; without one a created call stays
+queued until a test moves it with ``set_status`` / ``end_call``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import binascii
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -50,7 +50,19 @@ from voiceagent.sim.fake_twilio_resources import (
 from voiceagent.sim.fake_twilio_rest_calls import call_from_form, update_call
 from voiceagent.sim.webhooks import new_sid
 
-Dialer = Callable[[FakeCall], Awaitable[None]]
+
+class CallPlayer(Protocol):
+    """Plays the far end of the calls the fake creates (``voiceagent.sim.callee``)."""
+
+    async def play(self, call: FakeCall) -> None:
+        """Ring, answer (or not), fetch and run the call's TwiML until it ends."""
+        ...
+
+    def updated(self, call: FakeCall) -> None:
+        """The call was redirected (new ``Url``/``Twiml``) or ended through the REST API."""
+        ...
+
+
 PARAMS = web.RequestKey("params", dict[str, list[str]])
 
 
@@ -77,7 +89,7 @@ class FakeTwilioRest:
     numbers: Iterable[str] = ()
     api_keys: dict[str, str] = field(default_factory=dict)  # key SID -> secret
     url_map: Callable[[str], str] = identity
-    dialer: Dialer | None = None
+    player: CallPlayer | None = None
     url: str = ""
     received: list[RestRequest] = field(default_factory=list)
     calls: dict[str, FakeCall] = field(default_factory=dict)
@@ -231,8 +243,8 @@ class FakeTwilioRest:
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
         call = call_from_form(self._params(request), self.account_sid, self.owned.values())
         self.calls[call.sid] = call
-        if self.dialer is not None:
-            self.spawn(self.dialer(call))
+        if self.player is not None:
+            self.spawn(self.player.play(call))
         return web.json_response(call.to_json(), status=201)
 
     def _find_call(self, request: web.Request) -> FakeCall:
@@ -244,9 +256,12 @@ class FakeTwilioRest:
     async def _call(self, request: web.Request) -> web.Response:
         call = self._find_call(request)
         if request.method == "POST":
+            redirects = len(call.redirects)
             ending = update_call(call, self._params(request))
             if ending is not None:
                 await self.end_call(call.sid, ending)
+            if self.player is not None and (ending or len(call.redirects) > redirects):
+                self.player.updated(call)
         elif request.method == "DELETE":
             self.calls.pop(call.sid)
             return web.Response(status=204)
