@@ -1,4 +1,4 @@
-"""Command line: `voiceagent serve | check-config | simulate | report`."""
+"""Command line: `voiceagent serve | check-config | simulate | report | reload | call`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from voiceagent.config import Config, load_config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
+from voiceagent.outbound.command import add_parser as add_call
 from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate(sub)
     add_report(sub)
     add_reload(sub)
+    add_call(sub)
     return parser
 
 
