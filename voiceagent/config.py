@@ -25,6 +25,7 @@ from voiceagent.config_models import (
     Arm,
     CallPlan,
     Defaults,
+    DoNotCallFile,
     DtmfTemplate,
     Experiment,
     Handoff,
@@ -74,7 +75,7 @@ class Config(_Model):
     defaults: Defaults = Defaults()
     unknown_numbers: UnknownNumbers = UnknownNumbers()
     numbers: dict[str, NumberConfig] = {}
-    do_not_call: str | None = None  # a file of E.164 numbers no outbound call may dial
+    do_not_call: DoNotCallFile = None  # a file of E.164 numbers no outbound call may dial
 
     @field_validator("numbers")
     @classmethod

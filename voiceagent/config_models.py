@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from voiceagent.outbound.do_not_call import check_do_not_call
 from voiceagent.tools.spec import ToolSpec, check_dtmf_template, check_tool_list
 
 ModeName = Literal["realtime-passthrough", "relay-router"]
@@ -28,6 +29,7 @@ Interruptible = Literal["none", "dtmf", "speech", "any"]
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 DtmfTemplate = Annotated[str, AfterValidator(check_dtmf_template)]
 Tools = Annotated[tuple[ToolSpec, ...], AfterValidator(check_tool_list)]
+DoNotCallFile = Annotated[str | None, AfterValidator(check_do_not_call)]
 
 
 class _Model(BaseModel):
@@ -208,7 +210,7 @@ class OutboundConfig(_Model):
     voicemail: Voicemail = Voicemail()
     first_speaker: Literal["callee", "agent"] = "callee"
     calling_hours: CallingHours | None = None
-    do_not_call: str | None = None  # a file: E.164 per line
+    do_not_call: DoNotCallFile = None  # a file: E.164 per line
     max_concurrent: int = Field(default=10, ge=1, le=10_000)
     ring_timeout_s: int = Field(default=30, ge=5, le=600)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime, time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from voiceagent.config import E164, Config
 from voiceagent.config_models import CallingHours, OutboundConfig
-from voiceagent.errors import ConfigError, OutboundRefused, RefusalKind
+from voiceagent.errors import OutboundRefused, RefusalKind
+from voiceagent.outbound.do_not_call import read_do_not_call
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 MAX_VARIABLES = 50
@@ -49,24 +49,6 @@ def within_hours(hours: CallingHours, now: datetime) -> bool:
     if start <= end:
         return start <= local < end
     return local >= start or local < end  # spans midnight
-
-
-def read_do_not_call(path: str) -> frozenset[str]:
-    """The numbers of a do-not-call file: E.164 per line, blank lines and ``#`` comments
-    allowed; ConfigError naming the file and line otherwise."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read do-not-call file: {exc.strerror}", path=path) from exc
-    numbers: set[str] = set()
-    for line_no, line in enumerate(text.splitlines(), 1):
-        entry = line.split("#", 1)[0].strip()
-        if not entry:
-            continue
-        if not E164.match(entry):
-            raise ConfigError(f"line {line_no} is not an E.164 number", path=path)
-        numbers.add(entry)
-    return frozenset(numbers)
 
 
 class DoNotCall:
