@@ -9,7 +9,8 @@ import sys
 def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None:
     """The rehearsal runs offline, serves calls in both modes and ends with the A/B report."""
     proc = subprocess.run(
-        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "4", "--no-tools"],
+        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "4", "--no-tools",
+         "--no-outbound"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -20,11 +21,27 @@ def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None
     assert "calls finished: 4/4" in proc.stderr
 
 
+def test_simulate_places_a_person_a_voicemail_and_a_no_answer() -> None:
+    """The outbound part calls a person (AMD: human, greeted by name), an answering machine
+    (the voicemail message, in relay mode) and nobody (no-answer), and prints what each heard."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "1", "--no-tools"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert "status completed; answered by human; legs: media-streams" in out
+    assert "agent: Hi Ana, this is Acme calling to confirm your appointment" in out
+    assert "status completed; answered by machine_end_beep; legs: conversation-relay" in out
+    assert "agent: Hi Ben, this is Acme about your appointment tomorrow at ten." in out
+    assert "status no-answer; answered by -; legs: none" in out
+
+
 def _simulate(realtime_ms: int, router_ms: int) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "voiceagent", "simulate", "--calls", "30", "--concurrency", "30",
-         "--no-tools", "--seed", "2", "--realtime-first-audio-ms", str(realtime_ms),
-         "--router-ttfb-ms", str(router_ms)],
+         "--no-tools", "--no-outbound", "--seed", "2",
+         "--realtime-first-audio-ms", str(realtime_ms), "--router-ttfb-ms", str(router_ms)],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -38,6 +38,7 @@ from voiceagent.sim.caller import place_call
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
+from voiceagent.sim.outbound_rehearsal import OutboundRehearsal, print_outbound
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
 from voiceagent.sim.tool_rehearsal import (
     SCENARIOS,
@@ -121,6 +122,8 @@ async def rehearse(args: argparse.Namespace) -> int:
         api_key="sim-key", first_delta_delay_s=args.realtime_first_audio_ms / 1000,
         tool_calls=SCRIPTS, call_transcripts=_said(tool_sids),
     )  # fmt: skip
+    outbound = OutboundRehearsal(token)  # the fake Twilio REST API, before the app
+    outbound_settings = await outbound.start() if args.outbound else {}
     async with FakeInworldRealtime(rt_opts) as realtime, ToolServer() as tool_server:
         router = FakeRouter(api_key="sim-key", ttfb_s=args.router_ttfb_ms / 1000,
                             sentence_s=args.router_sentence_ms / 1000,
@@ -130,7 +133,7 @@ async def rehearse(args: argparse.Namespace) -> int:
         settings = Settings(
             public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
             inworld_realtime_url=realtime.url, inworld_router_url=router.url,
-            config_path=args.config, database_url=db_url, port=0,
+            config_path=args.config, database_url=db_url, port=0, **outbound_settings,
         )  # fmt: skip
         runner = web.AppRunner(create_app(settings, config), access_log=None)
         await runner.setup()
@@ -143,10 +146,15 @@ async def rehearse(args: argparse.Namespace) -> int:
         lines = await _place_all(base, token, sids, args.concurrency)
         if tool_sids and all(config.plan_for(n, "") is not None for n in TOOL_NUMBERS):
             lines += await _place_scenarios(base, token, tool_sids)
+        target = SimTarget(base, PUBLIC_URL, token)
+        out_lines = await outbound.place(config, target) if args.outbound else []
         await runner.cleanup()  # flushes the call records
         await router.close()
+    await outbound.close()
     _note_endings(lines, endings)
-    _print_calls(lines, await _heard_text(db_url), args.transcripts or args.calls <= 8)
+    heard = await _heard_text(db_url)
+    _print_calls(lines, heard, args.transcripts or args.calls <= 8)
+    print_outbound(out_lines, heard)
     print("\n" + render(await load_report(db_url)))
     print(f"\nrecords: {db_url}")
     page = await html_report(db_url, config=config, source=db_url)
@@ -267,6 +275,13 @@ def add_parser(sub: Any) -> None:
                    help="also call the sample tool numbers (default): in each mode a caller "
                         "answered by an HTTP tool, one transferred, one whose call the agent "
                         "ends; --no-tools leaves them out")  # fmt: skip
+    p.add_argument(
+        "--outbound",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also place outbound calls (default) from the sample outbound numbers: "
+        "to a person, an answering machine and a phone nobody answers",
+    )
     p.add_argument("--verbose", action="store_true", help="show the server's logs")
     p.set_defaults(func=cmd_simulate)
 
