@@ -22,8 +22,10 @@ async def test_two_instances_share_outbound_calls(redis_url: str) -> None:
         one, two = RedisOutboundStore(a), RedisOutboundStore(b)
         await one.put(OutboundCall(sid, number, "+14155550001", {"name": "Ana"}))
         assert await two.active(number) == 1
-        shared = await two.update(sid, status="busy", answered_by=None)
-        assert shared is not None and shared.variables == {"name": "Ana"}
+        updated = await two.update(sid, status="busy", answered_by=None)
+        assert updated is not None and updated[0].variables == {"name": "Ana"} and not updated[1]
+        again = await one.update(sid, status="in-progress")  # late: a final status stays
+        assert again is not None and again[0].status == "busy" and again[1]
         assert await one.active(number) == 0
         assert (await one.get(sid)).status == "busy"  # type: ignore[union-attr]
     finally:

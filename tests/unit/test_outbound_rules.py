@@ -155,5 +155,6 @@ async def test_a_number_counts_its_calls_until_a_final_status() -> None:
         await store.put(OutboundCall(sid, OURS, THEM))
     assert await store.active(OURS) == 2
     await store.update("CA1", status="in-progress")
-    await store.update("CA2", status="no-answer")
+    assert await store.update("CA2", status="no-answer") is not None
+    assert (await store.update("CA2", status="ringing"))[1]  # type: ignore[index]
     assert await store.active(OURS) == 1 and (await store.get("CA2")).final  # type: ignore[union-attr]

@@ -3,8 +3,9 @@
 ``/calls`` writes it when it dials; ``/voice`` (the callee answered) reads the variables and
 number; ``/call-status`` and its AMD callback update it, on whichever instance Twilio reaches.
 A number's active calls (dialled, not yet ended) are counted for its ``max_concurrent``.
-Kept OUTBOUND_TTL_S; memory for one instance, Redis (one hash per call, one sorted set of
-active calls per number) for several, falling back to memory while Redis is down.
+Kept OUTBOUND_TTL_S; memory for one instance, Redis (one hash per call, changed field by
+field in one script, and one sorted set of active calls per number) for several, falling back
+to memory while Redis is down.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from voiceagent.logging import get_logger
-from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend
+from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend, text
 from voiceagent.store.ttl_book import TtlBook
 
 log = get_logger("voiceagent.store")
@@ -47,18 +49,6 @@ class OutboundCall:
     def final(self) -> bool:
         return self.status in FINAL_STATUSES
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, data: bytes | str) -> OutboundCall | None:
-        try:
-            fields = orjson.loads(data)
-            return cls(**fields)
-        except (ValueError, TypeError) as exc:
-            log.error("outbound_call_unreadable", error=type(exc).__name__)
-            return None
-
 
 class OutboundStore(Protocol):
     async def put(self, call: OutboundCall) -> None:
@@ -67,8 +57,10 @@ class OutboundStore(Protocol):
 
     async def get(self, call_sid: str) -> OutboundCall | None: ...
 
-    async def update(self, call_sid: str, **changes: object) -> OutboundCall | None:
-        """Change fields of a known call (None if unknown); a final status ends its activity."""
+    async def update(self, call_sid: str, **changes: object) -> tuple[OutboundCall, bool] | None:
+        """Change fields of a known call at once (None if unknown): the call and whether it
+        had a final status before. A final status is never replaced by another status (late,
+        out-of-order callbacks); reaching one ends the call's activity."""
         ...
 
     async def active(self, number: str) -> int:
@@ -94,15 +86,18 @@ class MemoryOutboundStore:
     async def get(self, call_sid: str) -> OutboundCall | None:
         return self.calls.get(call_sid)
 
-    async def update(self, call_sid: str, **changes: object) -> OutboundCall | None:
+    async def update(self, call_sid: str, **changes: object) -> tuple[OutboundCall, bool] | None:
         call = self.calls.get(call_sid)
         if call is None:
             return None
+        was_final = call.final
+        if was_final:
+            changes.pop("status", None)
         call = replace(call, **changes)  # type: ignore[arg-type]
         self.calls.put(call_sid, call)
         if call.final:
             self._active.get(call.number, {}).pop(call_sid, None)
-        return call
+        return call, was_final
 
     async def active(self, number: str) -> int:
         calls = self._active.get(number, {})
@@ -115,19 +110,38 @@ class MemoryOutboundStore:
         return None
 
 
+_UPDATE_SCRIPT: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local before = cjson.decode(redis.call('HGET', KEYS[1], 'status') or '""')
+local final = {completed=true, busy=true, ['no-answer']=true, failed=true, canceled=true}
+for i = 1, #ARGV - 1, 2 do
+  if not (ARGV[i] == 'status' and final[before]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[#ARGV])
+local fields = redis.call('HGETALL', KEYS[1])
+table.insert(fields, final[before] and '1' or '0')
+return fields
+"""
+
+
 class RedisOutboundStore:
-    """Outbound calls in Redis: ``voiceagent:outbound:<sid>`` (JSON) and
+    """Outbound calls in Redis: ``voiceagent:outbound:<sid>`` (a hash, one JSON value per
+    field, so concurrent callbacks change different fields without losing each other's) and
     ``voiceagent:outbound_active:<number>`` (sorted set of sids by dial time)."""
 
     def __init__(self, backend: RedisBackend, local: MemoryOutboundStore | None = None) -> None:
         self._backend = backend
         self._local = local or MemoryOutboundStore()
         self._ttl_ms = round(OUTBOUND_TTL_S * 1000)
+        self._update = backend.redis.register_script(_UPDATE_SCRIPT)
 
     async def put(self, call: OutboundCall) -> None:
         async def store(redis: Redis) -> None:
             async with redis.pipeline(transaction=False) as pipe:
-                pipe.set(_key(call.call_sid), call.to_json(), px=self._ttl_ms)
+                pipe.hset(_key(call.call_sid), mapping=_fields(asdict(call)))
+                pipe.pexpire(_key(call.call_sid), self._ttl_ms)
                 if not call.final:
                     pipe.zadd(_active_key(call.number), {call.call_sid: time.time()})
                     pipe.pexpire(_active_key(call.number), self._ttl_ms)
@@ -137,28 +151,28 @@ class RedisOutboundStore:
             await self._local.put(call)
 
     async def get(self, call_sid: str) -> OutboundCall | None:
-        data = await self._backend.attempt("outbound_get", lambda r: r.get(_key(call_sid)))
-        if isinstance(data, bytes):
-            return OutboundCall.from_json(data)
+        data = await self._backend.attempt("outbound_get", lambda r: r.hgetall(_key(call_sid)))
+        if isinstance(data, dict) and data:
+            return _call(data)
         return await self._local.get(call_sid)
 
-    async def update(self, call_sid: str, **changes: object) -> OutboundCall | None:
-        call = await self.get(call_sid)
+    async def update(self, call_sid: str, **changes: object) -> tuple[OutboundCall, bool] | None:
+        args: list[FieldT | EncodableT] = [x for pair in _fields(changes).items() for x in pair]
+        reply = await self._backend.attempt(
+            "outbound_update",
+            lambda _: self._update(keys=[_key(call_sid)], args=[*args, self._ttl_ms]),
+        )
+        if reply is DOWN or not reply:
+            return await self._local.update(call_sid, **changes)
+        *flat, was_final = reply
+        call = _call(dict(zip(flat[::2], flat[1::2], strict=True)))
         if call is None:
             return None
-        call = replace(call, **changes)  # type: ignore[arg-type]
-
-        async def store(redis: Redis) -> None:
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.set(_key(call_sid), call.to_json(), px=self._ttl_ms)
-                if call.final:
-                    pipe.zrem(_active_key(call.number), call_sid)
-                await pipe.execute()
-
-        if await self._backend.attempt("outbound_update", store) is DOWN:
-            await self._local.put(call)
-            await self._local.update(call_sid)
-        return call
+        if call.final:
+            await self._backend.attempt(
+                "outbound_inactive", lambda r: r.zrem(_active_key(call.number), call_sid)
+            )
+        return call, text(was_final) == "1"
 
     async def active(self, number: str) -> int:
         async def count(redis: Redis) -> int:
@@ -171,6 +185,19 @@ class RedisOutboundStore:
         return local if found is DOWN else found + local
 
     async def close(self) -> None:
+        return None
+
+
+def _fields(values: dict[str, object]) -> dict[FieldT, EncodableT]:
+    return {name: orjson.dumps(value).decode() for name, value in values.items()}
+
+
+def _call(data: dict[Any, Any]) -> OutboundCall | None:
+    try:
+        fields = {text(k): orjson.loads(v) for k, v in data.items()}
+        return OutboundCall(**fields)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        log.error("outbound_call_unreadable", error=type(exc).__name__)
         return None
 
 

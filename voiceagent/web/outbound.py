@@ -142,12 +142,12 @@ async def call_status(request: web.Request) -> web.Response:
         changes["duration_s"] = int(duration)
     if form.get("AnsweredBy") in ANSWERED_BY:
         changes["answered_by"] = form["AnsweredBy"]
-    before = await side.store.get(call_sid)
-    if before is None:  # dialled elsewhere, or expired: keep what the callback says
-        before = OutboundCall(call_sid, form.get("From", "")[:20], form.get("To", "")[:20])
-        await side.store.put(before)
-    after = await side.store.update(call_sid, **changes) or before
-    if after.final and not before.final:
+    updated = await side.store.update(call_sid, **changes)
+    if updated is None:  # not dialled by us, or expired: nothing to follow
+        log.info("call_status_unknown_call", call_sid=call_sid, status=status)
+        return web.Response(status=204)
+    after, was_final = updated
+    if after.final and not was_final:
         side.metrics.ended(after.number, after.arm, after.status, after.answered_by)
         log.info("outbound_call_ended", call_sid=call_sid, number=after.number, arm=after.arm,
                  status=after.status, answered_by=after.answered_by,
@@ -164,7 +164,8 @@ async def amd_status(request: web.Request) -> web.Response:
     if answered_by not in ANSWERED_BY:
         log.warning("amd_verdict_unknown", call_sid=call_sid, answered_by=clip(answered_by, 30))
         answered_by = "unknown"
-    call = await side.store.update(call_sid, answered_by=answered_by)
+    updated = await side.store.update(call_sid, answered_by=answered_by)
+    call = updated[0] if updated is not None else None
     config = request.app[SERVICES].config.current
     entry = config.numbers.get(call.number) if call is not None else None
     if call is None or entry is None or entry.outbound is None:
