@@ -61,6 +61,7 @@ class CalleeRecord:
     twiml: list[str] = field(default_factory=list)
     said: list[str] = field(default_factory=list)  # <Say> texts played to the callee
     legs: list[tuple[float, CallRecord]] = field(default_factory=list)  # (started, record)
+    leg_seconds: float = 0.0  # how long the call's legs were connected, in all
     status: str = ""
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -218,5 +219,6 @@ class Callees:
             twiml=twiml, **self.caller_options,
         )  # fmt: skip
         record.legs.append((started, leg))
+        record.leg_seconds += time.monotonic() - started
         after = leg.action_twiml or ""
         return "" if "<Connect" in after else after
