@@ -22,7 +22,7 @@ from voiceagent.transport.upstream import InworldRealtime, InworldRouter
 from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
 from voiceagent.web.dashboard import add_dashboard
-from voiceagent.web.keys import SERVICES, VERIFIER
+from voiceagent.web.keys import RECORDS, SERVICES, VERIFIER
 from voiceagent.web.outbound import add_outbound
 from voiceagent.web.phone_socket import phone_socket
 from voiceagent.web.twilio_http import voice, voice_action
@@ -100,6 +100,7 @@ def _telemetry(services: Services) -> RecordingSink | None:
     services.metrics.watch_backends(services.stores, recorder)
     sinks: list[CallSink] = [MetricsSink(services.metrics)]
     services.sink = FanOutSink([*sinks, recorder] if recorder is not None else sinks)
+    services.extras[RECORDS] = recorder  # outbound outcomes are records too (web/outbound.py)
     return recorder
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from tests.rig import StartRig, rig_config, running_outbound
+from voiceagent.report.command import load_report
+from voiceagent.report.render import render
 from voiceagent.session.call import EndReason
 from voiceagent.sim.callee import Callee
 from voiceagent.web.keys import OUTBOUND
@@ -222,3 +224,27 @@ async def test_calls_endpoint_wants_the_admin_token(start_rig: StartRig, config:
         headers = {"Authorization": "Bearer test-admin-token"}
         async with out.rig.http.post(url, data=b"[1]", headers=headers) as resp:
             assert resp.status == 400
+
+
+async def test_outcomes_are_in_the_records_and_the_report(start_rig: StartRig, config: Any) -> None:
+    """Each dialled call's final status and AMD verdict land in the records; the report counts
+    them per number and arm beside the connected legs."""
+    async with running_outbound(start_rig, CALLEES, config=config, records=True) as out:
+        sids = [(await out.dial(OUT_RT, to, name="Ann"))[1]["call_sid"]
+                for to in (MACHINE, NOBODY, BUSY)]  # fmt: skip
+        for sid in sids:
+            await out.callees.wait(sid)
+        for status in ("completed", "no-answer", "busy"):
+            await out.twilio.callbacks.wait_for(
+                lambda d, s=status: d.kind == "status" and d.form.get("CallStatus") == s
+            )
+        database = out.rig.settings.database_url
+        await out.rig.stop()  # flushes the records
+    report = await load_report(database)
+    (stats,) = [s for s in report.outbound if s.number == OUT_RT]
+    assert (stats.dialled, stats.statuses) == (3, {"busy": 1, "completed": 1, "no-answer": 1})
+    assert stats.answered_by == {"machine_end_beep": 1}
+    assert (
+        "outbound arm realtime-passthrough: 3 dialled: busy 1, completed 1, no-answer 1; "
+        "answered by machine_end_beep 1" in render(report)
+    )

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import re
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.config import Config, load_config
 from voiceagent.errors import ConfigError
+from voiceagent.report.outbound import load_outbound
 from voiceagent.report.page import html_report
 from voiceagent.report.render import render
 from voiceagent.report.stats import Report, build_report
@@ -50,10 +52,11 @@ async def load_report(
     try:
         await migrate(engine)
         calls, turns = await load_rows(engine, since=since, number=number)
+        outbound = await load_outbound(engine, since=since, number=number)
     finally:
         if isinstance(database, str):
             await engine.dispose()
-    return build_report(calls, turns, since=since, **options)
+    return replace(build_report(calls, turns, since=since, **options), outbound=outbound)
 
 
 def _missing_sqlite(url: str) -> Path | None:

@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict
 from typing import Literal
 
+from voiceagent.report.outbound import outbound_lines
 from voiceagent.report.stats import ArmStats, Quantiles, Report
 
 Format = Literal["table", "json", "csv"]
@@ -72,12 +73,13 @@ def _row(q: Quantiles) -> str:
 def render_table(report: Report) -> str:
     since = report.since.isoformat(timespec="minutes") if report.since else "the beginning"
     lines = [f"voiceagent report: {report.calls} calls, {report.turns} turns since {since}"]
-    if not report.arms:
+    if not report.arms and not report.outbound:
         lines.append("no calls recorded yet")
-    for number in dict.fromkeys(a.number for a in report.arms):
+    for number in sorted({a.number for a in report.arms} | {o.number for o in report.outbound}):
         lines += ["", number]
         for arm in (a for a in report.arms if a.number == number):
             lines += _arm_lines(arm)
+        lines += outbound_lines(report.outbound, number)
         for c in (c for c in report.comparisons if c.number == number):
             lines.append(f"  {c.metric.removesuffix('_ms')}: {c.verdict}")
     return "\n".join(lines) + "\n"

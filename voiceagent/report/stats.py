@@ -21,6 +21,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
+from voiceagent.report.outbound import OutboundStats
 from voiceagent.store.reading import CallRow, TurnRow
 
 # Report figure → (turn kinds it is computed over, TurnTiming figure).
@@ -87,6 +88,7 @@ class Report:
     calls: int = 0
     turns: int = 0
     settings: dict[str, int] = field(default_factory=dict)
+    outbound: list[OutboundStats] = field(default_factory=list)
 
 
 def quantiles(values: Sequence[float]) -> Quantiles:

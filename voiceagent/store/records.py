@@ -9,6 +9,8 @@ records wait (bounded) instead of being lost. What rows hold: rows.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.session.call import CallSession
@@ -74,6 +76,10 @@ class RecordingSink:
 
     def call_ended(self, call: CallSession) -> None:
         self._writer.put(Record("end", call_row(call), end_values(call)))
+
+    def outbound_ended(self, row: dict[str, Any]) -> None:
+        """An outbound call's final status (its `outbound_calls` row), never awaiting."""
+        self._writer.put(Record("outbound", row))
 
     # Lifetime.
     async def start(self) -> None:

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.schema import COUNTERS, calls, turns
+from voiceagent.store.schema import COUNTERS, calls, outbound_calls, turns
 
-Op = Literal["start", "turn", "end"]
+Op = Literal["start", "turn", "end", "outbound"]
 _INT32 = 2**31 - 1
 _INT64 = 2**63 - 1
 
@@ -117,7 +117,7 @@ def fit(table: Table, values: dict[str, Any]) -> dict[str, Any]:
 
 def fitted(record: Record) -> Record:
     """The record with every value fitted to its table."""
-    table = turns if record.op == "turn" else calls
+    table = {"turn": turns, "outbound": outbound_calls}.get(record.op, calls)
     end = fit(calls, record.end) if record.end is not None else None
     return Record(record.op, fit(table, record.row), end)
 
@@ -128,6 +128,8 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
     for record in records:
         if record.op == "start":
             await conn.execute(_upsert_start(conn.dialect.name), record.row)
+        elif record.op == "outbound":  # an outbound call's outcome: the latest one wins
+            await conn.execute(_upsert_outbound(conn.dialect.name), record.row)
         elif record.end is not None:
             await _write_end(conn, record.row, record.end)
     rows = [record.row for record in records if record.op == "turn"]
@@ -152,6 +154,18 @@ def _upsert_start(dialect_name: str) -> Any:
             "ended_at": None,
             "end_reason": None,
         },
+    )
+
+
+@functools.cache
+def _upsert_outbound(dialect_name: str) -> Any:
+    """Insert an outbound call's outcome; a later one for the same CallSid replaces it."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    inserting = dialect.insert(outbound_calls)
+    kept = ("status", "answered_by", "ended_at", "duration_s", "arm", "mode")
+    return inserting.on_conflict_do_update(
+        index_elements=[outbound_calls.c.call_sid],
+        set_={name: inserting.excluded[name] for name in kept},
     )
 
 

@@ -11,3 +11,4 @@ from voiceagent.runtime import Services
 SERVICES = web.AppKey("services", Services)
 VERIFIER = web.AppKey("verifier", SignatureVerifier)
 OUTBOUND = web.AppKey("outbound", Outbound)
+RECORDS = "records"  # Services.extras: the app's RecordingSink, or None without a database

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -26,7 +27,8 @@ from voiceagent.outbound.legs import (
 from voiceagent.outbound.service import make_outbound
 from voiceagent.protocols.signature import is_call_sid
 from voiceagent.store.outbound_state import OutboundCall
-from voiceagent.web.keys import OUTBOUND, SERVICES
+from voiceagent.store.records import RecordingSink
+from voiceagent.web.keys import OUTBOUND, RECORDS, SERVICES
 from voiceagent.web.twilio_http import signed_form
 
 log = get_logger("voiceagent.outbound")
@@ -149,10 +151,26 @@ async def call_status(request: web.Request) -> web.Response:
     after, was_final = updated
     if after.final and not was_final:
         side.metrics.ended(after.number, after.arm, after.status, after.answered_by)
+        _record(request.app, after)
         log.info("outbound_call_ended", call_sid=call_sid, number=after.number, arm=after.arm,
                  status=after.status, answered_by=after.answered_by,
                  duration_s=after.duration_s)  # fmt: skip
     return web.Response(status=204)
+
+
+def _record(app: web.Application, call: OutboundCall) -> None:
+    """The outcome's `outbound_calls` row, through the app's records writer (if any)."""
+    recorder = app[SERVICES].extras.get(RECORDS)
+    if not isinstance(recorder, RecordingSink):
+        return
+    plan = app[SERVICES].config.current.plan_for(call.number, call.call_sid)
+    dialled = datetime.fromtimestamp(call.created_at, UTC) if call.created_at else None
+    recorder.outbound_ended({
+        "call_sid": call.call_sid, "number": call.number, "arm": call.arm, "mode": call.mode,
+        "experiment": plan.experiment if plan is not None else None, "status": call.status,
+        "answered_by": call.answered_by, "dialled_at": dialled, "ended_at": datetime.now(UTC),
+        "duration_s": float(call.duration_s) if call.duration_s is not None else None,
+    })  # fmt: skip
 
 
 async def amd_status(request: web.Request) -> web.Response:
