@@ -21,6 +21,7 @@ from voiceagent.config import Config
 from voiceagent.config_models import OutboundConfig
 from voiceagent.errors import OutboundRefused, RefusalKind, TwilioApiError
 from voiceagent.logging import get_logger
+from voiceagent.outbound.legs import SCREEN_S
 from voiceagent.outbound.pacing import Pacer
 from voiceagent.outbound.rules import DoNotCall, check_dial, clean_variables
 from voiceagent.runtime import Services
@@ -32,7 +33,6 @@ log = get_logger("voiceagent.outbound")
 
 REALTIME = "realtime-passthrough"
 POLL_S = 0.2
-RINGING = frozenset({"queued", "initiated", "ringing"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,8 @@ class Dialer:
             await self.pacer.slot()
             call = await self._create(request, outbound, variables)
         if realtime:
-            self._ringing[call.call_sid] = time.monotonic() + outbound.ring_timeout_s + 15
+            limit = outbound.ring_timeout_s + (SCREEN_S if outbound.amd else 0) + 15
+            self._ringing[call.call_sid] = time.monotonic() + limit
         log.info("outbound_dialled", call_sid=call.call_sid, number=request.from_,
                  amd=outbound.amd, waited_ms=round(waited * 1000))  # fmt: skip
         return call
@@ -136,11 +137,12 @@ class Dialer:
 
     async def _session_free(self) -> bool:
         """Whether a Realtime session is free for one more call: leases in use plus the calls
-        this instance dialled that have not been answered (or ended) yet."""
+        this instance dialled that may still take one (ringing, or screened while AMD
+        listens: not yet connected to the agent, not ended)."""
         now = time.monotonic()
         for sid, expires in list(self._ringing.items()):
             call = await self.store.get(sid)
-            if now > expires or call is None or call.status not in RINGING:
+            if now > expires or call is None or call.final or call.connected:
                 del self._ringing[sid]
         cap, _ = budget_settings(self.services.settings)
         return await self.services.budget.in_use() + len(self._ringing) < cap

@@ -33,7 +33,7 @@ MACHINE: Final = frozenset(
 HANG_UP: Final = frozenset({"fax"})
 PERSON: Final = frozenset({"human", "unknown"})
 ANSWERED_BY: Final = MACHINE | HANG_UP | PERSON
-SCREEN_EXTRA_S: Final = 10  # the screening pause outlasts AMD's own timeout by this much
+SCREEN_S: Final = 40  # the screening pause: AMD's own limit (Twilio's default 30 s) and more
 
 
 class Leg(StrEnum):
@@ -120,6 +120,3 @@ def leg_plan(
     return plan.model_copy(update={**update, "agent": agent})
 
 
-def screen_seconds(outbound: OutboundConfig) -> int:
-    """How long the screening pause lasts: AMD's own limit (Twilio's default 30 s) and more."""
-    return 30 + SCREEN_EXTRA_S

@@ -44,6 +44,7 @@ class OutboundCall:
     mode: str | None = None
     duration_s: int | None = None
     created_at: float = 0.0  # unix seconds
+    connected: bool = False  # a leg with the agent was served (it holds a session, if realtime)
 
     @property
     def final(self) -> bool:

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from voiceagent.config import CallPlan
 from voiceagent.logging import clip, get_logger
-from voiceagent.outbound.legs import Leg, choose_leg, leg_plan, screen_seconds
+from voiceagent.outbound.legs import SCREEN_S, Leg, choose_leg, leg_plan
 from voiceagent.outbound.service import Outbound
 from voiceagent.protocols import twiml
 from voiceagent.web.keys import OUTBOUND, SERVICES
@@ -24,15 +24,16 @@ async def outbound_leg(
     entry = services.config.current.numbers.get(plan.number)
     call = await side.store.get(call_sid) if side is not None else None
     variables = call.variables if call is not None else {}
+    leg = choose_leg(entry.outbound, amd) if entry and entry.outbound else Leg.AGENT
     if side is not None and call is not None and not call.final:
-        await side.store.update(call_sid, status="in-progress")
+        connected = leg in (Leg.AGENT, Leg.VOICEMAIL)  # a session from here on (the dialer)
+        await side.store.update(call_sid, status="in-progress", connected=connected)
     if entry is None or entry.outbound is None:
         return plan.model_copy(update={"direction": "outbound", "variables": variables})
-    leg = choose_leg(entry.outbound, amd)
     log.info("outbound_leg", call_sid=call_sid, leg=leg.value, amd=clip(amd or "", 30) or None)
     if leg is Leg.SCREEN:
         redirect = f"{services.settings.public_url}/voice?amd=timeout"
-        return twiml.pause_redirect(screen_seconds(entry.outbound), redirect)
+        return twiml.pause_redirect(SCREEN_S, redirect)
     if leg is Leg.HANG_UP:
         return twiml.hangup()
     return leg_plan(plan, entry.outbound, variables, leg, amd=amd)
