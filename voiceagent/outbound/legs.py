@@ -118,5 +118,3 @@ def leg_plan(
         agent = agent.model_copy(update={"greeting": ""})
         update["realtime"] = plan.realtime.model_copy(update={"greet_first": False})
     return plan.model_copy(update={**update, "agent": agent})
-
-
