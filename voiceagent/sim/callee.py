@@ -215,8 +215,8 @@ class Callees:
         script = callee.script if callee.kind == "person" else MACHINE_SCRIPT
         started = time.monotonic()
         leg: CallRecord = await place_call(
-            self.target, call.from_, script, from_=call.to, call_sid=call.sid, http=self.http,
-            twiml=twiml, **self.caller_options,
+            self.target, call.to, script, from_=call.from_, call_sid=call.sid, http=self.http,
+            twiml=twiml, direction=call.direction, **self.caller_options,
         )  # fmt: skip
         record.legs.append((started, leg))
         record.leg_seconds += time.monotonic() - started
