@@ -66,11 +66,10 @@ from realtime_load import (
 )
 from sqlalchemy import text
 
-from voiceagent.sim.arrival import StampingClientWebSocketResponse
 from voiceagent.sim.caller import place_call
 from voiceagent.sim.script import Listen, Pause, Say, Step
 from voiceagent.sim.webhooks import SimTarget
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.schema import make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC, TOKEN, KEY = "https://bench.example.test", "bench-token", "bench-inworld-key"
@@ -153,7 +152,7 @@ def own_redis_db() -> str:
 
     parts = urlsplit(REDIS_URL)
     for db in range(15, 0, -1):
-        url = urlunsplit(parts._replace(path=f"/{db}"))
+        url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
         with Redis.from_url(url) as client:
             if client.dbsize() == 0 and client.set("voiceagent-bench:lock", 1, nx=True, ex=3600):
                 return url
@@ -191,9 +190,7 @@ async def run_calls(
 ) -> None:
     target = SimTarget(base, PUBLIC, TOKEN)
     rt_script = load_script(args.seconds)
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0), ws_response_class=StampingClientWebSocketResponse
-    ) as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         # Warm-up (imports, first connections, first clip): a call of each mode on every
         # instance, straight to it, so that no phase counts an instance's first calls.
         for instance in instances:
@@ -272,9 +269,6 @@ def report(
           f"p99 {pct(every, 99):.2f} ms, max {max(every, default=0):.2f} ms")  # fmt: skip
     print(f"  ... after the ramp (n={len(steady)}): p50 {pct(steady, 50):.2f} ms, "
           f"p99 {pct(steady, 99):.2f} ms")  # fmt: skip
-    seen = [ms for at, ms in result["added_seen"] if at >= steady_from]
-    print(f"  ... to the caller's task (+ the callers' own queueing): p50 {pct(seen, 50):.2f} ms, "
-          f"p99 {pct(seen, 99):.2f} ms")  # fmt: skip
     windows = phase_windows(result["added"], [c.record for c in realtime], steady_from)
     print(f"  ... by phase: {phases(windows)}")
     print(f"  relay overhead (n={len(overhead)}): p50 {pct(overhead, 50):.2f} ms, "
@@ -359,7 +353,9 @@ async def main_async(args: argparse.Namespace) -> None:
     redis_url = own_redis_db()
     db_name = f"bench_{uuid.uuid4().hex[:10]}"
     await pg(f'CREATE DATABASE "{db_name}"')
-    database_url = urlunsplit(urlsplit(PG_URL)._replace(path=f"/{db_name}"))
+    parts = urlsplit(PG_URL)
+    path = f"/{db_name}"
+    database_url = urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
     args.fake_port = free_port()
     fake = start_fake(args, args.fake_port)
     router, router_url = start_fake_router(KEY, args.ttfb, args.sentence)

@@ -47,7 +47,7 @@ from voiceagent.sim.script import HangUp, Listen, Say
 from voiceagent.sim.webhooks import SimTarget, new_sid
 
 PUBLIC, TOKEN, API_KEY, ADMIN = ("https://bench.example.test", "bench-token", "bench-key",
-                                 "bench-admin")  # fmt: skip
+                                 "bench-admin-token-0123456789abcdef0123")  # fmt: skip
 OUT, IN = "+18005550141", "+18005550142"
 MIX = (("person", 0.5), ("machine", 0.25), ("no-answer", 0.15), ("busy", 0.10))
 SCRIPT = (Listen(), Say("Yes, that works for me.", ms=1500), Listen(), HangUp())

@@ -48,7 +48,6 @@ from typing import Any
 import aiohttp
 from _proc import cpu_seconds, main_thread_cpu_seconds, status_kb, wait_healthy
 
-from voiceagent.sim.arrival import StampingClientWebSocketResponse
 from voiceagent.sim.media_caller import place_call
 from voiceagent.sim.media_playback import MediaCallRecord as CallRecord
 from voiceagent.sim.script import Drop, HangUp, Listen, Pause, Say, Step
@@ -181,8 +180,7 @@ async def fake_stats(fake_port: int) -> dict[str, Any]:
 
 def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
     by_key = {s["key"]: s for s in stats["sessions"]}
-    added: list[tuple[float, float]] = []  # (when, ms) to the caller's socket read
-    added_seen: list[tuple[float, float]] = []  # (when, ms) to the caller's task
+    added: list[tuple[float, float]] = []  # (when, ms) to the caller's task reading it
     appends: list[tuple[float, float]] = []
     mismatched = 0
     sent_bytes = appended_bytes = 0
@@ -199,9 +197,6 @@ def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
             (sent, (got - sent) * 1000)
             for sent, (got, _) in zip(deltas, rec.media_received, strict=False)
         ]
-        added_seen += [
-            (sent, (seen - sent) * 1000) for sent, seen in zip(deltas, rec.media_seen, strict=False)
-        ]
         offset = 0
         for at, n in session["append_times"]:
             offset += n
@@ -209,7 +204,6 @@ def analyse(records: list[CallRecord], stats: dict[str, Any]) -> dict[str, Any]:
             appends.append((at, (at - rec.frame_times[frame]) * 1000))
     return {
         "added": added,
-        "added_seen": added_seen,
         "appends": appends,
         "mismatched": mismatched,
         "sent_bytes": sent_bytes,
@@ -260,9 +254,7 @@ async def run_load(
 ) -> dict[str, float]:
     """One load run: prints its figures and returns the headline ones."""
     script = load_script(args.seconds)
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0), ws_response_class=StampingClientWebSocketResponse
-    ) as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         # warm-up call (imports, first connections), not measured
         await place_call(target, NUMBER, [Listen(), HangUp()], http=http)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
@@ -308,7 +300,6 @@ async def run_load(
     steady_from = t0 + args.ramp + 1.0  # calls starting (webhooks, upgrades) are excluded
     for name, pairs in (
         ("added latency upstream delta -> Twilio media", result["added"]),
-        ("... to the caller's task (+ the callers' own queueing)", result["added_seen"]),
         ("append delay beyond batching", result["appends"]),
     ):
         every = [ms for _, ms in pairs]
@@ -358,9 +349,7 @@ async def run_soak(args: argparse.Namespace, target: SimTarget, pid: int, fake_p
 
     sampler = asyncio.create_task(sample())
     cpu0 = cpu_seconds(pid)
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0), ws_response_class=StampingClientWebSocketResponse
-    ) as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         await asyncio.gather(*(one(i, http) for i in range(args.calls)))
     await asyncio.sleep(1.5)
     cpu = cpu_seconds(pid) - cpu0

@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from voiceagent.logging import configure_logging
 from voiceagent.metrics import FanOutSink, Metrics, MetricsSink
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.records import RecordingSink
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.schema import make_engine
+from voiceagent.store.records.sink import RecordingSink
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 

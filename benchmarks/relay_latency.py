@@ -30,7 +30,6 @@ from typing import Any
 import aiohttp
 from _proc import cpu_seconds, start_fake_router, status_kb, wait_healthy
 
-from voiceagent.sim.arrival import StampingClientWebSocketResponse
 from voiceagent.sim.relay_caller import place_call
 from voiceagent.sim.relay_playback import RelayCallRecord
 from voiceagent.sim.script import Listen, Say, Step
@@ -86,9 +85,7 @@ async def _calls(base: str, n_calls: int, turns: int, tag: str) -> list[RelayCal
         )
 
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(
-        connector=connector, ws_response_class=StampingClientWebSocketResponse
-    ) as http:
+    async with aiohttp.ClientSession(connector=connector) as http:
         return list(await asyncio.gather(*(one(i) for i in range(n_calls))))
 
 

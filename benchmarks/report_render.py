@@ -29,7 +29,7 @@ from voiceagent.report.browser import chromium
 from voiceagent.report.page import html_report
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.sim.rehearsal import SAMPLE
-from voiceagent.store.records import RecordingSink
+from voiceagent.store.records.sink import RecordingSink
 
 NUMBERS = (("+18005550103", "realtime-passthrough", "realtime"), ("+18005550103", "relay-router",
            "relay"), ("+18005550101", "realtime-passthrough", None),

@@ -224,7 +224,7 @@ async def running_rig(
             await router.close()
 
 
-ADMIN = "test-admin-token"
+ADMIN = "test-admin-token-0123456789abcdef0123"
 
 
 @dataclass

@@ -10,21 +10,23 @@ from aiohttp import web
 from voiceagent.config import Config, load_config
 from voiceagent.logging import get_logger
 from voiceagent.metrics import FanOutSink, Metrics, MetricsSink
-from voiceagent.modes import load_modes
+from voiceagent.modes.realtime_passthrough import RealtimePassthrough
+from voiceagent.modes.registry import ModeRegistry
+from voiceagent.modes.relay_router import RelayRouter
 from voiceagent.protocols.signature import SignatureVerifier
 from voiceagent.runtime import ConfigHolder, Services
 from voiceagent.session.call import CallSink
 from voiceagent.settings import Settings
-from voiceagent.store.factory import make_recording_sink, make_shared_stores
-from voiceagent.store.records import RecordingSink
-from voiceagent.transport.intercept import InterceptingClientWebSocketResponse
+from voiceagent.store.live.factory import make_recording_sink, make_shared_stores
+from voiceagent.store.records.sink import RecordingSink
 from voiceagent.transport.upstream import InworldRealtime, InworldRouter
 from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
 from voiceagent.web.dashboard import add_dashboard
-from voiceagent.web.keys import RECORDS, SERVICES, VERIFIER
+from voiceagent.web.keys import RECORDER, SERVICES, VERIFIER
 from voiceagent.web.outbound import add_outbound
 from voiceagent.web.phone_socket import phone_socket
+from voiceagent.web.read_limits import read_body_within
 from voiceagent.web.twilio_http import voice, voice_action
 
 log = get_logger("voiceagent.app")
@@ -48,26 +50,26 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     """
     settings.require_signature_key()
     config = config if config is not None else load_config(settings.config_path)
-    modes = load_modes()
-    app = web.Application(client_max_size=1024 * 1024)
+    modes = ModeRegistry([RealtimePassthrough(), RelayRouter()])
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[read_body_within(settings.http_body_timeout)]
+    )
     app[VERIFIER] = SignatureVerifier(settings.twilio_auth_token, settings.public_url)
     holder = ConfigHolder(config)
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.upstream_connect_timeout)
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-        async with aiohttp.ClientSession(
-            timeout=timeout,
-            connector=connector,
-            ws_response_class=InterceptingClientWebSocketResponse,
-        ) as http:
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
             stores = make_shared_stores(settings)
             app[SERVICES] = services = Services(
-                settings=settings, config=holder, http=http, stores=stores,
+                settings=settings, config=holder, http=http, stores=stores, modes=modes,
                 realtime=InworldRealtime(http, settings), router=InworldRouter(http, settings),
             )  # fmt: skip
             _warn_insecure(settings)
             recorder = _telemetry(services)
+            if recorder is not None:  # outbound outcomes are records too (web/outbound.py)
+                app[RECORDER] = recorder
             try:
                 if recorder is not None:
                     await recorder.start()
@@ -87,7 +89,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     add_dashboard(app)  # GET /dashboard: ADMIN_TOKEN only, 404 without one
     app.router.add_get("/audio/{clip_id}", clip)
     add_outbound(app)  # POST /calls, /call-status (+ /amd): after the services exist
-    for mode in modes.values():
+    for mode in modes:
         app.router.add_get(mode.ws_path, phone_socket(mode))
     return app
 
@@ -100,7 +102,6 @@ def _telemetry(services: Services) -> RecordingSink | None:
     services.metrics.watch_backends(services.stores, recorder)
     sinks: list[CallSink] = [MetricsSink(services.metrics)]
     services.sink = FanOutSink([*sinks, recorder] if recorder is not None else sinks)
-    services.extras[RECORDS] = recorder  # outbound outcomes are records too (web/outbound.py)
     return recorder
 
 

@@ -30,7 +30,6 @@ from voiceagent.config_models import (
     Experiment,
     Handoff,
     Interruptible,
-    ModeName,
     NumberConfig,
     Overflow,
     RealtimeKnobs,
@@ -41,6 +40,7 @@ from voiceagent.config_models import (
     _Model,
 )
 from voiceagent.errors import ConfigError
+from voiceagent.modes.registry import ModeName
 
 __all__ = [
     "E164",

@@ -21,10 +21,10 @@ from pydantic import (
     model_validator,
 )
 
+from voiceagent.modes.registry import ModeName
 from voiceagent.outbound.do_not_call import check_do_not_call
 from voiceagent.tools.spec import ToolSpec, check_dtmf_template, check_tool_list
 
-ModeName = Literal["realtime-passthrough", "relay-router"]
 Interruptible = Literal["none", "dtmf", "speech", "any"]
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 DtmfTemplate = Annotated[str, AfterValidator(check_dtmf_template)]
@@ -135,7 +135,7 @@ class Arm(_Model):
     @field_validator("realtime", "relay")
     @classmethod
     def _knobs_of_its_mode(cls, knobs: BaseModel | None, info: ValidationInfo) -> BaseModel | None:
-        wanted = {"realtime": "realtime-passthrough", "relay": "relay-router"}[str(info.field_name)]
+        wanted = next(m for m in ModeName if m.knob_section == info.field_name)
         mode = info.data.get("mode")
         if knobs is not None and mode is not None and mode != wanted:
             raise ValueError(f"'{info.field_name}' applies to {wanted} arms only, not {mode}")
@@ -247,7 +247,7 @@ class UnknownNumbers(_Model):
 
     policy: Literal["refuse", "default_agent"] = "refuse"
     message: str = "Sorry, this number is not in service. Goodbye."
-    mode: ModeName = "realtime-passthrough"
+    mode: ModeName = ModeName.REALTIME_PASSTHROUGH
 
 
 class CallPlan(_Model):

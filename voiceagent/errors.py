@@ -9,7 +9,13 @@
     ├── UpstreamError        an Inworld API failed; ``kind`` says how (see UpstreamFailure)
     ├── TwilioApiError       Twilio's REST API refused or could not be reached (status, code)
     ├── OutboundRefused      an outbound call may not be placed (``kind``: why)
-    └── ClipNotFound         a clip URL is unknown or expired
+    ├── ClipNotFound         a clip URL is unknown or expired
+    ├── ChannelClosed        a send on a channel (phone or upstream socket) whose peer has gone
+    └── CallOver             raised inside a call's tasks to end it; its reason is already on
+                             the CallSession (not a failure in itself)
+
+A failure of our own code (any other exception) is never classified as an upstream failure:
+the top of a call handler ends that call as ``internal_error``.
 
 Third-party errors are mapped at the boundary (``raise UpstreamError(...) from exc``).
 Only the top of a call handler catches broadly.
@@ -109,3 +115,11 @@ class OutboundRefused(VoiceAgentError):
 
 class ClipNotFound(VoiceAgentError):
     """A clip id is unknown or its clip has expired."""
+
+
+class ChannelClosed(VoiceAgentError):
+    """Sending on a channel whose peer has gone."""
+
+
+class CallOver(VoiceAgentError):
+    """Raised inside a call's tasks to end it (its reason is already on the CallSession)."""

@@ -47,25 +47,57 @@ def _cap_values(
 
 
 def _dumps(obj: Any, default: Any = None) -> str:
-    return orjson.dumps(obj, default=default or str).decode()
+    """JSON for one log line; a value orjson refuses (an integer past 64 bits, a str that is
+    not valid UTF-8, a key that is not a string) is written as its ``str``, so no log line
+    can raise into the code that logs it."""
+    try:
+        return orjson.dumps(obj, default=default or str).decode()
+    except TypeError:
+        return orjson.dumps(_plain(obj), default=str).decode()
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    """Configure structlog (and stdlib logging of third parties) once per process."""
+def _plain(value: Any) -> Any:
+    """``value`` with everything orjson may refuse turned into text."""
+    if isinstance(value, dict):
+        return {_text(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | float) or value is None:
+        return value
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return value
+    return _text(value)
+
+
+def _text(value: Any) -> str:
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # a value whose __str__ fails: name its type instead
+        text = f"<{type(value).__name__}>"
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def log_processors(fmt: str = "json") -> list[Any]:
+    """The processor chain of every log line, ending in the JSON (or console) renderer."""
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         if fmt == "console"
         else structlog.processors.JSONRenderer(serializer=_dumps)
     )
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _cap_values,
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
+
+
+def configure_logging(level: str = "info", fmt: str = "json") -> None:
+    """Configure structlog (and stdlib logging of third parties) once per process."""
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _cap_values,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=log_processors(fmt),
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,

@@ -24,8 +24,8 @@ from voiceagent.errors import UpstreamFailure
 from voiceagent.logging import get_logger
 from voiceagent.session.call import CallSession, CallSink
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.factory import SharedStores
-from voiceagent.store.records import RecordingSink
+from voiceagent.store.live.factory import SharedStores
+from voiceagent.store.records.sink import RecordingSink
 from voiceagent.tools.calls import ToolResult
 from voiceagent.tools.telemetry import metric_labels
 
@@ -46,7 +46,7 @@ LATENCIES = {
     "barge_in": "barge_in_ms",
 }
 UPSTREAM_KINDS = frozenset(kind.value for kind in UpstreamFailure)
-MODES = frozenset(get_args(ModeName))
+MODES = frozenset(ModeName)
 OTHER = "other"
 RefusalReason = Literal["overload", "draining", "unknown_number"]
 
@@ -147,7 +147,7 @@ class Metrics:
             "voiceagent_active_calls", "Calls in flight, per mode.", ("mode",), registry=r
         )
         if active_calls is not None:
-            for mode in get_args(ModeName):
+            for mode in ModeName:
                 self.active_calls.labels(mode=mode).set_function(_count_of(active_calls, mode))
 
     def watch_backends(self, stores: SharedStores, records: RecordingSink | None) -> None:

@@ -16,12 +16,14 @@ import aiohttp
 from voiceagent.config import CallPlan, Config, load_config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import get_logger
+from voiceagent.modes.registry import ModeRegistry
 from voiceagent.session.call import CallSession, CallSink, EndReason, NullSink
 from voiceagent.settings import Settings
-from voiceagent.store.call_state import CallOutcome
-from voiceagent.store.clips import ClipStore
-from voiceagent.store.factory import SharedStores, make_shared_stores
-from voiceagent.store.session_budget import SessionBudget
+from voiceagent.store.live.call_state import CallOutcome
+from voiceagent.store.live.clips import ClipStore
+from voiceagent.store.live.factory import SharedStores, make_shared_stores
+from voiceagent.store.live.realtime_budget import RealtimeBudget
+from voiceagent.tools.http_runner import HttpToolRunner
 from voiceagent.transport.upstream import RealtimeConnector, RouterClient
 
 if TYPE_CHECKING:
@@ -53,10 +55,12 @@ class ConfigHolder:
 
 
 class ActiveCalls:
-    """The calls in flight, for graceful drain and the active-calls gauge."""
+    """The calls in flight, for graceful drain and the active-calls gauge, and the phone
+    sockets not yet proven to be calls (`pending`: upgraded, stream token not checked yet)."""
 
     def __init__(self) -> None:
         self.draining = False
+        self.pending = 0
         self._calls: dict[asyncio.Task[Any], str] = {}
         self._idle = asyncio.Event()
         self._idle.set()
@@ -105,18 +109,19 @@ class Services:
     http: aiohttp.ClientSession
     realtime: RealtimeConnector
     router: RouterClient
+    modes: ModeRegistry
     stores: SharedStores = field(default_factory=memory_stores)
     sink: CallSink = field(default_factory=NullSink)
     calls: ActiveCalls = field(default_factory=ActiveCalls)
     metrics: Metrics | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    tool_runner: HttpToolRunner | None = None  # made on a number's first HTTP tool call
 
     @property
     def clips(self) -> ClipStore:
         return self.stores.clips
 
     @property
-    def budget(self) -> SessionBudget:
+    def budget(self) -> RealtimeBudget:
         """The Inworld Realtime session budget shared by all instances."""
         return self.stores.budget
 

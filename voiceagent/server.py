@@ -17,6 +17,7 @@ from voiceagent.logging import get_logger
 from voiceagent.settings import Settings
 from voiceagent.web.admin import metrics_app
 from voiceagent.web.keys import SERVICES
+from voiceagent.web.read_limits import runner_options
 
 log = get_logger("voiceagent.server")
 
@@ -24,7 +25,7 @@ log = get_logger("voiceagent.server")
 async def serve(settings: Settings, config: Config | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then drain: refuse new calls, let calls finish, exit."""
     app = create_app(settings, config)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
     await site.start()

@@ -19,6 +19,10 @@ from voiceagent.errors import ConfigError
 DEFAULT_CONFIG = Path("config/voiceagent.yaml")
 
 
+MIN_ADMIN_TOKEN_CHARS = 32
+"""An ADMIN_TOKEN shorter than this is refused at start (it guards /dashboard and reload)."""
+
+
 class Settings(BaseModel):
     """Process-wide settings; one instance per app, never module-level state."""
 
@@ -41,6 +45,7 @@ class Settings(BaseModel):
     drain_grace_seconds: float = Field(default=30.0, ge=0)
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
     router_first_byte_timeout: float = Field(default=8.0, gt=0)
+    router_reply_timeout: float = Field(default=60.0, gt=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
     phone_idle_timeout: float = Field(default=20.0, gt=0)
     upstream_idle_timeout: float = Field(default=120.0, gt=0)
@@ -52,6 +57,10 @@ class Settings(BaseModel):
     database_url: str = "sqlite+aiosqlite:///voiceagent.sqlite3"
     admin_token: str = ""
     max_concurrent_calls: int = Field(default=200, ge=1)
+    max_pending_streams: int = Field(default=50, ge=1)
+    http_header_timeout: float = Field(default=10.0, gt=0)
+    http_body_timeout: float = Field(default=10.0, gt=0)
+    stream_start_timeout: float = Field(default=5.0, gt=0)
     realtime_session_budget: int = Field(default=20, ge=1)
     realtime_session_lease_seconds: float = Field(default=60.0, gt=0)
     records_buffer: int = Field(default=10_000, ge=1)
@@ -77,6 +86,17 @@ class Settings(BaseModel):
         value = value.rstrip("/")
         if not value.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (the URL Twilio reaches)")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: str) -> str:
+        if value and len(value) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"is {len(value)} characters; use at least {MIN_ADMIN_TOKEN_CHARS} random "
+                "characters (e.g. `openssl rand -hex 32`), or leave it empty to disable the "
+                "admin endpoints"
+            )
         return value
 
     @property
@@ -115,6 +135,7 @@ ENV_NAMES: dict[str, str] = {
     "DRAIN_GRACE_SECONDS": "drain_grace_seconds",
     "UPSTREAM_CONNECT_TIMEOUT": "upstream_connect_timeout",
     "ROUTER_FIRST_BYTE_TIMEOUT": "router_first_byte_timeout",
+    "ROUTER_REPLY_TIMEOUT": "router_reply_timeout",
     "MAX_FRAME_BYTES": "max_frame_bytes",
     "PHONE_IDLE_TIMEOUT": "phone_idle_timeout",
     "UPSTREAM_IDLE_TIMEOUT": "upstream_idle_timeout",
@@ -126,6 +147,10 @@ ENV_NAMES: dict[str, str] = {
     "DATABASE_URL": "database_url",
     "ADMIN_TOKEN": "admin_token",
     "MAX_CONCURRENT_CALLS": "max_concurrent_calls",
+    "MAX_PENDING_STREAMS": "max_pending_streams",
+    "HTTP_HEADER_TIMEOUT": "http_header_timeout",
+    "HTTP_BODY_TIMEOUT": "http_body_timeout",
+    "STREAM_START_TIMEOUT": "stream_start_timeout",
     "REALTIME_SESSION_BUDGET": "realtime_session_budget",
     "REALTIME_SESSION_LEASE_SECONDS": "realtime_session_lease_seconds",
     "RECORDS_BUFFER": "records_buffer",

@@ -289,7 +289,7 @@ async def test_undecodable_form_body_is_a_4xx(rig: Rig) -> None:
 
 async def test_non_utf8_authorization_on_admin_reload_is_401(start_rig: StartRig) -> None:
     """Non-UTF-8 bytes in Authorization on /admin/reload get 401, not a 500."""
-    rig = await start_rig(admin_token="secret")
+    rig = await start_rig(admin_token="secret-admin-token-0123456789abcdef")
     reader, writer = await asyncio.open_connection(rig.server.host, rig.server.port)
     writer.write(
         b"POST /admin/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\xfd\r\n"

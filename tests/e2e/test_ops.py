@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from tests.rig import Rig, StartRig
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.records import RecordingSink
-from voiceagent.store.schema import calls, turns
+from voiceagent.store.records.schema import calls, turns
+from voiceagent.store.records.sink import RecordingSink
 
 NUMBER = "+18005550103"
-ADMIN = "s3cret-admin-token"
+ADMIN = "s3cret-admin-token-0123456789abcdef"
 
 
 def _experiment(arms: list[tuple[str, str]]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.rig import StartRig, rig_config, running_outbound
+from tests.rig import ADMIN, StartRig, rig_config, running_outbound
 from voiceagent.config import parse_config
 from voiceagent.report.command import load_report
 from voiceagent.report.render import render
@@ -226,7 +226,7 @@ async def test_calls_endpoint_wants_the_admin_token(start_rig: StartRig, config:
         url = out.rig.base_url + "/calls"
         async with out.rig.http.post(url, json={"from": OUT_RT, "to": PERSON}) as resp:
             assert resp.status == 401
-        headers = {"Authorization": "Bearer test-admin-token"}
+        headers = {"Authorization": f"Bearer {ADMIN}"}
         async with out.rig.http.post(url, data=b"[1]", headers=headers) as resp:
             assert resp.status == 400
 

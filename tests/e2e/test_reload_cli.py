@@ -14,7 +14,7 @@ import yaml
 
 from tests.cli_process import run_cli
 
-ADMIN = "cli-admin-token"
+ADMIN = "cli-admin-token-0123456789abcdef0123"
 CONFIG = {"numbers": {"+18005550101": {"mode": "relay-router"}}}
 
 

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.rig import REALTIME_A, StartRig
 from voiceagent.report import load_report
 from voiceagent.sim.script import HangUp, Listen, Say
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.schema import make_engine
 
 
 async def test_realtime_call_is_recorded_and_measured(start_rig: StartRig) -> None:

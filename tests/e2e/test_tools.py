@@ -293,7 +293,7 @@ async def test_tool_calls_and_how_the_call_ended_are_stored(
     turn that ran the tool stores its tool calls and the time spent in tools."""
     from sqlalchemy import select
 
-    from voiceagent.store.schema import calls, make_engine, turns
+    from voiceagent.store.records.schema import calls, make_engine, turns
 
     async def with_records(**kw: Any) -> Rig:
         return await start_rig(records=True, **kw)

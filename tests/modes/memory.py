@@ -18,9 +18,11 @@ import aiohttp
 import orjson
 
 from voiceagent.config import Config
-from voiceagent.modes import load_modes
 from voiceagent.modes.base import Mode
 from voiceagent.modes.lifecycle import serve_call
+from voiceagent.modes.realtime_passthrough import RealtimePassthrough
+from voiceagent.modes.registry import ModeRegistry
+from voiceagent.modes.relay_router import RelayRouter
 from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols import twilio_media as tm
 from voiceagent.protocols.inworld_router import ChatRequest, RouterChunk
@@ -29,7 +31,7 @@ from voiceagent.runtime import ConfigHolder, Services
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
 from voiceagent.settings import Settings
-from voiceagent.store.call_state import CallOutcome
+from voiceagent.store.live.call_state import CallOutcome
 from voiceagent.transport.channel import MemoryChannel, memory_pair
 from voiceagent.transport.upstream import MemoryRealtimeConnector, ScriptedRouter
 
@@ -73,33 +75,32 @@ async def memory_services(
     values: dict[str, Any] = {"public_url": "https://pub.example.test",
                               "twilio_auth_token": TOKEN, "database_url": ""}  # fmt: skip
     values.update(settings)
-    load_modes()  # failover hands calls from one registered mode to another
     async with aiohttp.ClientSession() as http:
         services = Services(
             settings=Settings(**values), config=ConfigHolder(config), http=http,
             realtime=MemoryRealtimeConnector(), router=ScriptedRouter(script, gap_s),
+            modes=ModeRegistry([RealtimePassthrough(), RelayRouter()]),
         )  # fmt: skip
         services.sink = Sink()
         yield services
 
 
 def start_frame(number: str, services: Services, token: str | None = None) -> str:
-    params = {
-        "number": number,
-        "token": token or stream_token(services.settings.twilio_auth_token, CALL_SID),
-    }
+    params = {"number": number}
+    params["token"] = token or stream_token(services.settings.twilio_auth_token, CALL_SID, params)
     info = tm.StartInfo(account_sid=ACCOUNT_SID, stream_sid=STREAM_SID, call_sid=CALL_SID,
                         custom_parameters=params)  # fmt: skip
     return tm.dump(tm.Start(sequence_number=1, stream_sid=STREAM_SID, start=info))
 
 
 def setup_frame(number: str, services: Services, **params: str) -> str:
-    token = stream_token(services.settings.twilio_auth_token, CALL_SID)
+    bound = {"number": number, **params}
+    token = stream_token(services.settings.twilio_auth_token, CALL_SID, bound)
     setup = cr.Setup(
         session_id="VX1",
         call_sid=CALL_SID,
         to=number,
-        custom_parameters={"number": number, "token": token, **params},
+        custom_parameters={**bound, "token": token},
     )
     return orjson.dumps(setup.model_dump(by_alias=True)).decode()
 

@@ -27,7 +27,7 @@ from voiceagent.modes.realtime_passthrough import RealtimePassthrough
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.session.call import EndReason
 from voiceagent.session.realtime_call import RealtimeCall
-from voiceagent.store.call_state import CallOutcome
+from voiceagent.store.live.call_state import CallOutcome
 
 MODE = RealtimePassthrough()
 NUMBER = "+18005550101"
@@ -84,8 +84,8 @@ async def test_greeting_flows_with_marks_and_stop_flushes_and_closes() -> None:
 
 
 async def test_caller_audio_is_whole_and_in_order_when_inworld_reads_slowly() -> None:
-    """Media frames are taken as they arrive (no task switch) while Inworld keeps up; once
-    its buffer is full they wait in the pump instead, and every byte still goes up in order."""
+    """While Inworld does not read, caller audio waits in the phone pump (bounded buffers, no
+    frame dropped), and every byte still goes up in order once it reads."""
     async with memory_services(CONFIG) as services:
         call = MemoryCall.start(services, MODE)
         call.connector.buffer_frames = 3
@@ -93,7 +93,6 @@ async def test_caller_audio_is_whole_and_in_order_when_inworld_reads_slowly() ->
         upstream = await _inworld_session(call)
         await call.twilio.send(media_frame(bytes([1]) * 160, 1))
         await call.twilio.send(media_frame(bytes([2]) * 160, 2))
-        assert upstream._inbox.qsize() == 1  # taken as it arrived: the append is already up
         for chunk in range(3, 21):  # Inworld does not read: its buffer fills up
             await call.twilio.send(media_frame(bytes([chunk]) * 160, chunk))
         await call.twilio.send(stop_frame())
@@ -106,9 +105,8 @@ async def test_caller_audio_is_whole_and_in_order_when_inworld_reads_slowly() ->
 
 
 async def test_agent_audio_is_whole_and_in_order_when_twilio_reads_slowly() -> None:
-    """Audio deltas are sent on as they arrive (no task switch) while Twilio keeps up; once
-    its buffer is full they wait in the pump instead, and every byte still goes out in order,
-    with its marks."""
+    """While Twilio does not read, agent audio waits in the upstream pump, and every byte still
+    goes out in order, with its marks, once it reads."""
     async with memory_services(CONFIG) as services:
         call = MemoryCall.start(services, MODE, buffer_frames=4)
         await call.twilio.send(start_frame(NUMBER, services))
@@ -116,7 +114,6 @@ async def test_agent_audio_is_whole_and_in_order_when_twilio_reads_slowly() -> N
         await upstream.send('{"type":"response.created","response":{"id":"r1"}}')
         await asyncio.sleep(0.01)  # the pump has handled it and waits again
         await upstream.send(_audio_delta("r1", payload=bytes([1]) * 800))
-        assert call.twilio._inbox.qsize() == 2  # taken as it arrived: media and mark are out
         for n in range(2, 21):  # Twilio does not read: its buffer fills up
             await upstream.send(_audio_delta("r1", payload=bytes([n]) * 800))
         await upstream.send('{"type":"response.done","response":{"id":"r1","status":"completed"}}')
@@ -133,10 +130,9 @@ async def test_agent_audio_is_whole_and_in_order_when_twilio_reads_slowly() -> N
     assert ended.reason is EndReason.CALLER_HANGUP and call.summary["frames_out"] == 40
 
 
-async def test_mark_echoes_are_taken_in_the_read_callback() -> None:
-    """A mark echo (one per `mark_ms` of agent audio) is noted as it arrives, with no task
-    switch, like caller audio: the heard text moves before anything else runs, and the echo
-    counts as a frame in."""
+async def test_a_mark_echo_moves_what_was_heard() -> None:
+    """A mark echo (one per `mark_ms` of agent audio) marks the audio before it as heard, so
+    the history keeps its text, and counts as a frame in."""
     async with memory_services(CONFIG) as services:
         call = MemoryCall.start(services, MODE)
         await call.twilio.send(start_frame(NUMBER, services))
@@ -148,39 +144,36 @@ async def test_mark_echoes_are_taken_in_the_read_callback() -> None:
         await upstream.send(orjson.dumps(transcript).decode())
         await upstream.send(_audio_delta("r1"))
         _, mark = await call.phone_frames(2)
-        await asyncio.sleep(0.01)  # the phone pump waits: the hook is offered the next frame
         echo = {"event": "mark", "sequenceNumber": "3", "streamSid": mark["streamSid"],
                 "mark": mark["mark"]}  # fmt: skip
-        call.twilio.send_nowait(orjson.dumps(echo).decode())
-        assert call.phone._inbox.qsize() == 0  # taken as it arrived, not queued for the pump
+        await call.twilio.send(orjson.dumps(echo).decode())
         await call.twilio.send(stop_frame())
         ended = await call.ended()
     assert call.summary["frames_in"] == 3  # start, the echo, stop
     assert ended.history[-1] == {"role": "assistant", "content": "Hello there."}  # heard
 
 
-async def test_upstream_events_are_decided_in_the_read_callback_in_the_call_log_context() -> None:
-    """Any Inworld event is decided as it arrives (no task switch), not only audio: the
-    greeting `session.updated` releases is sent before the sender's `send` returns, and what
-    the machine logs meanwhile carries the call's SID although the sender's task has none."""
+async def test_session_updated_releases_the_greeting_in_the_call_log_context() -> None:
+    """`session.updated` releases the greeting (`conversation.item.create`, then
+    `response.create`), and what the machine logs meanwhile carries the call's SID although
+    the sender's task has none."""
     async with memory_services(CONFIG) as services:
         call = MemoryCall.start(services, MODE)
         await call.twilio.send(start_frame(NUMBER, services))
         upstream = await _inworld_session(call)
-        await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
         with capture_logs(processors=[merge_contextvars]) as logs:
             await upstream.send('{"type":"session.updated","session":{}}')
-        assert upstream._inbox.qsize() == 2  # conversation.item.create, response.create
+            sent = [orjson.loads(await asyncio.wait_for(upstream.receive(), 5)) for _ in "ab"]
+        assert [f["type"] for f in sent] == ["conversation.item.create", "response.create"]
         ready = [entry for entry in logs if entry["event"] == "upstream_session_ready"]
         assert len(ready) == 1 and ready[0]["call_sid"] == CALL_SID
         await call.twilio.send(stop_frame())
         await call.ended()
 
 
-async def test_a_decision_the_read_callback_cannot_carry_out_goes_to_the_pump_once() -> None:
-    """A fatal Inworld error asks to end the call, which only the pump can do: the hook
-    declines the frame with the machine's decision, and the pump carries it out instead of
-    deciding again (one error counted, one `upstream_failed`)."""
+async def test_a_fatal_inworld_error_ends_the_call_once() -> None:
+    """A fatal Inworld error ends the call as an upstream failure, decided once: one error
+    counted, one `upstream_failed` logged."""
     async with memory_services(CONFIG) as services:
         call = MemoryCall.start(services, MODE)
         await call.twilio.send(start_frame(NUMBER, services))
@@ -197,18 +190,16 @@ async def test_a_decision_the_read_callback_cannot_carry_out_goes_to_the_pump_on
     assert [entry["event"] for entry in logs].count("upstream_failed") == 1
 
 
-async def test_a_large_delta_takes_the_pump_and_arrives_whole() -> None:
-    """A delta too large for the fast path (its media frame could fill the socket's buffer,
-    and a send there must never wait) is declined; the pump sends it, whole."""
+async def test_a_large_delta_arrives_whole_with_its_mark() -> None:
+    """A 48 KiB delta (64 KiB of base64, a socket buffer's worth) goes out whole, then its
+    mark."""
     big = bytes(range(256)) * 192  # 48 KiB of µ-law: 64 KiB of base64
     async with memory_services(CONFIG) as services:
         call = MemoryCall.start(services, MODE)
         await call.twilio.send(start_frame(NUMBER, services))
         upstream = await _inworld_session(call)
         await upstream.send('{"type":"response.created","response":{"id":"r1"}}')
-        await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
         await upstream.send(_audio_delta("r1", payload=big))
-        assert call.twilio._inbox.qsize() == 0  # declined: queued for the pump
         media, mark = await call.phone_frames(2)
         await call.twilio.send(stop_frame())
         await call.ended()
@@ -227,20 +218,17 @@ def _raises(*args: object) -> object:
     ],
     ids=["reading", "deciding"],
 )
-async def test_a_bug_in_the_read_callback_ends_the_call_from_the_pump(
+async def test_a_bug_reading_or_deciding_an_inworld_event_is_an_internal_error(
     monkeypatch: pytest.MonkeyPatch, owner: object, name: str, frame: str
 ) -> None:
-    """A bug while the fast path reads an Inworld frame, or while the machine decides an event
-    there, never raises into the socket's read callback (here: the sender's `send`): a frame it
-    cannot read is declined and read again by the pump, a machine error is carried to it; the
-    bug ends the call as an internal error (logged with its traceback), so the caller hears
-    the apology."""
+    """A bug in our own code while an Inworld frame is read or decided ends the call as an
+    internal error (logged with its traceback, so the caller hears the apology), never as an
+    upstream failure: it must not fail over as if Inworld were down."""
     monkeypatch.setattr(owner, name, _raises)
     async with memory_services(CONFIG) as services:
         call = MemoryCall.start(services, MODE)
         await call.twilio.send(start_frame(NUMBER, services))
         upstream = await _inworld_session(call)
-        await asyncio.sleep(0.01)  # the pump waits: the hook is offered the next frame
         await upstream.send(frame)
         ended = await call.ended()
     assert ended.reason is EndReason.INTERNAL_ERROR

@@ -21,7 +21,7 @@ from voiceagent.modes.relay_router import RelayRouter
 from voiceagent.protocols.inworld_router import ChatRequest, RouterChunk
 from voiceagent.session.call import EndReason
 from voiceagent.session.relay_call import GREETING_INSTRUCTIONS
-from voiceagent.store.call_state import CallOutcome
+from voiceagent.store.live.call_state import CallOutcome
 
 MODE = RelayRouter()
 NUMBER = "+18005550102"

@@ -10,10 +10,10 @@ from tests.report.conftest import assert_charts_drawn, place_calls
 from tests.rig import REALTIME_A, Rig, StartRig
 from voiceagent.report.browser import Page
 from voiceagent.sim.script import HangUp, Listen, Pause
-from voiceagent.store.factory import make_shared_stores
+from voiceagent.store.live.factory import make_shared_stores
 from voiceagent.web.dashboard import COOKIE, DASHBOARD
 
-ADMIN = "dashboard-admin-token"
+ADMIN = "dashboard-admin-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
 
 

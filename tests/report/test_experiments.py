@@ -13,7 +13,7 @@ from voiceagent.config import parse_config
 from voiceagent.errors import ConfigError
 from voiceagent.report.arms import arm_settings
 from voiceagent.report.stats import build_report, more_calls_needed
-from voiceagent.store.reading import CallRow, TurnRow
+from voiceagent.store.records.reading import CallRow, TurnRow
 
 NUMBER = "+18005550103"
 

@@ -20,7 +20,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import aiohttp
 import pytest
@@ -30,11 +30,16 @@ from tests.rig import make_router, realtime_options
 from tests.scale.harness import Scale
 from tests.scale.topology import Topology, haproxy_binary
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.schema import make_engine
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 LOCK = "voiceagent-tests-scale:lock"
+
+
+def _with_path(parts: SplitResult, path: str) -> str:
+    """`parts` as a URL with its path replaced."""
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
 @contextlib.contextmanager
@@ -46,7 +51,7 @@ def _own_redis_db() -> Iterator[str]:
     parts = urlsplit(REDIS_URL)
     try:
         for db in range(15, 0, -1):
-            client = Redis.from_url(urlunsplit(parts._replace(path=f"/{db}")),
+            client = Redis.from_url(_with_path(parts, f"/{db}"),
                                     socket_connect_timeout=2)  # fmt: skip
             with client:
                 if client.dbsize() == 0 and client.set(LOCK, os.getpid(), nx=True, ex=3600):
@@ -56,9 +61,9 @@ def _own_redis_db() -> Iterator[str]:
     except (OSError, RedisError) as exc:
         pytest.skip(f"no Redis server answers at {REDIS_URL}: {exc!r}")
     try:
-        yield urlunsplit(parts._replace(path=f"/{db}"))
+        yield _with_path(parts, f"/{db}")
     finally:
-        with Redis.from_url(urlunsplit(parts._replace(path=f"/{db}"))) as client:
+        with Redis.from_url(_with_path(parts, f"/{db}")) as client:
             client.flushdb()
 
 
@@ -93,7 +98,7 @@ def _own_database() -> Iterator[str]:
         pytest.skip(f"no PostgreSQL server answers at {PG_URL}: {exc!r}")
     parts = urlsplit(PG_URL)
     try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
+        yield _with_path(parts, f"/{name}")
     finally:
         asyncio.run(_database(f'DROP DATABASE "{name}" WITH (FORCE)'))
 

@@ -20,10 +20,10 @@ from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_router import FakeRouter
 from voiceagent.sim.script import CallRecord, Script
 from voiceagent.sim.webhooks import SimTarget, Webhooks, call_form, new_sid
-from voiceagent.store.schema import make_engine
-from voiceagent.store.shared import KEY_PREFIX
+from voiceagent.store.live.redis_backend import KEY_PREFIX
+from voiceagent.store.records.schema import make_engine
 
-LEASES_KEY = KEY_PREFIX + "realtime_sessions"  # RedisSessionBudget's sorted set
+LEASES_KEY = KEY_PREFIX + "realtime_sessions"  # RedisRealtimeBudget's sorted set
 
 
 @dataclass

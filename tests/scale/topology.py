@@ -62,7 +62,7 @@ OUTBOUND_NUMBERS = {
                      "outbound": {"amd": True, "voicemail": _VOICEMAIL}},
 }  # fmt: skip
 ACCOUNT_SID = "AC" + "5ca1e" * 6 + "00"  # the fake Twilio REST API's account (both instances)
-ADMIN = "scale-admin-token"
+ADMIN = "scale-admin-token-0123456789abcdef012"
 _HTTPLOG = re.compile(r" voiceagent/(\S+) \S+ (-?\d+) .*\"(\S+) (\S+) [^\"]*\"\s*$")
 
 

@@ -12,8 +12,8 @@ import sys
 
 from voiceagent.logging import configure_logging
 from voiceagent.session.call import CallSession
-from voiceagent.store.records import RecordingSink
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.schema import make_engine
+from voiceagent.store.records.sink import RecordingSink
 
 
 async def main(url: str, schema: str | None) -> None:

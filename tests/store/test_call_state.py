@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from tests.store.tcp_gate import TcpGate
 from voiceagent.config import CallPlan, load_config
 from voiceagent.session.call import EndReason
-from voiceagent.store.call_state import (
+from voiceagent.store.live.call_state import (
     HISTORY_MAX_CHARS,
     HISTORY_MAX_MESSAGES,
     CallOutcome,
@@ -23,7 +23,7 @@ from voiceagent.store.call_state import (
     RedisCallState,
     plan_digest,
 )
-from voiceagent.store.shared import BackendHealth, RedisBackend
+from voiceagent.store.live.redis_backend import BackendHealth, RedisBackend
 
 SAMPLE = Path(__file__).parents[2] / "config" / "voiceagent.yaml"
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1

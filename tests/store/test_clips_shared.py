@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from voiceagent.errors import ClipNotFound
-from voiceagent.store.clips import RedisClipStore
-from voiceagent.store.shared import RedisBackend
+from voiceagent.store.live.clips import RedisClipStore
+from voiceagent.store.live.redis_backend import RedisBackend
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 

@@ -8,8 +8,8 @@ import time
 import uuid
 
 from voiceagent.outbound.pacing import RedisPacer
-from voiceagent.store.outbound_state import OutboundCall, RedisOutboundStore
-from voiceagent.store.shared import RedisBackend
+from voiceagent.store.live.outbound_state import OutboundCall, RedisOutboundStore
+from voiceagent.store.live.redis_backend import RedisBackend
 
 
 async def test_two_instances_share_outbound_calls(redis_url: str) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 
 from tests.store.conftest import Database
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.records import RecordingSink
-from voiceagent.store.schema import calls, migrate, turns
+from voiceagent.store.records.schema import calls, migrate, turns
+from voiceagent.store.records.sink import RecordingSink
 
 CRASHER = Path(__file__).with_name("crash_caller.py")
 
@@ -184,7 +184,7 @@ async def test_killed_process_keeps_every_finished_turn(database: Database) -> N
 
 MIGRATOR = """
 import asyncio, sys
-from voiceagent.store.schema import make_engine, migrate
+from voiceagent.store.records.schema import make_engine, migrate
 
 async def main():
     engine = make_engine(sys.argv[1], schema=sys.argv[2] or None)

@@ -15,8 +15,8 @@ from structlog.testing import capture_logs
 from tests.store.conftest import Database
 from tests.store.tcp_gate import TcpGate
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.records import RecordingSink
-from voiceagent.store.schema import calls, make_engine, migrate, turns
+from voiceagent.store.records.schema import calls, make_engine, migrate, turns
+from voiceagent.store.records.sink import RecordingSink
 
 SECRET = "my PIN is 4111"
 ON_POSTGRES = pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from tests.cli_process import run_cli
 from tests.store.conftest import Database
 from voiceagent.report import load_report
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.records import RecordingSink
+from voiceagent.store.records.sink import RecordingSink
 
 WALL = datetime(2026, 11, 20, 12, 0, tzinfo=UTC).timestamp()
 

@@ -6,10 +6,10 @@ import uuid
 
 from voiceagent.session.call import EndReason
 from voiceagent.settings import Settings
-from voiceagent.store.call_state import CallOutcome, MemoryCallState
-from voiceagent.store.clips import MemoryClipStore
-from voiceagent.store.factory import make_recording_sink, make_shared_stores
-from voiceagent.store.session_budget import MemorySessionBudget
+from voiceagent.store.live.call_state import CallOutcome, MemoryCallState
+from voiceagent.store.live.clips import MemoryClipStore
+from voiceagent.store.live.factory import make_recording_sink, make_shared_stores
+from voiceagent.store.live.realtime_budget import MemoryRealtimeBudget
 
 
 async def test_without_redis_every_store_is_in_memory() -> None:
@@ -17,7 +17,7 @@ async def test_without_redis_every_store_is_in_memory() -> None:
     stores = make_shared_stores(Settings(redis_url=""))
     assert isinstance(stores.call_state, MemoryCallState)
     assert isinstance(stores.clips, MemoryClipStore)
-    assert isinstance(stores.budget, MemorySessionBudget) and stores.budget.cap == 20
+    assert isinstance(stores.budget, MemoryRealtimeBudget) and stores.budget.cap == 20
     assert stores.health is None
     await stores.close()
     assert make_recording_sink(Settings(database_url="")) is None

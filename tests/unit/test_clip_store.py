@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from voiceagent.errors import ClipNotFound
-from voiceagent.store.clips import MemoryClipStore
+from voiceagent.store.live.clips import MemoryClipStore
 from voiceagent.web.clips import CLIP_ID
 
 

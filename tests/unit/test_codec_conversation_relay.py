@@ -82,6 +82,22 @@ def test_interrupt_duration_accepts_int_string_or_float(
     assert msg.utterance_until_interrupt == "Life is"
 
 
+@pytest.mark.parametrize("value", ["1e308", "-5", '"NaN"', '"Infinity"', "1e12", '"1e999"'])
+def test_interrupt_duration_outside_its_plausible_range_reads_as_unknown(value: str) -> None:
+    """A duration past a day, negative, NaN or infinite is bounded at the codec: the interrupt
+    still counts, its duration is unknown (None), never a number no logger can write."""
+    raw = '{"type": "interrupt", "durationUntilInterruptMs": ' + value + "}"
+    msg = cr.parse_inbound(raw)
+    assert isinstance(msg, cr.Interrupt)
+    assert msg.duration_until_interrupt_ms is None
+
+
+def test_info_timestamp_outside_its_range_reads_as_unknown() -> None:
+    """An `info` ts past 2**53 (or negative) is dropped to None at the codec."""
+    msg = cr.parse_inbound('{"type": "info", "name": "x", "ts": ' + str(2**60) + "}")
+    assert isinstance(msg, cr.Info) and msg.ts is None
+
+
 def test_interrupt_without_fields_uses_defaults() -> None:
     """An interrupt with no details has an empty utterance and no duration."""
     msg = cr.parse_inbound('{"type":"interrupt"}')

@@ -106,6 +106,27 @@ def test_sse_decoder_flush_returns_an_unterminated_last_line() -> None:
     assert decoder.flush() == []
 
 
+def test_sse_decoder_refuses_a_line_past_its_limit_before_buffering_it() -> None:
+    """A line fed in 64 KiB pieces raises SseLineTooLong at the piece that crosses the limit,
+    so at most the limit is ever held; a line of exactly the limit still decodes."""
+    decoder = ir.SseDecoder(max_line=256 * 1024)
+    assert decoder.feed(b"data: ") == []
+    piece = b"x" * 65536
+    with pytest.raises(ir.SseLineTooLong):
+        for _ in range(5):
+            decoder.feed(piece)
+    fits = ir.SseDecoder(max_line=6 + 4 * 65536)
+    for chunk in (b"data: ", piece, piece, piece, piece):
+        assert fits.feed(chunk) == []
+    assert fits.feed(b"\ndata: next\n") == ["x" * 4 * 65536, "next"]
+
+
+def test_sse_decoder_refuses_an_overlong_line_in_one_feed() -> None:
+    """A whole overlong line arriving in one feed, newline included, is refused too."""
+    with pytest.raises(ir.SseLineTooLong):
+        ir.SseDecoder(max_line=100).feed(b"data: " + b"y" * 200 + b"\n")
+
+
 # --- chunk parsing -------------------------------------------------------------------------
 
 

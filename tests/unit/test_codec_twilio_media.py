@@ -102,27 +102,30 @@ def test_dtmf_mark_stop_parse() -> None:
     assert isinstance(stop, tm.Stop) and stop.stop.call_sid == "CA1"
 
 
-def test_read_media_takes_audio_and_mark_echoes_and_hands_on_the_rest() -> None:
-    """The fast path's reader: a media frame's µ-law, a mark echo's name, None for any other
-    event (validated later by `read_inbound`); a mark without its name or streamSid is
-    malformed."""
+def test_read_inbound_returns_media_as_bytes_and_validates_every_other_event() -> None:
+    """The server's one reader: a media frame's µ-law as bytes, any other event as its
+    validated model; a mark without its name or streamSid is malformed."""
     audio = bytes(range(160))
     wire = {
         **MEDIA_WIRE,
         "media": {**MEDIA_WIRE["media"], "payload": base64.b64encode(audio).decode()},
     }
-    assert tm.read_media(orjson.dumps(wire)) == audio
-    mark = '{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"r1:3"}}'
-    assert tm.read_media(mark) == "r1:3"
-    assert tm.read_media('{"event":"dtmf","streamSid":"MZ1","dtmf":{"digit":"1"}}') is None
+    assert tm.read_inbound(orjson.dumps(wire)) == audio
+    mark = tm.read_inbound(
+        '{"event":"mark","sequenceNumber":"4","streamSid":"MZ1","mark":{"name":"r1:3"}}'
+    )
+    assert isinstance(mark, tm.Mark) and mark.mark.name == "r1:3"
+    dtmf = tm.read_inbound(
+        '{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"5",'
+        '"dtmf":{"track":"inbound_track","digit":"1"}}'
+    )
+    assert isinstance(dtmf, tm.Dtmf)
     for bad in (
         '{"event":"mark","streamSid":"MZ1","mark":{"name":3}}',
         '{"event":"mark","streamSid":"MZ1","mark":"r1:3"}',
         '{"event":"mark","mark":{"name":"r1:3"}}',
     ):
         with pytest.raises(ProtocolError):
-            tm.read_media(bad)
-        with pytest.raises(ProtocolError):  # the pump's reader agrees
             tm.read_inbound(bad)
 
 
@@ -227,3 +230,20 @@ def test_parse_outbound_is_strict(raw: str) -> None:
     """Like Twilio, the outbound parser rejects extra/missing fields, wrong types and events."""
     with pytest.raises(ProtocolError):
         tm.parse_outbound(raw)
+
+
+@pytest.mark.parametrize(("field", "value"), [("sampleRate", 2**40), ("channels", -1)])
+def test_start_with_an_implausible_media_format_is_refused(field: str, value: int) -> None:
+    """A `start` whose mediaFormat numbers are out of range is a ProtocolError, not a value
+    that travels on into logs and records."""
+    start = {
+        "event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
+        "start": {
+            "accountSid": "AC1", "streamSid": "MZ1", "callSid": "CA1", "tracks": ["inbound"],
+            "customParameters": {},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+            | {field: value},
+        },
+    }  # fmt: skip
+    with pytest.raises(ProtocolError):
+        tm.parse_inbound(orjson.dumps(start))

@@ -15,7 +15,7 @@ from voiceagent.outbound.batch import parse_rate
 from voiceagent.outbound.legs import AmdAction, Leg, amd_action, choose_leg, leg_plan
 from voiceagent.outbound.pacing import MemoryPacer
 from voiceagent.outbound.rules import DoNotCall, check_dial, clean_variables, render, within_hours
-from voiceagent.store.outbound_state import MemoryOutboundStore, OutboundCall
+from voiceagent.store.live.outbound_state import MemoryOutboundStore, OutboundCall
 
 OURS, THEM = "+18005550111", "+14155550001"
 NOON_UTC = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)  # 12:00 in New York

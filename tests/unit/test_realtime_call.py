@@ -11,7 +11,7 @@ import pytest
 
 from voiceagent.config import parse_config
 from voiceagent.errors import ProtocolError
-from voiceagent.modes.realtime_session import greeting_frames, session_update
+from voiceagent.modes.realtime_setup import greeting_frames, session_update
 from voiceagent.protocols import inworld_realtime as rt
 from voiceagent.protocols import twilio_media as tm
 from voiceagent.session.call import CallSession, EndReason

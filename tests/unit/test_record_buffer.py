@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from voiceagent.store.record_buffer import LINGER_S, RecordBuffer
-from voiceagent.store.rows import Record
+from voiceagent.store.records.buffer import LINGER_S, RecordBuffer
+from voiceagent.store.records.rows import Record
 
 
 class _CountingWake(threading.Event):
@@ -24,10 +24,8 @@ class _CountingWake(threading.Event):
 
 
 def _buffer(batch_size: int = 200) -> tuple[RecordBuffer, _CountingWake]:
-    buffer = RecordBuffer(max_buffer=100, batch_size=batch_size)
     wake = _CountingWake()
-    buffer._wake = wake
-    return buffer, wake
+    return RecordBuffer(max_buffer=100, batch_size=batch_size, wake=wake), wake
 
 
 def _record(n: int) -> Record:
@@ -38,7 +36,7 @@ def test_records_that_trickle_in_go_out_in_one_batch_after_one_wait() -> None:
     buffer, wake = _buffer()
     for n in range(3):
         buffer.put(_record(n))
-    batch = buffer._next_batch()
+    batch = buffer.next_batch()
     assert batch is not None and [r.call_sid for r in batch] == ["CA0", "CA1", "CA2"]
     assert wake.waits == [LINGER_S]  # one look, no wakeup per record
 
@@ -49,7 +47,7 @@ def test_a_full_batch_is_taken_at_once_and_the_rest_after_the_next_look() -> Non
         buffer.put(_record(n))
     sizes = []
     for _ in range(3):
-        batch = buffer._next_batch()
+        batch = buffer.next_batch()
         assert batch is not None
         sizes.append(len(batch))
     assert sizes == [2, 2, 1]
@@ -59,10 +57,11 @@ def test_a_full_batch_is_taken_at_once_and_the_rest_after_the_next_look() -> Non
 def test_stopping_drains_what_is_left_without_waiting_then_ends() -> None:
     buffer, wake = _buffer()
     buffer.put(_record(1))
-    buffer._stop.set()
-    batch = buffer._next_batch()
+    buffer.finish()
+    wake.clear()
+    batch = buffer.next_batch()
     assert batch is not None and len(batch) == 1
-    assert buffer._next_batch() is None
+    assert buffer.next_batch() is None
     assert wake.waits == []
 
 
@@ -72,9 +71,9 @@ async def test_drained_wakes_the_writer_and_returns_once_its_records_are_written
     waiting = asyncio.create_task(buffer.drained())
     await asyncio.sleep(0)
     assert wake.is_set() and not waiting.done()  # the writer need not wait out LINGER_S
-    batch = buffer._next_batch()
+    batch = buffer.next_batch()
     assert batch is not None and len(batch) == 1
     assert not wake.is_set()  # taken: the next look waits again
-    buffer._settle(len(batch), written=len(batch))
+    buffer.settle(len(batch), written=len(batch))
     await asyncio.wait_for(waiting, 1)
     assert buffer.stats.written == 1

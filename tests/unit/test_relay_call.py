@@ -123,3 +123,33 @@ def test_caller_leaving_stops_the_reply_and_a_repeated_setup_is_a_protocol_error
     commands = m.caller_left("closed")
     assert commands == [AbortStream(start.response_id), StopCall()]  # type: ignore[union-attr]
     assert m.call.end_reason is EndReason.CALLER_HANGUP
+
+
+def test_the_first_clip_fetched_times_the_turn_and_later_clips_do_not() -> None:
+    """The speaker only reports clips (`clip_announced`, `clip_fetched`): the machine stamps
+    the turn's fetch time from its first clip, whatever clips are fetched after it."""
+    m = _machine()
+    [start] = m.greet("Hello there!")
+    assert isinstance(start, StartReply)
+    rid = start.response_id
+    first = m.awaits_first_audio(rid)
+    m.clip_announced(rid, 1.0)
+    assert first and not m.awaits_first_audio(rid)
+    m.clip_fetched(rid, 800.0, first, 1.2)
+    m.clip_announced(rid, 1.5)
+    m.clip_fetched(rid, 900.0, False, 2.0)
+    assert m.call.latency.turns[0].clip_fetched == 1.2
+
+
+def test_text_tokens_spoken_are_what_an_interrupt_cuts_back_to() -> None:
+    """`text_spoken` hands each token to the history as sent; an interrupt with Twilio's
+    heard words keeps those in the history."""
+    m = _machine()
+    m.receive_phone(_prompt("Hours?"), 1.0)
+    rid = m.reply
+    assert rid is not None
+    m.text_spoken(rid, "We open at nine. ", 1.1)
+    m.text_spoken(rid, "We close at five.", 1.2)
+    m.receive_phone(cr.Interrupt(utterance_until_interrupt="We open at nine.",
+                                 duration_until_interrupt_ms=900), 1.5)  # fmt: skip
+    assert m.call.history.messages()[-1] == {"role": "assistant", "content": "We open at nine."}

@@ -12,7 +12,7 @@ import pytest
 
 from voiceagent.report import build_report, parse_since, render, rows_from_sessions
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.reading import CallRow, TurnRow
+from voiceagent.store.records.reading import CallRow, TurnRow
 
 NUMBER = "+18005550103"
 

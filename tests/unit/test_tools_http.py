@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from voiceagent.config import parse_config
+from voiceagent.errors import ConfigError
 from voiceagent.sim.tool_server import ToolServer
 from voiceagent.tools.calls import ToolCall, ToolOutcome
 from voiceagent.tools.http_runner import HttpToolRunner, build_request
@@ -133,3 +134,46 @@ async def test_unreachable_tool() -> None:
         url = gone.url_for("/orders/status")
     result = await _run(_spec(url), '{"order_id": "A-1234"}')
     assert result.outcome is ToolOutcome.UNREACHABLE
+
+
+@pytest.mark.parametrize("value", ["..", ".", ""])
+async def test_dot_segment_argument_never_changes_the_path(server: ToolServer, value: str) -> None:
+    """A path argument of `..`, `.` or nothing is refused before any request, so the tool
+    server never sees a collapsed path such as `/status`."""
+    spec = _spec(server.url_for("/orders/{order_id}/status"), method="GET")
+    result = await _run(spec, orjson.dumps({"order_id": value}).decode())
+    assert result.outcome is ToolOutcome.INVALID_ARGUMENTS
+    assert "may not be empty" in orjson.loads(result.output)["message"]
+    assert server.requests == []
+
+
+async def test_query_value_placeholder_is_quoted_in_place(server: ToolServer) -> None:
+    """A whole query value placeholder takes its argument quoted: `&` and `=` in it stay in
+    that one value and add no query parameter."""
+    spec = _spec(server.url_for("/orders/{order_id}/status?ref={order_id}"), method="GET")
+    result = await _run(spec, '{"order_id": "A-1234&admin=1"}')
+    assert result.outcome is ToolOutcome.HTTP_ERROR  # the fake knows no such order
+    [request] = server.requests
+    assert request.path == "/orders/A-1234&admin=1/status"
+    assert request.query == {"ref": "A-1234&admin=1"}
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://{order_id}/v1", "in the host"),
+        ("http://127.0.0.1:{order_id}/v1", "in the host"),
+        ("http://user:{order_id}@127.0.0.1/v1", "in the host"),
+        ("http://127.0.0.1/v1/x{order_id}", "whole path segment"),
+        ("http://127.0.0.1/v1/{order_id}.json", "whole path segment"),
+        ("http://127.0.0.1/v1?{order_id}=1", "query key"),
+        ("http://127.0.0.1/v1?q=a{order_id}", "whole query value"),
+        ("http://127.0.0.1/v1#{order_id}", "in the fragment"),
+    ],
+)
+def test_placeholder_outside_a_segment_or_value_is_refused(url: str, words: str) -> None:
+    """`check-config` refuses a placeholder that could let the model choose the host, the port
+    or part of a segment; only whole path segments and whole query values are allowed."""
+    with pytest.raises(ConfigError) as err:
+        _spec(url)
+    assert words in str(err.value)

@@ -1,24 +1,26 @@
 """What a mode is: TwiML for `/voice`, the first frame of its socket, one conversation per call
-(run inside the shared lifecycle, `lifecycle.py`) and its `<Connect action>` answer."""
+(run inside the shared lifecycle, `lifecycle.py`, on a `CallRun`) and its `<Connect action>`
+answer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from voiceagent.config import CallPlan
+from voiceagent.modes.call_run import CallRun, CallStart
+from voiceagent.modes.registry import ModeName, PhoneProtocol
 from voiceagent.runtime import Services
-
-if TYPE_CHECKING:
-    from voiceagent.modes.lifecycle import CallRun, CallStart
 
 
 class Mode(Protocol):
-    """One integration. Looked up in `voiceagent.modes.MODES` by the config's mode name."""
+    """One integration. Looked up in the app's `ModeRegistry` by the config's mode name."""
 
-    name: ClassVar[str]
+    name: ClassVar[ModeName]
+    phone_protocol: ClassVar[PhoneProtocol]  # what Twilio speaks on the phone socket
     ws_path: ClassVar[str]  # the WebSocket route Twilio connects to for this mode
     phone_sends_continuously: ClassVar[bool]  # silence on the socket means the peer is gone
+    holds_realtime_session: ClassVar[bool]  # each call leases one Inworld Realtime session
 
     def twiml(
         self, plan: CallPlan, call_sid: str, services: Services, *,

@@ -14,106 +14,40 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import replace
 
 from aiohttp import WSCloseCode
 
 from voiceagent.config import E164, CallPlan
-from voiceagent.errors import ProtocolError, UpstreamError, UpstreamFailure
+from voiceagent.errors import CallOver, ChannelClosed, ProtocolError, UpstreamError
 from voiceagent.logging import bind_call, clip, get_logger
-from voiceagent.modes import MODES
-from voiceagent.protocols.signature import is_call_sid, stream_token, verify_stream_token
+from voiceagent.modes.base import Mode
+from voiceagent.modes.call_run import CallRun, CallStart
+from voiceagent.protocols.signature import is_call_sid, verify_stream_token
 from voiceagent.runtime import Services
 from voiceagent.session.call import CallSession, EndReason
-from voiceagent.store.session_budget import hold
-from voiceagent.transport.channel import Channel, ChannelClosed
+from voiceagent.store.live.realtime_budget import hold
+from voiceagent.transport.channel import Channel
 from voiceagent.transport.watch import watch
-
-if TYPE_CHECKING:
-    from voiceagent.modes.base import Mode
 
 log = get_logger("voiceagent.call")
 
-START_TIMEOUT_S = 10.0
-"""How long Twilio has to send `start` / `setup` after the upgrade."""
+REFUSE_CLOSE_S = 0.5
+"""How long a refused stream's closing handshake may take before its connection is cut."""
 MAX_FRAMES_BEFORE_START = 10
 """Frames other than the start frame tolerated before it (then the stream is refused)."""
-MAX_BAD_FRAMES = 50
-"""Malformed phone frames tolerated per call (both modes) before the call is closed."""
-LOGGED_BAD_FRAMES = 3
-"""Malformed frames logged one by one per call; the rest are only counted."""
 CLOSE_TIMEOUT_S = 2.0
-SESSION_BUDGET_MODES = frozenset({"realtime-passthrough"})
-"""Modes whose calls each hold one Inworld Realtime session (counted by the shared budget)."""
 _SID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
 
-@dataclass(frozen=True, slots=True)
-class CallStart:
-    """What the first frame of a phone socket says about its call."""
-
-    call_sid: str
-    number: str
-    stream_sid: str = ""
-    parameters: Mapping[str, str] = field(default_factory=dict)
-    frames_read: int = 1  # the phone frames read up to and including this one
-
-
-class CallOver(Exception):
-    """Raised inside a call's tasks to end it (its reason is already on the CallSession)."""
-
-
-@dataclass
-class CallRun:
-    """One call in flight, as the mode sees it: the phone, the session, the plan, services."""
-
-    phone: Channel
-    call: CallSession
-    plan: CallPlan
-    services: Services
-    start: CallStart
-
-    async def send_phone(self, frame: str) -> None:
-        """Send one frame to Twilio (every frame out is counted in `frames_out`)."""
-        await self.phone.send(frame)
-        self.call.counters.frames_out += 1
-
-    def bad_frame(self, exc: ProtocolError, where: str = "phone") -> None:
-        """Count a malformed frame; past the call's budget the call ends (CallOver)."""
-        counters = self.call.counters
-        counters.bad_frames += 1
-        if counters.bad_frames <= LOGGED_BAD_FRAMES:
-            log.warning(f"{where}_bad_frame", error=clip(exc, 200), count=counters.bad_frames)
-        if counters.bad_frames > MAX_BAD_FRAMES:
-            self.call.end(EndReason.PROTOCOL_ERROR, "too many malformed frames")
-            raise CallOver
-
-    def upstream_failed(self, kind: UpstreamFailure, detail: str) -> None:
-        """Record an upstream failure (the first reason of the call wins)."""
-        if self.call.end_reason is None:
-            self.call.upstream_failure = kind.value
-            log.warning("upstream_failed", failure=kind.value, detail=clip(detail, 200))
-        self.call.end(EndReason.UPSTREAM_FAILED, detail)
-
-    def report_turns(self, final: bool = False) -> None:
-        """Hand finished turns to the sink: all but the current one (all when the call ends).
-        A turn's agent text is what the caller heard of its response, known only by then."""
-        latency = self.call.latency
-        for turn in latency.turns:
-            if turn.reported or (turn is latency.current and not final):
-                continue
-            turn.reported = True
-            if self.call.record_transcripts:
-                turn.agent_text = self.call.history.heard_text(turn.response_id)
-            self.services.sink.turn_finished(self.call, turn)
-            log.info("turn_finished", index=turn.index, kind=turn.kind, **turn.figures())
-
-
-async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
-    """Run one call of `mode` on an accepted, signature-checked phone socket."""
-    start = await _await_start(phone, mode)
+async def serve_call(
+    phone: Channel, services: Services, mode: Mode, admitted: Callable[[], None] | None = None
+) -> None:
+    """Run one call of `mode` on an accepted, signature-checked phone socket. `admitted` is
+    called once the stream proved it is a call `/voice` answered (its token is valid): from
+    then on it is a call, counted against MAX_CONCURRENT_CALLS."""
+    start = await _await_start(phone, mode, services.settings.stream_start_timeout)
     if start is None:
         return
     plan = await services.plan_for_call(start.call_sid, start.number)
@@ -128,10 +62,12 @@ async def serve_call(phone: Channel, services: Services, mode: Mode) -> None:
     refusal = _refusal(start, plan, mode, services)
     if refusal is not None or plan is None:
         log.warning("stream_refused", why=refusal, planned_mode=plan.mode if plan else None)
-        await phone.close(WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
+        await refuse(phone, WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
         return
+    if admitted is not None:
+        admitted()
     failover_from = start.parameters.get("failover_from")
-    call.failover_from = failover_from if failover_from in MODES else None
+    call.failover_from = failover_from if failover_from in services.modes else None
     services.sink.call_started(call)  # a failover leg is recorded and counted as one
     log.info("stream_started", stream_sid=start.stream_sid or None)
     run = CallRun(phone, call, plan, services, start)
@@ -167,14 +103,14 @@ async def _supervised(run: CallRun, mode: Mode) -> None:
 
     phone_watch = watch(run.phone, idle, settings.send_timeout, "phone", phone_gone)
     watchers = [asyncio.create_task(phone_watch)]
-    if mode.name in SESSION_BUDGET_MODES:
+    if mode.holds_realtime_session:
         watchers.append(asyncio.create_task(hold(services.budget, sid)))
     try:
         await mode.converse(run)
     finally:
         for watcher in watchers:
             watcher.cancel()
-        if mode.name in SESSION_BUDGET_MODES:
+        if mode.holds_realtime_session:
             await services.budget.release(sid)
 
 
@@ -182,7 +118,7 @@ def _refusal(start: CallStart, plan: CallPlan | None, mode: Mode, services: Serv
     """Why this stream may not run (None: it may)."""
     settings = services.settings
     if not settings.insecure_skip_signature and not verify_stream_token(
-        settings.twilio_auth_token, start.call_sid, start.parameters.get("token")
+        settings.twilio_auth_token, start.call_sid, start.parameters.get("token"), start.parameters
     ):
         return "missing or invalid stream token"
     if plan is None:
@@ -192,11 +128,22 @@ def _refusal(start: CallStart, plan: CallPlan | None, mode: Mode, services: Serv
     return None
 
 
-async def _await_start(phone: Channel, mode: Mode) -> CallStart | None:
-    """Read until the mode's start frame; a few other frames before it are tolerated."""
+async def refuse(phone: Channel, code: int, reason: str) -> None:
+    """Close a stream that is not (yet) a call: a peer that does not answer the closing
+    handshake at once is cut off, so a refused socket holds nothing."""
+    try:
+        async with asyncio.timeout(REFUSE_CLOSE_S):
+            await phone.close(code, reason)
+    except (TimeoutError, OSError, ChannelClosed):
+        await phone.abort(reason)
+
+
+async def _await_start(phone: Channel, mode: Mode, timeout_s: float) -> CallStart | None:
+    """Read until the mode's start frame (within `timeout_s` of the upgrade); a few other
+    frames before it are tolerated."""
     ignored = read = 0
     try:
-        async with asyncio.timeout(START_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             while ignored <= MAX_FRAMES_BEFORE_START:
                 raw = await phone.receive()
                 read += 1
@@ -212,16 +159,16 @@ async def _await_start(phone: Channel, mode: Mode) -> CallStart | None:
                 if start is None:
                     continue  # e.g. Media Streams `connected`
                 if not is_call_sid(start.call_sid) or not _SID.match(start.stream_sid or "x"):
-                    await phone.close(WSCloseCode.POLICY_VIOLATION, "invalid call identity")
+                    await refuse(phone, WSCloseCode.POLICY_VIOLATION, "invalid call identity")
                     log.warning("stream_refused", why="invalid CallSid or stream id")
                     return None
                 return replace(start, frames_read=read)
     except TimeoutError:
-        log.warning("stream_start_timeout", seconds=START_TIMEOUT_S)
-        await phone.close(WSCloseCode.POLICY_VIOLATION, "no start")
+        log.warning("stream_start_timeout", seconds=timeout_s)
+        await refuse(phone, WSCloseCode.POLICY_VIOLATION, "no start")
         return None
     log.warning("stream_closed_before_start", ignored=ignored)
-    await phone.close(WSCloseCode.PROTOCOL_ERROR, "protocol error: no start")
+    await refuse(phone, WSCloseCode.PROTOCOL_ERROR, "protocol error: no start")
     return None
 
 
@@ -240,21 +187,5 @@ async def _close_phone(phone: Channel, call: CallSession) -> None:
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await phone.close(_CLOSE_CODES.get(reason, WSCloseCode.OK), reason.value)
-    except (TimeoutError, OSError, ChannelClosed):
-        phone.abort("close timed out")
+    except (TimeoutError, OSError, ChannelClosed):  # a cancelled close drops the connection
         log.warning("phone_close_slow")
-
-
-def call_parameters(
-    plan: CallPlan, call_sid: str, services: Services, mode: str, **extra: str | None
-) -> dict[str, str]:
-    """The `<Parameter>`s every stream of a call carries: its number, mode, arm and the
-    per-call token that proves `/voice` answered it (checked at `start` / `setup`)."""
-    settings = services.settings
-    parameters = {"number": plan.number, "mode": mode}
-    if plan.arm is not None:
-        parameters["arm"] = plan.arm
-    if settings.twilio_auth_token:
-        parameters["token"] = stream_token(settings.twilio_auth_token, call_sid)
-    parameters.update({k: v for k, v in extra.items() if v is not None})
-    return parameters

@@ -15,16 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from voiceagent.config import CallPlan
-from voiceagent.errors import ProtocolError
+from voiceagent.errors import CallOver, ChannelClosed, ProtocolError
 from voiceagent.logging import clip, get_logger
-from voiceagent.modes import MODES, register
-from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
-from voiceagent.modes.realtime_fast_path import CallerFastPath, UpstreamFastPath
-from voiceagent.modes.realtime_session import greeting_frames, session_update, voicemail_frames
+from voiceagent.modes.call_run import CallRun, CallStart, call_parameters
+from voiceagent.modes.realtime_setup import greeting_frames, session_update, voicemail_frames
+from voiceagent.modes.registry import ModeName, PhoneProtocol
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
 from voiceagent.protocols import inworld_realtime as rt
@@ -40,8 +39,8 @@ from voiceagent.session.commands import (
     StopCall,
 )
 from voiceagent.session.realtime_call import RealtimeCall
-from voiceagent.store.call_state import CallOutcome
-from voiceagent.transport.channel import Channel, ChannelClosed
+from voiceagent.store.live.call_state import CallOutcome
+from voiceagent.transport.channel import Channel
 from voiceagent.transport.watch import watch
 
 log = get_logger("voiceagent.realtime")
@@ -52,11 +51,13 @@ LOGGED_UPSTREAM_BAD_FRAMES = 3
 
 
 class RealtimePassthrough:
-    """The realtime-passthrough mode (registered as `realtime-passthrough`)."""
+    """The realtime-passthrough mode."""
 
-    name: ClassVar[str] = "realtime-passthrough"
+    name: ClassVar[ModeName] = ModeName.REALTIME_PASSTHROUGH
+    phone_protocol: ClassVar[PhoneProtocol] = "media-streams"
     ws_path: ClassVar[str] = "/media-stream"
     phone_sends_continuously: ClassVar[bool] = True  # media frames flow all call long
+    holds_realtime_session: ClassVar[bool] = True
 
     def twiml(
         self, plan: CallPlan, call_sid: str, services: Services, *,
@@ -74,9 +75,11 @@ class RealtimePassthrough:
         )
 
     def read_start(self, raw: str | bytes) -> CallStart | None:
-        msg = tm.parse_inbound(raw)
+        msg = tm.read_inbound(raw)
         if isinstance(msg, tm.Connected):
             return None
+        if isinstance(msg, bytes):
+            raise ProtocolError("media before start")
         if not isinstance(msg, tm.Start):
             raise ProtocolError(f"{msg.event} before start")
         info = msg.start
@@ -106,8 +109,8 @@ class RealtimePassthrough:
             commands = _Commands(run, upstream, machine)
             async with asyncio.TaskGroup() as tg:
                 commands.open(tg)
-                tg.create_task(_pump_phone(run, machine, upstream, commands))
-                tg.create_task(_pump_upstream(run, machine, upstream, commands))
+                tg.create_task(_pump_phone(run, machine, commands))
+                tg.create_task(_pump_upstream(run, machine, commands))
                 tg.create_task(watch(upstream, idle, send_timeout, "upstream"))
         except* CallOver:
             pass
@@ -135,8 +138,9 @@ class RealtimePassthrough:
 
 
 class _Commands:
-    """Carries out the machine's commands in order (urgent control comes first in a list);
-    tool runs and timers go to the call's `ToolTasks`."""
+    """The call's one executor: every frame and command the machine returns goes out here, in
+    order (urgent control comes first in a list); tool runs and timers go to the call's
+    `ToolTasks`. Frames to Twilio are counted in `CallRun.send_phone`."""
 
     def __init__(self, run: CallRun, upstream: Channel, machine: RealtimeCall) -> None:
         self.run = run
@@ -150,6 +154,16 @@ class _Commands:
         """Tool runs and timers become tasks of the call's TaskGroup."""
         if self.tasks is not None:
             self.tasks.group = group
+
+    async def send_upstream(self, frames: Iterable[str]) -> None:
+        """Frames for Inworld (caller audio appends, the end of the caller's audio)."""
+        for frame in frames:
+            await self.upstream.send(frame)
+
+    async def send_phone(self, frames: Iterable[str]) -> None:
+        """Frames for Twilio (agent audio and its marks)."""
+        for frame in frames:
+            await self.run.send_phone(frame)
 
     async def execute(self, commands: list[CallCommand]) -> bool:
         """False once the call is over."""
@@ -167,16 +181,11 @@ class _Commands:
         return True
 
 
-async def _pump_phone(
-    run: CallRun, machine: RealtimeCall, upstream: Channel, commands: _Commands
-) -> None:
-    """Twilio → machine → Inworld. Media takes the fast path (no model, no commands): taken
-    in the socket's read callback while this pump waits (modes/realtime_fast_path.py), or
-    read here."""
-    phone, call = run.phone, run.call
-    counters, read, receive_media = call.counters, tm.read_inbound, machine.receive_media
-    send_upstream = upstream.send
-    phone.intercept(CallerFastPath(run, machine, upstream))
+async def _pump_phone(run: CallRun, machine: RealtimeCall, commands: _Commands) -> None:
+    """Twilio → machine → Inworld: one reader (`read_inbound`: a media frame is its µ-law
+    bytes, the hot path; any other event its model), one executor."""
+    phone, counters = run.phone, run.call.counters
+    read, receive_media = tm.read_inbound, machine.receive_media
     try:
         while (raw := await phone.receive()) is not None:
             counters.frames_in += 1
@@ -185,46 +194,28 @@ async def _pump_phone(
                     raise ProtocolError("binary frame")
                 msg = read(raw)
                 if msg.__class__ is bytes:  # caller audio
-                    for frame in receive_media(msg):
-                        await send_upstream(frame)
+                    await commands.send_upstream(receive_media(msg))
                 else:
                     todo = machine.receive_phone(msg, time.monotonic())  # type: ignore[arg-type]
                     if not await commands.execute(todo):
                         break
             except ProtocolError as exc:
                 run.bad_frame(exc)
-        call.end(EndReason.CALLER_DISCONNECTED, phone.close_reason)
-        for frame in machine.phone_ended():
-            await upstream.send(frame)
+        run.call.end(EndReason.CALLER_DISCONNECTED, phone.close_reason)
+        await commands.send_upstream(machine.phone_ended())
     except ChannelClosed:
-        _channel_lost(run, machine, upstream)
-    finally:
-        phone.intercept(None)
+        _channel_lost(run, machine, commands.upstream)
     raise CallOver
 
 
-async def _pump_upstream(
-    run: CallRun, machine: RealtimeCall, upstream: Channel, commands: _Commands
-) -> None:
-    """Inworld → machine → Twilio. Events take the fast path: decided in the socket's read
-    callback while this pump waits (`UpstreamFastPath`), or read here; commands the fast
-    path could not execute come here with their frame."""
-    counters, read = run.call.counters, rt.read_server_event
+async def _pump_upstream(run: CallRun, machine: RealtimeCall, commands: _Commands) -> None:
+    """Inworld → machine → Twilio: one reader (`read_server_event`), one executor."""
+    upstream, counters, read = commands.upstream, run.call.counters, rt.read_server_event
     audio_type, transcript_type = rt.AudioDelta, rt.TranscriptDelta
-    send = run.send_phone
-    fast_path = UpstreamFastPath(run, machine, upstream)
-    upstream.intercept(fast_path)
     try:
         while (raw := await upstream.receive()) is not None:
             if not isinstance(raw, str):
                 continue
-            carried = fast_path.take_carried()
-            if carried is not None:
-                if not await commands.execute(carried[1]):
-                    raise CallOver
-                if carried[0] is raw:
-                    continue
-                log.error("fast_path_frame_mismatch")  # never: the declined frame comes next
             try:
                 event = read(raw)
             except ProtocolError as exc:
@@ -234,19 +225,14 @@ async def _pump_upstream(
                 continue
             now = time.monotonic()
             if event.__class__ is audio_type:
-                for frame in machine.receive_audio(event, now):
-                    await send(frame)
+                await commands.send_phone(machine.receive_audio(event, now))
             elif event.__class__ is transcript_type:
                 machine.receive_transcript(event)
-            else:
-                todo = machine.receive_upstream(event, now)  # type: ignore[arg-type]
-                if not await commands.execute(todo):
-                    raise CallOver
+            elif not await commands.execute(machine.receive_upstream(event, now)):  # type: ignore[arg-type]
+                raise CallOver
         machine.upstream_closed(upstream.close_reason)
     except ChannelClosed:
         _channel_lost(run, machine, upstream)
-    finally:
-        upstream.intercept(None)
     raise CallOver
 
 
@@ -264,8 +250,7 @@ async def _close(upstream: Channel) -> None:
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await upstream.close()
-    except (TimeoutError, OSError, ChannelClosed):
-        upstream.abort("close timed out")
+    except (TimeoutError, OSError, ChannelClosed):  # a cancelled close drops the connection
         log.warning("upstream_close_slow")
 
 
@@ -275,7 +260,8 @@ async def _failover(
     """Hand the call to the number's fallback mode (ConversationRelay + Router), keeping
     the conversation so far; None when the number names no usable fallback."""
     fallback = plan.fallback_mode
-    if fallback is None or fallback == RealtimePassthrough.name or fallback not in MODES:
+    mode = services.modes.get(fallback)
+    if mode is None or mode.holds_realtime_session:
         return None
     leg = plan.model_copy(update={"mode": fallback})
     await services.remember_plan(call_sid, leg)
@@ -284,7 +270,4 @@ async def _failover(
         "failover", call_sid=clip(call_sid, 40), from_mode=RealtimePassthrough.name,
         to_mode=fallback, upstream_failure=outcome.upstream_failure,
     )  # fmt: skip
-    return MODES[fallback].twiml(leg, call_sid, services, failover_from=RealtimePassthrough.name)
-
-
-register(RealtimePassthrough())
+    return mode.twiml(leg, call_sid, services, failover_from=RealtimePassthrough.name)

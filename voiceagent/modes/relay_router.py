@@ -21,10 +21,10 @@ from typing import ClassVar
 from urllib.parse import urlencode
 
 from voiceagent.config import CallPlan, RelayKnobs
-from voiceagent.errors import ProtocolError, UpstreamError
+from voiceagent.errors import CallOver, ProtocolError, UpstreamError
 from voiceagent.logging import clip, get_logger
-from voiceagent.modes import register
-from voiceagent.modes.lifecycle import CallOver, CallRun, CallStart, call_parameters
+from voiceagent.modes.call_run import CallRun, CallStart, call_parameters
+from voiceagent.modes.registry import ModeName, PhoneProtocol
 from voiceagent.modes.relay_speaker import ClipSpeaker, TextSpeaker
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -51,9 +51,11 @@ RECONNECT_ATTEMPTS = 1
 class RelayRouter:
     """The relay-router mode (registered as `relay-router`)."""
 
-    name: ClassVar[str] = "relay-router"
+    name: ClassVar[ModeName] = ModeName.RELAY_ROUTER
+    phone_protocol: ClassVar[PhoneProtocol] = "conversation-relay"
     ws_path: ClassVar[str] = "/conversation"
     phone_sends_continuously: ClassVar[bool] = False  # a listening caller sends nothing
+    holds_realtime_session: ClassVar[bool] = False
 
     def twiml(
         self, plan: CallPlan, call_sid: str, services: Services, *,
@@ -64,7 +66,7 @@ class RelayRouter:
         A failover leg (`failover_from`) carries on the failed mode's conversation and opens
         with the agent's `failover_greeting` instead of its greeting."""
         settings = services.settings
-        query = {"mode": self.name}
+        query: dict[str, str] = {"mode": self.name}
         if attempt > 1:
             query["attempt"] = str(attempt)
         parameters = call_parameters(
@@ -254,7 +256,7 @@ class _Replies:
         rid, timing = command.response_id, self.run.call.latency.turns[-1]
         timing = next((t for t in self.run.call.latency.turns if t.response_id == rid), timing)
         try:
-            calls = await self.speaker.speak(rid, request, timing)
+            calls = await self.speaker.speak(rid, request)
             await self.execute(self.machine.reply_spoken(rid, calls, time.monotonic()))
         except UpstreamError as exc:
             log.warning(
@@ -271,6 +273,3 @@ def _int(value: str) -> int:
         return int(value)
     except ValueError:
         return 1
-
-
-register(RelayRouter())

@@ -15,9 +15,10 @@ from aiohttp's buffer without waiting, and decoding, resampling and sending a bu
 one step (a millisecond or more) would hold up the audio of every other call on the loop.
 
 `speak` returns the tool calls the stream made (its `tool_calls` pieces joined); a reply that
-only called tools sends nothing, and its follow-up reply closes the talk cycle. With tools,
-the speakers also feed the call's playout estimate (clip fetches, text spoken), which the
-agent's end of the call waits for.
+only called tools sends nothing, and its follow-up reply closes the talk cycle. The speakers
+decide nothing about the turn: they tell the call's machine of every clip announced and fetched
+and every token spoken (`clip_announced`, `clip_fetched`, `text_spoken`), and the machine keeps
+the turn's timing and, with tools, the playout estimate the agent's end of the call waits for.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from voiceagent.config import CallPlan
 from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols.inworld_router import ChatRequest
 from voiceagent.runtime import Services
-from voiceagent.session.latency import TurnTiming
 from voiceagent.session.relay_call import RelayCall
 from voiceagent.session.segments import (
     WAV_CONTENT_TYPE,
@@ -43,9 +43,6 @@ from voiceagent.session.segments import (
 )
 from voiceagent.tools.calls import ToolCall
 from voiceagent.tools.router_calls import ToolCallAccumulator
-
-TEXT_MS_PER_CHAR = 1000 / 15
-"""Rough speaking time of ConversationRelay's TTS, to map an interrupt's ms onto tokens."""
 
 Send = Callable[[str], Awaitable[None]]
 
@@ -76,9 +73,7 @@ class ClipSpeaker:
         self._clip: _Clip | None = None
         self._spoke = False
 
-    async def speak(
-        self, response_id: str, request: ChatRequest, timing: TurnTiming
-    ) -> list[ToolCall]:
+    async def speak(self, response_id: str, request: ChatRequest) -> list[ToolCall]:
         """Run the request to its end; UpstreamError once the audio received is handed over.
         Returns the tool calls the stream made."""
         segmenter, calls = Segmenter(), ToolCallAccumulator()
@@ -92,9 +87,9 @@ class ClipSpeaker:
                     if chunk.audio:
                         self._machine.upstream_audio(time.monotonic())
                     for event in segmenter.feed(chunk.transcript, chunk.audio):
-                        await self._on_segment(response_id, event, timing)
+                        await self._on_segment(response_id, event)
                     if chunk.finish_reason is not None:  # the last segment is complete now
-                        await self._close(response_id, segmenter, timing)
+                        await self._close(response_id, segmenter)
                     await asyncio.sleep(0)  # one chunk per loop step (module docstring)
             finally:
                 await stream.aclose()
@@ -103,18 +98,18 @@ class ClipSpeaker:
             raise
         finally:
             if not asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                await self._close(response_id, segmenter, timing)
+                await self._close(response_id, segmenter)
         if self._spoke or not calls:
             await self._send(end_of_reply())
         return calls.calls()
 
-    async def _close(self, response_id: str, segmenter: Segmenter, timing: TurnTiming) -> None:
+    async def _close(self, response_id: str, segmenter: Segmenter) -> None:
         for event in segmenter.finish():
-            await self._on_segment(response_id, event, timing)
+            await self._on_segment(response_id, event)
 
-    async def _on_segment(self, response_id: str, event: SegmentEvent, timing: TurnTiming) -> None:
+    async def _on_segment(self, response_id: str, event: SegmentEvent) -> None:
         if isinstance(event, SegmentOpened):
-            await self._open(response_id, timing)
+            await self._open(response_id)
         elif isinstance(event, SegmentAudio):
             self._write(event.pcm)
         elif isinstance(event, SegmentClosed) and self._clip is not None:
@@ -124,27 +119,23 @@ class ClipSpeaker:
             now = time.monotonic()
             self._machine.reply_audio(response_id, clip.encoder.duration_ms, event.text, now)
 
-    async def _open(self, response_id: str, timing: TurnTiming) -> None:
-        """Announce the segment's clip at once (`play`); its fetch waits for the audio."""
-        first, playout = timing.first_audio_out is None, self._machine.playout
-        encoder = ClipEncoder(self._plan.relay.clip_format)
+    async def _open(self, response_id: str) -> None:
+        """Announce the segment's clip at once (`play`); its fetch waits for the audio. The
+        call's machine hears of the announcement and of the fetch (`clip_announced`,
+        `clip_fetched`): it keeps the turn's timing and the playout estimate."""
+        machine, encoder = self._machine, ClipEncoder(self._plan.relay.clip_format)
+        first = machine.awaits_first_audio(response_id)
 
         def fetched() -> None:
-            now = time.monotonic()
-            if first and timing.clip_fetched is None:
-                timing.clip_fetched = now
-            if playout is not None:
-                playout.clip_fetched(encoder.duration_ms, now)
+            machine.clip_fetched(response_id, encoder.duration_ms, first, time.monotonic())
 
         clips = self._services.clips
-        wanted = first or playout is not None
+        wanted = machine.wants_fetch_events(first)
         clip_id = await clips.open(WAV_CONTENT_TYPE, on_fetched=fetched if wanted else None)
         url = f"{self._services.settings.public_url}/audio/{clip_id}.wav"
         await self._send(cr.dump(cr.Play(source=url, preemptible=True)))
         self._spoke = True
-        if playout is not None:
-            playout.clip_announced()
-        self._machine.reply_audio(response_id, 0.0, "", time.monotonic())
+        machine.clip_announced(response_id, time.monotonic())
         self._clip = _Clip(clip_id, encoder)
         if self._stream_wav:
             clips.append(clip_id, encoder.header(None))
@@ -174,13 +165,11 @@ class TextSpeaker:
         self._machine = machine
         self._send = send
 
-    async def speak(
-        self, response_id: str, request: ChatRequest, timing: TurnTiming
-    ) -> list[ToolCall]:
+    async def speak(self, response_id: str, request: ChatRequest) -> list[ToolCall]:
         """Send every delta untrimmed, then `last: true`; UpstreamError leaves the turn open.
         Returns the tool calls the stream made."""
         stream, calls = self._services.router.stream(request), ToolCallAccumulator()
-        spoke, playout = False, self._machine.playout
+        spoke = False
         try:
             async for chunk in stream:
                 if chunk.tool_calls:
@@ -191,10 +180,7 @@ class TextSpeaker:
                 now, spoke = time.monotonic(), True
                 self._machine.upstream_audio(now)
                 await self._send(cr.dump(cr.Text(token=token, preemptible=True)))
-                ms = len(token) * TEXT_MS_PER_CHAR
-                self._machine.reply_audio(response_id, ms, token, now)
-                if playout is not None:
-                    playout.spoken(ms, now)
+                self._machine.text_spoken(response_id, token, now)
                 await asyncio.sleep(0)  # one chunk per loop step (module docstring)
         finally:
             await stream.aclose()

@@ -15,8 +15,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from voiceagent.config import CallPlan
+from voiceagent.errors import CallOver
 from voiceagent.logging import get_logger
-from voiceagent.modes.lifecycle import CallOver, CallRun
+from voiceagent.modes.call_run import CallRun
 from voiceagent.runtime import Services
 from voiceagent.session.commands import CallCommand, CancelTool, RunTool, Wake
 from voiceagent.tools.calls import ToolCall, ToolResult
@@ -26,9 +27,6 @@ from voiceagent.tools.telemetry import log_tool_call
 from voiceagent.tools.toolbox import Toolbox
 
 log = get_logger("voiceagent.tools")
-
-RUNNER_KEY = "tool_runner"
-"""`Services.extras` key of the app's one `HttpToolRunner` (made on first use)."""
 
 Execute = Callable[[list[CallCommand]], Awaitable[bool]]
 
@@ -46,10 +44,9 @@ def call_toolbox(plan: CallPlan, services: Services) -> Toolbox:
     specs = plan.agent.tools
     if not any(isinstance(spec, HttpToolSpec) for spec in specs):
         return Toolbox(specs)
-    runner = services.extras.get(RUNNER_KEY)
-    if not isinstance(runner, HttpToolRunner):
-        runner = services.extras[RUNNER_KEY] = HttpToolRunner(services.http, process_environ())
-    return Toolbox(specs, runner)
+    if services.tool_runner is None:  # the app's one runner, made on first use
+        services.tool_runner = HttpToolRunner(services.http, process_environ())
+    return Toolbox(specs, services.tool_runner)
 
 
 class ToolTasks:

@@ -25,13 +25,12 @@ from voiceagent.outbound.legs import SCREEN_S
 from voiceagent.outbound.pacing import Pacer
 from voiceagent.outbound.rules import DoNotCall, check_dial, clean_variables
 from voiceagent.runtime import Services
-from voiceagent.store.factory import budget_settings
-from voiceagent.store.outbound_state import OutboundCall, OutboundStore
+from voiceagent.store.live.factory import budget_settings
+from voiceagent.store.live.outbound_state import OutboundCall, OutboundStore
 from voiceagent.transport.twilio_rest import CallRequest, TwilioRest
 
 log = get_logger("voiceagent.outbound")
 
-REALTIME = "realtime-passthrough"
 POLL_S = 0.2
 
 
@@ -42,12 +41,13 @@ class DialRequest:
     variables: Mapping[str, object]
 
 
-def may_run_realtime(config: Config, number: str) -> bool:
-    """Whether a call of ``number`` can land in realtime mode (its mode, or any arm's)."""
-    entry = config.numbers[number]
-    if entry.experiment is not None:
-        return any(arm.mode == REALTIME for arm in entry.experiment.arms)
-    return entry.mode == REALTIME
+def may_hold_a_session(services: Services, number: str) -> bool:
+    """Whether a call of ``number`` can land in a mode that holds a Realtime session (its
+    mode, or any arm's)."""
+    entry = services.config.current.numbers[number]
+    names = [arm.mode for arm in entry.experiment.arms] if entry.experiment else [entry.mode]
+    return any(name in services.modes and services.modes[name].holds_realtime_session
+               for name in names if name is not None)  # fmt: skip
 
 
 class Dialer:
@@ -80,8 +80,7 @@ class Dialer:
         """Place one call; OutboundRefused names why not (the rules, no capacity in time, or
         Twilio's refusal)."""
         outbound, variables = self.check(request)
-        config = self.services.config.current
-        realtime = may_run_realtime(config, request.from_)
+        realtime = may_hold_a_session(self.services, request.from_)
         lock = self._locks.setdefault(request.from_, asyncio.Lock())
         async with lock:  # this instance's dials of a number queue for its capacity in order
             waited = await self._capacity(request.from_, outbound, realtime)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
 
-from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend
+from voiceagent.store.live.redis_backend import DOWN, KEY_PREFIX, RedisBackend
 
 _SLOT_SCRIPT: Final = """
 local now = redis.call('TIME')

@@ -14,7 +14,7 @@ from voiceagent.outbound.dialer import Dialer
 from voiceagent.outbound.legs import ANSWERED_BY
 from voiceagent.outbound.pacing import MemoryPacer, Pacer, RedisPacer
 from voiceagent.runtime import Services
-from voiceagent.store.outbound_state import (
+from voiceagent.store.live.outbound_state import (
     FINAL_STATUSES,
     MemoryOutboundStore,
     OutboundStore,

@@ -6,15 +6,24 @@ Private to ``voiceagent.protocols``; other packages import the codec modules ins
 from __future__ import annotations
 
 import binascii
-from typing import Any, ClassVar, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, TypeVar, get_args
 
 import orjson
-from pydantic import BaseModel, ConfigDict, ValidationError, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 from pydantic_core.core_schema import SerializerFunctionWrapHandler
 
 from voiceagent.errors import ProtocolError
 
 M = TypeVar("M", bound=BaseModel)
+
+MAX_WIRE_MS = 86_400_000
+"""The longest duration or offset (ms) a peer may send: a day; more is not plausible."""
+MAX_WIRE_INDEX = 10_000
+MAX_WIRE_TIMESTAMP = 2**53
+"""The largest timestamp a peer may send (exact in a double, fits every JSON encoder)."""
+WireMs = Annotated[int, Field(ge=0, le=MAX_WIRE_MS)]
+WireIndex = Annotated[int, Field(ge=0, le=MAX_WIRE_INDEX)]
+WireTimestamp = Annotated[int, Field(ge=0, le=MAX_WIRE_TIMESTAMP)]
 
 
 class WireModel(BaseModel):

@@ -26,6 +26,9 @@ from pydantic.alias_generators import to_camel
 
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols._wire import (
+    MAX_WIRE_INDEX,
+    MAX_WIRE_MS,
+    MAX_WIRE_TIMESTAMP,
     StrictWireModel,
     WireModel,
     describe,
@@ -51,16 +54,25 @@ def _none_to_empty(value: object) -> object:
 
 
 def _to_ms(value: object) -> object:
-    """Accept 460, "460", 460.0 or "460.4" for a millisecond count (both forms are documented)."""
+    """Accept 460, "460", 460.0 or "460.4" for a millisecond count (both forms are documented);
+    a count outside 0..MAX_WIRE_MS (1e308, negative, NaN) is not plausible and reads as unknown
+    (None), so the message itself still counts."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, str):
         try:
-            value = float(value.strip())
+            value = float(value.strip()[:64])
         except ValueError:
             return value  # let pydantic report it
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
-        return round(value)
+    if isinstance(value, int | float):
+        return round(value) if 0 <= value <= MAX_WIRE_MS else None
+    return value
+
+
+def _to_timestamp(value: object) -> object:
+    """A timestamp outside 0..MAX_WIRE_TIMESTAMP reads as unknown (None)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 <= value <= MAX_WIRE_TIMESTAMP else None
     return value
 
 
@@ -133,7 +145,7 @@ class Info(_Model):
     type: Literal["info"] = "info"
     name: str
     value: Annotated[str, BeforeValidator(_scalar_to_str)] = ""
-    ts: int | None = None
+    ts: Annotated[int | None, BeforeValidator(_to_timestamp)] = None
 
 
 RelayInbound = Annotated[
@@ -175,7 +187,7 @@ class Play(_StrictModel):
 
     type: Literal["play"] = "play"
     source: str
-    loop: int = Field(1, ge=0)
+    loop: int = Field(1, ge=0, le=MAX_WIRE_INDEX)
     preemptible: bool | None = None
     interruptible: bool | None = None
 

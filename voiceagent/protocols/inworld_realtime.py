@@ -1,7 +1,7 @@
 """Inworld Realtime codec (OpenAI Realtime GA shapes, extended), see inworld.md API 1.
 
 The one module to import: it holds the client events and re-exports the session shapes
-(``inworld_session``) and the server events (``inworld_server_events``), so
+(``inworld_realtime_shapes``) and the server events (``inworld_server_events``), so
 ``from voiceagent.protocols import inworld_realtime as rt`` gives ``rt.SessionConfig``,
 ``rt.parse_server_event``, ``rt.OutputAudioDelta`` ... Both directions are lenient: unknown
 fields are ignored, because the fake server must accept what real clients send and our client
@@ -26,6 +26,8 @@ from voiceagent.protocols._wire import (
     tag_map,
     validate,
 )
+from voiceagent.protocols.inworld_realtime_shapes import *  # noqa: F403  (re-exported API)
+from voiceagent.protocols.inworld_realtime_shapes import Item, RealtimeEvent, SessionConfig
 from voiceagent.protocols.inworld_server_events import *  # noqa: F403  (re-exported API)
 from voiceagent.protocols.inworld_server_events import (
     ParsedServerEvent,
@@ -33,8 +35,6 @@ from voiceagent.protocols.inworld_server_events import (
     UntypedFrame,
     validate_server_event,
 )
-from voiceagent.protocols.inworld_session import *  # noqa: F403  (re-exported API)
-from voiceagent.protocols.inworld_session import Item, RealtimeEvent, SessionConfig
 
 _PROTOCOL = "inworld realtime"
 

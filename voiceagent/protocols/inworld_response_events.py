@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from voiceagent.protocols._wire import b64decode
-from voiceagent.protocols.inworld_session import ContentPart, Item, RealtimeEvent, ResponseInfo
+from voiceagent.protocols._wire import WireIndex, b64decode
+from voiceagent.protocols.inworld_realtime_shapes import (
+    ContentPart,
+    Item,
+    RealtimeEvent,
+    ResponseInfo,
+)
 
 
 class ResponseCreated(RealtimeEvent):
@@ -23,22 +28,22 @@ class ResponseCreated(RealtimeEvent):
 class ResponseOutputItemAdded(RealtimeEvent):
     type: Literal["response.output_item.added"] = "response.output_item.added"
     response_id: str | None = None
-    output_index: int = 0
+    output_index: WireIndex = 0
     item: Item
 
 
 class ResponseOutputItemDone(RealtimeEvent):
     type: Literal["response.output_item.done"] = "response.output_item.done"
     response_id: str | None = None
-    output_index: int = 0
+    output_index: WireIndex = 0
     item: Item
 
 
 class _PartEvent(RealtimeEvent):
     response_id: str | None = None
     item_id: str | None = None
-    output_index: int = 0
-    content_index: int = 0
+    output_index: WireIndex = 0
+    content_index: WireIndex = 0
 
 
 class ContentPartAdded(_PartEvent):

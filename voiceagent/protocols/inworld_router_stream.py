@@ -21,29 +21,66 @@ _PROTOCOL = "inworld router"
 _ERROR_TEXT_LIMIT = 500
 
 
+MAX_SSE_LINE = 1024 * 1024
+"""The longest SSE line accepted (bytes); a longer one fails the reply (a 100 ms audio chunk
+is about 13 KB of base64)."""
+
+
+class SseLineTooLong(ProtocolError):
+    """A line grew past the decoder's ``max_line`` before its end arrived."""
+
+
 class SseDecoder:
     """Incremental SSE line decoder: feed raw bytes, get back complete ``data`` payloads.
 
     Lines may be split across feeds and end in ``\\n`` or ``\\r\\n``. Comments (``:``), blank
     lines and other fields (``event:``, ``id:``) are skipped. Each ``data:`` line is one
     payload (one space after the colon is dropped, as SSE specifies), which is how the router
-    and its reference client frame events.
+    and its reference client frame events. Only the new bytes of each feed are searched for a
+    line end (a line split into many pieces costs its length once), and a line longer than
+    ``max_line`` raises ``SseLineTooLong`` as soon as it is that long.
     """
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_line: int = MAX_SSE_LINE) -> None:
+        self.max_line = max_line
+        self._pieces: list[bytes] = []  # the start of the current line, not yet ended
+        self._pending = 0
 
     def feed(self, data: bytes) -> list[str]:
         """Consume ``data``; return the payloads of the lines it completed."""
-        self._buffer += data
-        *lines, self._buffer = self._buffer.split(b"\n")
-        return [p for p in map(_data_payload, lines) if p is not None]
+        payloads: list[str] = []
+        start = 0
+        while (end := data.find(b"\n", start)) != -1:
+            line = self._take(data[start:end])
+            payload = _data_payload(line)
+            if payload is not None:
+                payloads.append(payload)
+            start = end + 1
+        if start < len(data):
+            self._pending += len(data) - start
+            self._check(self._pending)
+            self._pieces.append(data[start:])
+        return payloads
 
     def flush(self) -> list[str]:
         """At end of stream: the payload of a last line that had no newline, if any."""
-        line, self._buffer = self._buffer, b""
-        payload = _data_payload(line)
+        payload = _data_payload(self._take(b""))
         return [] if payload is None else [payload]
+
+    def _take(self, end: bytes) -> bytes:
+        """The current line completed by ``end``; the decoder starts a new one."""
+        if not self._pieces:
+            self._check(len(end))
+            return end
+        self._check(self._pending + len(end))
+        self._pieces.append(end)
+        line = b"".join(self._pieces)
+        self._pieces, self._pending = [], 0
+        return line
+
+    def _check(self, size: int) -> None:
+        if size > self.max_line:
+            raise SseLineTooLong(f"{_PROTOCOL}: an SSE line is over {self.max_line} bytes")
 
 
 def _data_payload(line: bytes) -> str | None:

@@ -15,7 +15,20 @@ from typing import Any, Literal, TypeAlias, cast
 
 from pydantic import Field
 
-from voiceagent.protocols._wire import loads_object, tag_map, validate
+from voiceagent.protocols._wire import (
+    WireIndex,
+    WireMs,
+    WireTimestamp,
+    loads_object,
+    tag_map,
+    validate,
+)
+from voiceagent.protocols.inworld_realtime_shapes import (
+    ErrorDetail,
+    Item,
+    RealtimeEvent,
+    ServerSession,
+)
 from voiceagent.protocols.inworld_response_events import (
     BackchannelAudioDelta,
     BackchannelAudioDone,
@@ -35,7 +48,6 @@ from voiceagent.protocols.inworld_response_events import (
     ResponseOutputItemAdded,
     ResponseOutputItemDone,
 )
-from voiceagent.protocols.inworld_session import ErrorDetail, Item, RealtimeEvent, ServerSession
 
 __all__ = [
     "BackchannelAudioDelta",
@@ -96,13 +108,13 @@ class SpeechStarted(RealtimeEvent):
 
     type: Literal["input_audio_buffer.speech_started"] = "input_audio_buffer.speech_started"
     item_id: str | None = None
-    audio_start_ms: int | None = None
+    audio_start_ms: WireMs | None = None
 
 
 class SpeechStopped(RealtimeEvent):
     type: Literal["input_audio_buffer.speech_stopped"] = "input_audio_buffer.speech_stopped"
     item_id: str | None = None
-    audio_end_ms: int | None = None
+    audio_end_ms: WireMs | None = None
 
 
 class InputAudioBufferCommitted(RealtimeEvent):
@@ -130,8 +142,8 @@ class ConversationItemDone(RealtimeEvent):
 class ConversationItemTruncated(RealtimeEvent):
     type: Literal["conversation.item.truncated"] = "conversation.item.truncated"
     item_id: str
-    content_index: int = 0
-    audio_end_ms: int
+    content_index: WireIndex = 0
+    audio_end_ms: WireMs
 
 
 class TranscriptionDelta(RealtimeEvent):
@@ -141,7 +153,7 @@ class TranscriptionDelta(RealtimeEvent):
         "conversation.item.input_audio_transcription.delta"
     )
     item_id: str | None = None
-    content_index: int = 0
+    content_index: WireIndex = 0
     delta: str = ""
 
 
@@ -152,7 +164,7 @@ class TranscriptionCompleted(RealtimeEvent):
         "conversation.item.input_audio_transcription.completed"
     )
     item_id: str | None = None
-    content_index: int = 0
+    content_index: WireIndex = 0
     transcript: str = ""
 
 
@@ -178,7 +190,7 @@ class ErrorEvent(RealtimeEvent):
 
 class Ping(RealtimeEvent):
     type: Literal["ping"] = "ping"
-    timestamp: int | None = None
+    timestamp: WireTimestamp | None = None
 
 
 ServerEvent: TypeAlias = (

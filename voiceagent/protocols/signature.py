@@ -31,22 +31,42 @@ def is_call_sid(value: str) -> bool:
     return CALL_SID.fullmatch(value) is not None
 
 
-def stream_token(auth_token: str, call_sid: str) -> str:
-    """The per-call stream token: HMAC-SHA256 of the CallSid keyed with the auth token.
+BOUND_PARAMETERS = ("number", "mode", "arm", "attempt", "failover_from")
+"""The `<Parameter>`s a stream token also vouches for: changing one voids the token."""
+
+
+def stream_token(
+    auth_token: str, call_sid: str, parameters: Mapping[str, str] | None = None
+) -> str:
+    """The per-call stream token: HMAC-SHA256 of the CallSid and the BOUND_PARAMETERS values
+    among ``parameters`` (each as ``NUL name = value``; an absent or empty one adds nothing),
+    keyed with the auth token.
 
     Url-safe base64 without padding, truncated to 128 bits; any instance holding the auth
     token can check it, with no shared state.
     """
-    message = _STREAM_TOKEN_CONTEXT + call_sid.encode("utf-8", "surrogateescape")
+    message = _STREAM_TOKEN_CONTEXT + _raw(call_sid)
+    for name in BOUND_PARAMETERS:
+        value = (parameters or {}).get(name)
+        if value:
+            message += b"\x00" + name.encode() + b"=" + _raw(value)
     digest = hmac.new(auth_token.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:STREAM_TOKEN_BYTES]).rstrip(b"=").decode("ascii")
 
 
-def verify_stream_token(auth_token: str, call_sid: str, token: str | None) -> bool:
-    """Whether ``token`` is the stream token of ``call_sid`` (constant-time comparison)."""
+def verify_stream_token(
+    auth_token: str, call_sid: str, token: str | None, parameters: Mapping[str, str] | None = None
+) -> bool:
+    """Whether ``token`` is the stream token of ``call_sid`` with these ``parameters``
+    (constant-time comparison)."""
     if not token or not token.isascii():
         return False
-    return hmac.compare_digest(stream_token(auth_token, call_sid).encode(), token.encode())
+    expected = stream_token(auth_token, call_sid, parameters).encode()
+    return hmac.compare_digest(expected, token.encode())
+
+
+def _raw(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def compute_signature(

@@ -60,8 +60,8 @@ class MediaFormat(_Model):
     """Always µ-law / 8000 Hz / mono on Twilio; sampleRate and channels are JSON numbers."""
 
     encoding: str = "audio/x-mulaw"
-    sample_rate: int = 8000
-    channels: int = 1
+    sample_rate: int = Field(8000, ge=1, le=192_000)
+    channels: int = Field(1, ge=1, le=8)
 
 
 class StartInfo(_Model):
@@ -174,23 +174,6 @@ def read_inbound(raw: str | bytes) -> bytes | TwilioInbound:
     if obj.get("event") == "media":
         return _media_audio(obj)
     return _validate_inbound(obj)
-
-
-def read_media(raw: str | bytes) -> bytes | str | None:
-    """The frames a reader takes as they arrive: a ``media`` frame's µ-law (``bytes``), a
-    ``mark`` echo's name (``str``). None for any other frame, which is not validated here (read
-    it with `read_inbound`); ProtocolError when malformed."""
-    obj = loads_object(raw, _PROTOCOL)
-    event = obj.get("event")
-    if event == "media":
-        return _media_audio(obj)
-    if event == "mark":
-        mark = obj.get("mark")
-        name = mark.get("name") if isinstance(mark, dict) else None
-        if isinstance(name, str) and isinstance(obj.get("streamSid"), str):
-            return name
-        raise ProtocolError(f"{_PROTOCOL}: mark frame without a name and streamSid")
-    return None
 
 
 def _media_audio(obj: dict[str, Any]) -> bytes:

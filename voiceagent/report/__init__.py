@@ -7,7 +7,7 @@ from __future__ import annotations
 from voiceagent.report.command import add_parser, load_report, parse_since
 from voiceagent.report.render import render
 from voiceagent.report.stats import ArmStats, Comparison, Quantiles, Report, build_report
-from voiceagent.store.reading import CallRow, TurnRow, load_rows, rows_from_sessions
+from voiceagent.store.records.reading import CallRow, TurnRow, load_rows, rows_from_sessions
 
 __all__ = [
     "ArmStats",

@@ -11,7 +11,6 @@ from typing import Any
 
 from voiceagent.config import Arm, CallPlan, Config
 
-_KNOBS = {"realtime-passthrough": "realtime", "relay-router": "relay"}
 _LONG = 60
 
 
@@ -25,7 +24,7 @@ def arm_settings(config: Config, number: str) -> dict[str, list[str]]:
     for arm in entry.experiment.arms:
         base, mine = _plan(config, number, arm, alone=False), _plan(config, number, arm, True)
         lines = [f"mode: {arm.mode}"]
-        for section in ("agent", _KNOBS[arm.mode]):
+        for section in ("agent", arm.mode.knob_section):
             before = _flat(getattr(base, section).model_dump(mode="json"), section)
             after = _flat(getattr(mine, section).model_dump(mode="json"), section)
             lines += [

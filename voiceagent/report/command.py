@@ -20,8 +20,8 @@ from voiceagent.report.outbound import load_outbound
 from voiceagent.report.page import html_report
 from voiceagent.report.render import render
 from voiceagent.report.stats import Report, build_report
-from voiceagent.store.reading import load_rows
-from voiceagent.store.schema import async_url, make_engine, migrate
+from voiceagent.store.records.reading import load_rows
+from voiceagent.store.records.schema import async_url, make_engine, migrate
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -32,7 +32,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     match = _RELATIVE.match(text.strip())
     if match:
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        try:
+            return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        except OverflowError as exc:
+            raise ValueError(f"--since: {text!r} reaches back too far") from exc
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from voiceagent.store.reading import CallRow, TurnRow, call_filter
-from voiceagent.store.schema import FIGURES, calls, turns
+from voiceagent.store.records.reading import CallRow, TurnRow, call_filter
+from voiceagent.store.records.schema import FIGURES, calls, turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ def _call(r: Row[Any]) -> CallDetail:
 
 
 def _turn(r: Row[Any]) -> TurnDetail:
-    row = TurnRow(r.call_sid, r.kind, {f: r._mapping[f] for f in FIGURES}, r.mode)
+    row = TurnRow(r.call_sid, r.kind, {f: getattr(r, f) for f in FIGURES}, r.mode)
     return TurnDetail(row, r.turn_index, _utc(r.at), bool(r.interrupted), r.failed)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from voiceagent.store.schema import outbound_calls
+from voiceagent.store.records.schema import outbound_calls
 
 
 @dataclass(frozen=True, slots=True)

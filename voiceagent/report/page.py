@@ -16,7 +16,7 @@ from voiceagent.report.details import Details, load_details, load_texts
 from voiceagent.report.figures import Texts, page_data, slowest_everywhere
 from voiceagent.report.html import render_html
 from voiceagent.report.stats import build_report
-from voiceagent.store.schema import make_engine, migrate
+from voiceagent.store.records.schema import make_engine, migrate
 
 
 @dataclass(frozen=True, slots=True)

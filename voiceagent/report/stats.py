@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voiceagent.report.outbound import OutboundStats
-from voiceagent.store.reading import CallRow, TurnRow
+from voiceagent.store.records.reading import CallRow, TurnRow
 
 # Report figure → (turn kinds it is computed over, TurnTiming figure).
 METRICS: dict[str, tuple[frozenset[str], str]] = {

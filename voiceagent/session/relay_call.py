@@ -37,6 +37,8 @@ from voiceagent.tools.calls import ToolCall, ToolResult
 log = get_logger("voiceagent.relay")
 
 GREETING_INSTRUCTIONS = "Repeat the following greeting exactly as given."
+TEXT_MS_PER_CHAR = 1000 / 15
+"""Rough speaking time of ConversationRelay's TTS, to map an interrupt's ms onto tokens."""
 
 
 class RelayCall:
@@ -111,6 +113,39 @@ class RelayCall:
         self.call.latency.audio_out(now)
         if duration_ms or text:
             self.tracker.audio_sent(response_id, duration_ms, text)
+
+    def awaits_first_audio(self, response_id: str) -> bool:
+        """Whether nothing of `response_id`'s turn has gone out yet: the next clip is the
+        turn's first, and its fetch times the turn (`clip_fetched` with `first`)."""
+        timing = self._timing_of(response_id)
+        return timing is not None and timing.first_audio_out is None
+
+    def clip_announced(self, response_id: str, now: float) -> None:
+        """A clip's `play` of `response_id` went out (its audio follows when Twilio fetches
+        it)."""
+        if self.playout is not None:
+            self.playout.clip_announced()
+        self.reply_audio(response_id, 0.0, "", now)
+
+    def clip_fetched(self, response_id: str, duration_ms: float, first: bool, now: float) -> None:
+        """Twilio fetched a clip of `response_id` lasting `duration_ms` (the turn's first clip:
+        `first`, from `clip_announced`)."""
+        timing = self._timing_of(response_id)
+        if first and timing is not None and timing.clip_fetched is None:
+            timing.clip_fetched = now
+        if self.playout is not None:
+            self.playout.clip_fetched(duration_ms, now)
+
+    def wants_fetch_events(self, first: bool) -> bool:
+        """Whether `clip_fetched` needs to hear of a clip (each fetch watched costs a little)."""
+        return first or self.playout is not None
+
+    def text_spoken(self, response_id: str, token: str, now: float) -> None:
+        """A `text` token of `response_id` went to ConversationRelay's TTS."""
+        ms = len(token) * TEXT_MS_PER_CHAR
+        self.reply_audio(response_id, ms, token, now)
+        if self.playout is not None:
+            self.playout.spoken(ms, now)
 
     @property
     def playout(self) -> Playout | None:

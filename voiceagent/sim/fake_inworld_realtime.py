@@ -2,7 +2,7 @@
 
 Checks auth before the upgrade (401 unless ``Authorization: Basic <key>``), requires the
 ``key`` and ``protocol=realtime`` query, sends ``session.created`` on connect, then behaves as
-``fake_inworld_session.FakeSession`` describes. Fault injection and script live in
+``fake_realtime_connection.FakeSession`` describes. Fault injection and script live in
 ``FakeRealtimeOptions``. ``FakeInworldRealtime`` runs it on a free port and keeps a record
 of every session; ``python -m voiceagent.sim.fake_inworld_realtime`` runs it standalone
 (benchmarks), with ``GET /_fake/stats`` exposing the records as JSON.
@@ -20,8 +20,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from voiceagent.sim.fake_inworld_session import FakeSession
 from voiceagent.sim.fake_options import FakeRealtimeOptions
+from voiceagent.sim.fake_realtime_connection import FakeSession
 from voiceagent.sim.fake_responses import SessionRecord
 
 SESSION_PATH = "/api/v1/realtime/session"
@@ -147,9 +147,7 @@ class FakeInworldRealtime:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.port = self._runner.addresses[0][1]
         return self.url
 
     @property

@@ -3,7 +3,7 @@ function it calls, its cancellation, and the follow-up after tool outputs.
 
 A reply speaks (audio deltas with their transcript, faster than real time), calls a scripted
 function (``fake_tool_calls``), or both: words first, then the call, as real models do. The
-session (``fake_inworld_session.FakeSession``) feeds it client events through ``respond``,
+session (``fake_realtime_connection.FakeSession``) feeds it client events through ``respond``,
 ``cancel``, ``on_output`` and ``on_response_create``.
 """
 

@@ -101,8 +101,7 @@ class FakeRouter:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.url = f"http://{host}:{sockets[0].getsockname()[1]}/v1/chat/completions"
+        self.url = f"http://{host}:{self._runner.addresses[0][1]}/v1/chat/completions"
         return self.url
 
     async def close(self) -> None:

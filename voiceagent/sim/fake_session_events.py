@@ -1,7 +1,7 @@
 """What one fake Inworld Realtime session knows and says, with no I/O: the transcription models
 it accepts, its config (the defaults, partial ``session.update``s deep-merged in, the audio
 format its VAD reads), the decoding of an append frame, the caller's scripted transcripts and
-the server events of a caller's turn. The session (``fake_inworld_session.FakeSession``) sends
+the server events of a caller's turn. The session (``fake_realtime_connection.FakeSession``) sends
 them.
 """
 

@@ -35,10 +35,8 @@ class MediaCallRecord(CallRecord):
     ended_at: float | None = None
     frames_sent: int = 0
     frame_times: list[float] = field(default_factory=list)  # with record_timing
-    # with record_timing: each media frame's read time and size (`sim.arrival`), and when the
-    # caller's task got to it (later by the callers' own queueing)
+    # with record_timing: when the caller's task read each media frame, and its size
     media_received: list[tuple[float, int]] = field(default_factory=list)
-    media_seen: list[float] = field(default_factory=list)
     outbound: list[Outbound] = field(default_factory=list)
     heard: bytearray = field(default_factory=bytearray)
     heard_ms_by_response: dict[str, float] = field(default_factory=dict)

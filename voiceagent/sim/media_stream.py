@@ -19,7 +19,6 @@ import aiohttp
 from voiceagent.audio import speech_like_ulaw
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols import twilio_media as tm
-from voiceagent.sim.arrival import arrival
 from voiceagent.sim.media_playback import FRAME_BYTES, MediaCallRecord, Outbound, TwilioPlayback
 from voiceagent.sim.script import Drop, HangUp, Listen, Pause, PressKey, Say, Script, SendRaw
 
@@ -210,7 +209,6 @@ class MediaStreamCaller:
                 continue
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 continue
-            seen, now = now, arrival(ws, now)
             try:
                 frame = tm.parse_outbound(msg.data)
             except ProtocolError:
@@ -219,16 +217,15 @@ class MediaStreamCaller:
             if frame.stream_sid != self.stream_sid:
                 self._warn(31951)
                 continue
-            await self._on_outbound(ws, frame, now, seen)
+            await self._on_outbound(ws, frame, now)
         if self.record.closed_by == "":
             self.record.closed_by = "server"
         self.server_closed.set()
 
     async def _on_outbound(
-        self, ws: aiohttp.ClientWebSocketResponse, frame: tm.TwilioOutbound, now: float,
-        seen: float,
-    ) -> None:  # fmt: skip
-        """`now`: when the frame was read (`sim.arrival`); `seen`: when this task got to it."""
+        self, ws: aiohttp.ClientWebSocketResponse, frame: tm.TwilioOutbound, now: float
+    ) -> None:
+        """`now`: when this task read the frame."""
         if isinstance(frame, tm.OutMedia):
             try:
                 audio = binascii.a2b_base64(frame.media.payload, strict_mode=True)
@@ -239,7 +236,6 @@ class MediaStreamCaller:
             self.record.outbound.append(Outbound(now, "media", len(audio)))
             if self.record_timing:
                 self.record.media_received.append((now, len(audio)))
-                self.record.media_seen.append(seen)
         elif isinstance(frame, tm.OutMark):
             self.record.outbound.append(Outbound(now, "mark", frame.mark.name))
             for name in self.playback.add_mark(frame.mark.name):

@@ -50,7 +50,7 @@ from voiceagent.sim.tool_rehearsal import (
 )
 from voiceagent.sim.tool_server import ToolServer
 from voiceagent.sim.webhooks import SimTarget, new_sid
-from voiceagent.store.schema import make_engine, turns
+from voiceagent.store.records.schema import make_engine, turns
 from voiceagent.web.keys import SERVICES
 
 SAMPLE = Path(__file__).with_name("rehearsal.yaml")
@@ -139,7 +139,7 @@ async def rehearse(args: argparse.Namespace) -> int:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]
         base = f"http://127.0.0.1:{port}"
         services = runner.app[SERVICES]
         endings = services.sink = Endings(services.sink)

@@ -1,7 +1,7 @@
 """A simulated ConversationRelay caller: Twilio's side of a relay-router call, over real sockets.
 
 ``place_call`` POSTs the signed ``/voice`` webhook, reads the TwiML, opens the signed
-WebSocket, sends ``setup`` with all its keys, then runs the script (``relay_session.py``) while
+WebSocket, sends ``setup`` with all its keys, then runs the script (``relay_socket.py``) while
 playback is simulated (``relay_playback.Player``). When the session ends it POSTs the signed
 ``<Connect action>`` callback (``completed`` on hang-up, ``ended`` + ``HandoffData`` after
 ``end``, ``failed`` if the socket broke) and, like Twilio, runs the TwiML it gets back: a fresh
@@ -18,7 +18,7 @@ import aiohttp
 
 from voiceagent.errors import ProtocolError
 from voiceagent.sim.relay_playback import Player, RelayCallRecord
-from voiceagent.sim.relay_session import Outcome, RelaySession
+from voiceagent.sim.relay_socket import Outcome, RelaySession
 from voiceagent.sim.script import Script
 from voiceagent.sim.webhooks import SimTarget, Webhooks, call_form, new_sid
 

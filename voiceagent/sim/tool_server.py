@@ -68,8 +68,7 @@ class ToolServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.base_url = f"http://{host}:{sockets[0].getsockname()[1]}"
+        self.base_url = f"http://{host}:{self._runner.addresses[0][1]}"
         return self.base_url
 
     async def close(self) -> None:

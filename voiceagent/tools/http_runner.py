@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import SplitResult, quote, urlsplit
 
 import aiohttp
 import orjson
@@ -43,10 +43,16 @@ def build_request(
 ) -> HttpRequest:
     """The request for validated ``arguments``: ``{name}`` URL placeholders first (quoted, so
     an argument can never change the host or path structure), the rest as the query (GET,
-    DELETE) or the JSON body."""
+    DELETE) or the JSON body. Raises ``UnsafeArgument`` for a path segment argument that is
+    empty, ``.`` or ``..``, or a URL whose scheme, host, port or segment count changed."""
     url, rest = spec.url, dict(arguments)
-    for name in url_placeholders(spec.url):
-        url = url.replace("{" + name + "}", quote(_text(rest.pop(name, "")), safe=""))
+    for name in dict.fromkeys(url_placeholders(spec.url)):
+        filled = quote(_text(rest.pop(name, "")), safe="")
+        if filled in _DOT_SEGMENTS and f"/{{{name}}}" in spec.url:
+            raise UnsafeArgument(f"{name} may not be empty, '.' or '..'")
+        url = url.replace("{" + name + "}", filled)
+    if _shape(urlsplit(url)) != _shape(urlsplit(spec.url)):
+        raise UnsafeArgument("the arguments would change the tool's URL")
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
     for header, value in spec.headers.items():
         resolved = value if isinstance(value, str) else value.resolve(environ)
@@ -56,6 +62,19 @@ def build_request(
         params = {k: _text(v) for k, v in rest.items() if v is not None}
         return HttpRequest(spec.method, url, params, None, headers)
     return HttpRequest(spec.method, url, {}, rest, headers)
+
+
+_DOT_SEGMENTS = frozenset({"", ".", ".."})
+
+
+class UnsafeArgument(ValueError):
+    """An argument that would change the tool URL's host or path structure."""
+
+
+def _shape(parts: SplitResult) -> tuple[object, ...]:
+    """What no argument may change: scheme, host, port, path segments and query pairs."""
+    query = len(parts.query.split("&")) if parts.query else 0
+    return (parts.scheme, parts.hostname, parts.port, parts.path.count("/"), query, parts.fragment)
 
 
 def _text(value: Any) -> str:
@@ -78,7 +97,12 @@ class HttpToolRunner:
     async def run(
         self, spec: HttpToolSpec, call: ToolCall, arguments: Mapping[str, Any]
     ) -> ToolResult:
-        request = build_request(spec, arguments, self.environ)
+        try:
+            request = build_request(spec, arguments, self.environ)
+        except UnsafeArgument as exc:
+            return failed(
+                call, ToolOutcome.INVALID_ARGUMENTS, f"{spec.name}: {exc}.", detail=str(exc)
+            )
         try:
             async with asyncio.timeout(spec.timeout_s):
                 status, body = await self._send(request, spec.max_response_bytes)

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from jsonschema import Draft202012Validator, SchemaError
@@ -152,6 +153,12 @@ class HttpToolSpec(_Model):
                 )
         return headers
 
+    @field_validator("url")
+    @classmethod
+    def _placeholders_in_place(cls, url: str) -> str:
+        check_url_template(url)
+        return url
+
     @model_validator(mode="after")
     def _placeholders_are_parameters(self) -> HttpToolSpec:
         properties = self.parameters.get("properties") or {}
@@ -240,6 +247,31 @@ def check_dtmf_template(template: str) -> str:
     except (IndexError, KeyError, ValueError) as exc:
         raise ValueError(f"invalid template: {exc}") from exc
     return template
+
+
+def check_url_template(url: str) -> None:
+    """A ``{name}`` may only be a whole path segment or a whole query value: never in the
+    scheme, host, port, user info or fragment, never part of a segment (so an argument can
+    only ever fill its own segment or value)."""
+    parts = urlsplit(url)
+    for where, text in (("host", parts.netloc), ("fragment", parts.fragment)):
+        if "{" in text or "}" in text:
+            raise ValueError(f"a url placeholder may not be in the {where}")
+    for segment in parts.path.split("/"):
+        if ("{" in segment or "}" in segment) and not _PLACEHOLDER.fullmatch(segment):
+            raise ValueError(
+                f"url placeholder in path segment {segment!r}: a placeholder must be a whole "
+                "path segment (/{name}/)"
+            )
+    for pair in parts.query.split("&") if parts.query else ():
+        key, _, value = pair.partition("=")
+        if "{" in key or "}" in key:
+            raise ValueError(f"a url placeholder may not be a query key ({key!r})")
+        if ("{" in value or "}" in value) and not _PLACEHOLDER.fullmatch(value):
+            raise ValueError(
+                f"url placeholder in query value {value!r}: a placeholder must be a whole "
+                "query value (?key={name})"
+            )
 
 
 def url_placeholders(url: str) -> list[str]:

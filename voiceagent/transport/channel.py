@@ -1,7 +1,8 @@
 """The channel seam: a message pipe a mode reads and writes, with or without a socket.
 
-Handlers wrap an aiohttp WebSocket in `WebSocketChannel`; tests drive modes through
-`memory_pair()` with no sockets at all.
+Handlers wrap an aiohttp WebSocket in `WebSocketChannel` (aiohttp's documented WebSocket API
+only: `receive`, `send_str`, `close`); tests drive modes through `memory_pair()` with no
+sockets at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from typing import Protocol
 import aiohttp
 from aiohttp import web
 
-from voiceagent.transport.intercept import FrameHook, InterceptQueue
+from voiceagent.errors import ChannelClosed
+
+__all__ = ["Channel", "ChannelClosed", "MemoryChannel", "WebSocketChannel", "memory_pair"]
+
+ABORT_TIMEOUT_S = 0.5
+"""How long `abort` lets a closing handshake take before the connection is dropped."""
 
 
 class Channel(Protocol):
@@ -25,6 +31,11 @@ class Channel(Protocol):
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
+    async def abort(self, reason: str) -> None:
+        """End the connection at once (a silent or stuck peer): a close that waits for
+        nothing the peer would have to do; `receive` then returns None."""
+        ...
+
     @property
     def closed(self) -> bool: ...
 
@@ -34,32 +45,10 @@ class Channel(Protocol):
     last_received: float  # monotonic time of the last frame received
     sending_since: float | None  # monotonic time a blocked send started
 
-    def abort(self, reason: str) -> None:
-        """End the connection at once (a silent or stuck peer)."""
-        ...
-
-    def intercept(self, hook: FrameHook | None) -> bool:
-        """Offer each text frame that arrives while `receive` waits to `hook` first, in the
-        read callback (no task switch); a frame it consumes is not returned by `receive`.
-        None removes the hook. False: this channel cannot (every frame comes to `receive`)."""
-        ...
-
-    @property
-    def writable(self) -> bool:
-        """Whether `send_nowait` can send now (open, nothing waiting to be written)."""
-        ...
-
-    def send_nowait(self, text: str) -> None:
-        """Send without waiting; only when `writable`. ChannelClosed once closed."""
-        ...
-
 
 _TEXT = aiohttp.WSMsgType.TEXT
-_OP_TEXT = int(aiohttp.WSMsgType.TEXT)
-
-
-class ChannelClosed(Exception):
-    """Sending on a channel whose peer has gone."""
+_BINARY = aiohttp.WSMsgType.BINARY
+_ERROR = aiohttp.WSMsgType.ERROR
 
 
 class WebSocketChannel:
@@ -69,13 +58,11 @@ class WebSocketChannel:
     that stops reading), so a `watch` task can end a silent or stuck peer without a timer
     per frame."""
 
-    __slots__ = ("_hook", "_reason", "_waiting", "_ws", "last_received", "sending_since")
+    __slots__ = ("_reason", "_ws", "last_received", "sending_since")
 
     def __init__(self, ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
         self._ws = ws
         self._reason = ""
-        self._hook: FrameHook | None = None
-        self._waiting = False  # `receive` waits: nothing queued, nobody mid-frame
         self.last_received = time.monotonic()
         self.sending_since: float | None = None
 
@@ -90,78 +77,16 @@ class WebSocketChannel:
         finally:
             self.sending_since = None
 
-    def send_nowait(self, text: str) -> None:
-        # An uncompressed frame is written straight to the transport by aiohttp's writer (no
-        # coroutine: this runs in read callbacks, for most of a call's frames). A send that
-        # would have had to wait for the peer to read (the transport's buffer over its
-        # high-water mark: called while not writable) ends the connection instead.
-        writer = self._ws._writer
-        write = getattr(writer, "_write_websocket_frame", None)
-        if write is None or writer.compress or writer._closing:  # type: ignore[union-attr]
-            self._send_via_coroutine(text)
-            return
-        try:
-            write(text.encode(), _OP_TEXT, 0)
-        except (ConnectionError, RuntimeError) as exc:
-            raise ChannelClosed(str(exc)) from exc
-        if writer.protocol._paused:  # type: ignore[union-attr]
-            self.abort("a send that must not wait would have waited")
-            raise ChannelClosed(self._reason)
-
-    def _send_via_coroutine(self, text: str) -> None:
-        """`send_nowait` through aiohttp's public `send_str` (a compressed socket, or an
-        aiohttp whose writer differs): its coroutine ends at its first step unless it would
-        wait, and a send that would wait is not left half-run: the connection is aborted."""
-        sending = self._ws.send_str(text)
-        try:
-            waited_on = sending.send(None)
-        except StopIteration:
-            return
-        except (ConnectionError, RuntimeError) as exc:
-            raise ChannelClosed(str(exc)) from exc
-        sending.close()
-        if isinstance(waited_on, asyncio.Future):  # the drain it waited on fails with the
-            waited_on.add_done_callback(_retrieved)  # connection: nobody else will look
-        self.abort("a send that must not wait would have waited")
-        raise ChannelClosed(self._reason)
-
-    @property
-    def writable(self) -> bool:
-        writer = self._ws._writer
-        transport = writer.transport if writer is not None else None
-        return (
-            not self._ws.closed and transport is not None
-            and not transport.is_closing() and transport.get_write_buffer_size() == 0
-        )  # fmt: skip
-
-    def intercept(self, hook: FrameHook | None) -> bool:
-        queue = getattr(self._ws, "_reader", None)
-        if not isinstance(queue, InterceptQueue):
-            return False
-        self._hook = hook
-        queue.hook = None if hook is None else self._offer
-        return True
-
-    def _offer(self, text: str) -> bool:
-        hook = self._hook
-        if self._waiting and hook is not None and hook(text):
-            self.last_received = time.monotonic()
-            return True
-        return False
-
     async def receive(self) -> str | bytes | None:
-        self._waiting = True
-        try:
-            msg = await self._ws.receive()
-        finally:
-            self._waiting = False
+        msg = await self._ws.receive()
         self.last_received = time.monotonic()
-        if msg.type is _TEXT:
+        kind = msg.type
+        if kind is _TEXT:
             return msg.data  # type: ignore[no-any-return]
-        if msg.type is aiohttp.WSMsgType.BINARY:
+        if kind is _BINARY:
             return bytes(msg.data)
-        if msg.type is aiohttp.WSMsgType.ERROR:
-            self._reason = f"error: {msg.data}"
+        if kind is _ERROR:
+            self._reason = self._reason or f"error: {msg.data}"
         elif not self._reason:
             code = self._ws.close_code
             self._reason = f"closed ({code})" if code is not None else "closed"
@@ -173,13 +98,18 @@ class WebSocketChannel:
         if not self._ws.closed:
             await self._ws.close(code=code, message=reason.encode()[:120])
 
-    def abort(self, reason: str) -> None:
-        """End a peer that is silent or not reading: no closing handshake to wait for."""
+    async def abort(self, reason: str) -> None:
+        """Close with a short deadline: aiohttp drops the connection when a close is
+        cancelled, so a peer that neither reads nor answers holds nothing for long."""
         if not self._reason:
             self._reason = reason
-        transport = self._ws._writer.transport if self._ws._writer is not None else None
-        if transport is not None:
-            transport.abort()  # close() would wait to flush what a stuck peer never reads
+        if self._ws.closed:
+            return
+        try:
+            async with asyncio.timeout(ABORT_TIMEOUT_S):
+                await self._ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"aborted")
+        except (TimeoutError, OSError, RuntimeError):
+            pass  # the cancelled close dropped the connection
 
     @property
     def closed(self) -> bool:
@@ -190,72 +120,45 @@ class WebSocketChannel:
         return self._reason
 
 
-def _retrieved(future: asyncio.Future[object]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 class MemoryChannel:
     """One end of an in-memory channel pair (bounded queues, like a socket's buffers)."""
 
-    def __init__(
-        self, inbox: asyncio.Queue[str | bytes | None], peer: MemoryChannel | None
-    ) -> None:
-        self._inbox = inbox
-        self._peer = peer
+    def __init__(self, maxsize: int) -> None:
+        self._inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue(maxsize)
+        self._peer: MemoryChannel | None = None
         self._closed = False
         self._reason = ""
-        self._hook: FrameHook | None = None
-        self._waiting = False
         self.last_received = time.monotonic()
         self.sending_since: float | None = None
 
+    def connect(self, peer: MemoryChannel) -> None:
+        """Join this end to `peer` (both ways)."""
+        self._peer, peer._peer = peer, self
+
     async def send(self, text: str) -> None:
-        peer = self._open_peer()
-        if not peer._offer(text):
-            await peer._inbox.put(text)
-
-    def send_nowait(self, text: str) -> None:
-        peer = self._open_peer()
-        if not peer._offer(text):
-            peer._inbox.put_nowait(text)
-
-    @property
-    def writable(self) -> bool:
-        peer = self._peer
-        return not (self._closed or peer is None or peer._closed or peer._inbox.full())
-
-    def intercept(self, hook: FrameHook | None) -> bool:
-        self._hook = hook
-        return True
-
-    def _open_peer(self) -> MemoryChannel:
         peer = self._peer
         if self._closed or peer is None or peer._closed:
-            raise ChannelClosed("closed")
-        return peer
-
-    def _offer(self, text: str) -> bool:
-        """Like a socket's read callback: the hook sees a frame only while `receive` waits."""
-        hook = self._hook
-        if self._waiting and hook is not None and self._inbox.empty() and hook(text):
-            self.last_received = time.monotonic()
-            return True
-        return False
+            raise ChannelClosed(self._reason or "closed")
+        self.sending_since = time.monotonic()
+        try:
+            await peer._inbox.put(text)
+        finally:
+            self.sending_since = None
 
     async def send_bytes(self, data: bytes) -> None:
         """Test helper: deliver a binary frame."""
         assert self._peer is not None
         await self._peer._inbox.put(data)
 
+    @property
+    def pending(self) -> int:
+        """Frames received but not yet read (tests: what a mode has sent to this end)."""
+        return self._inbox.qsize()
+
     async def receive(self) -> str | bytes | None:
         if self._closed and self._inbox.empty():
             return None
-        self._waiting = True
-        try:
-            item = await self._inbox.get()
-        finally:
-            self._waiting = False
+        item = await self._inbox.get()
         self.last_received = time.monotonic()
         if item is None:
             self._closed = True
@@ -268,10 +171,11 @@ class MemoryChannel:
         self._closed = True
         self._reason = reason or "closed by us"
         self._inbox.put_nowait(None)
-        if self._peer is not None and not self._peer._closed:
-            self._peer._inbox.put_nowait(None)
+        peer = self._peer
+        if peer is not None and not peer._closed:
+            peer._inbox.put_nowait(None)
 
-    def abort(self, reason: str) -> None:
+    async def abort(self, reason: str) -> None:
         self._reason = self._reason or reason
         self._closed = True
         self._inbox.put_nowait(None)
@@ -287,7 +191,6 @@ class MemoryChannel:
 
 def memory_pair(maxsize: int = 1024) -> tuple[MemoryChannel, MemoryChannel]:
     """Two connected in-memory channels."""
-    a = MemoryChannel(asyncio.Queue(maxsize), None)
-    b = MemoryChannel(asyncio.Queue(maxsize), a)
-    a._peer = b
+    a, b = MemoryChannel(maxsize), MemoryChannel(maxsize)
+    a.connect(b)
     return a, b

@@ -17,8 +17,9 @@ from yarl import URL
 from voiceagent.errors import UpstreamError, UpstreamFailure, failure_for_status
 from voiceagent.settings import Settings
 from voiceagent.transport.channel import WebSocketChannel
-from voiceagent.transport.intercept import InterceptingClientWebSocketResponse
 
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+"""The largest Inworld event accepted (a long audio delta is well under a MiB)."""
 CLOSE_TIMEOUT_S = 1.0
 """How long closing waits for Inworld's close frame (the session must end within a second)."""
 
@@ -48,7 +49,7 @@ async def connect_realtime(
                 timeout=timeout,
                 autoping=True,
                 heartbeat=settings.heartbeat_seconds,
-                max_msg_size=InterceptingClientWebSocketResponse.max_msg_size,
+                max_msg_size=MAX_EVENT_BYTES,
             )
     except aiohttp.WSServerHandshakeError as exc:
         kind = failure_for_status(exc.status)

@@ -57,7 +57,7 @@ class InworldRouter:
         s = self._settings
         return stream_chat(
             self._http, s.inworld_router_url, s.inworld_api_key, request,
-            s.router_first_byte_timeout,
+            s.router_first_byte_timeout, s.router_reply_timeout,
         )  # fmt: skip
 
 

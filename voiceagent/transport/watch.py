@@ -1,7 +1,8 @@
 """Watching channels for a silent or stuck peer: one ticker per event loop for every call.
 
-`watch(channel, ...)` returns once it aborted the channel; a call cancels it when it ends.
-No timer per frame, nor per call: the ticker looks at every watched channel once a second.
+`watch(channel, ...)` returns once it aborted the channel (in the watching task, the call's
+own); a call cancels it when it ends. No timer per frame, nor per call: the ticker looks at
+every watched channel once a second and wakes the watch whose channel expired.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ class _Watched:
     idle_timeout: float | None
     send_timeout: float
     what: str
-    on_expired: Callable[[str], None] | None
-    expired: asyncio.Future[None]
+    expired: asyncio.Future[str]
 
     def expiry(self, now: float) -> str | None:
         """Why the channel must be aborted now (None: it may go on)."""
@@ -63,14 +63,7 @@ class _Ticker:
                 if reason is None or watched.expired.done():
                     continue
                 self.watched.discard(watched)
-                try:
-                    if watched.on_expired is not None:
-                        watched.on_expired(reason)
-                    watched.channel.abort(reason)
-                except Exception as exc:  # that call's failure, raised in its own watch()
-                    watched.expired.set_exception(exc)
-                else:
-                    watched.expired.set_result(None)
+                watched.expired.set_result(reason)
 
 
 _TICKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _Ticker]] = (
@@ -94,9 +87,12 @@ async def watch(
     loop = asyncio.get_running_loop()
     tickers = _TICKERS.setdefault(loop, {})
     ticker = tickers.get(step) or tickers.setdefault(step, _Ticker(step))
-    watched = _Watched(channel, idle_timeout, send_timeout, what, on_expired, loop.create_future())
+    watched = _Watched(channel, idle_timeout, send_timeout, what, loop.create_future())
     ticker.add(watched)
     try:
-        await watched.expired
+        reason = await watched.expired
     finally:
         ticker.watched.discard(watched)
+    if on_expired is not None:
+        on_expired(reason)
+    await channel.abort(reason)

@@ -20,6 +20,8 @@ from voiceagent.web.keys import SERVICES
 log = get_logger("voiceagent.web")
 CLIP_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 """What `ClipStore.open` hands out (URL-safe tokens); anything else is unknown at once."""
+NO_STORE = {"Cache-Control": "no-store"}
+"""A clip is one caller's audio: no cache (a CDN, a proxy) may keep it."""
 
 
 async def clip(request: web.Request) -> web.StreamResponse:
@@ -28,11 +30,11 @@ async def clip(request: web.Request) -> web.StreamResponse:
     store = services.clips
     clip_id = request.match_info["clip_id"].removesuffix(".wav")
     if CLIP_ID.fullmatch(clip_id) is None:
-        raise web.HTTPNotFound(text="unknown or expired clip")
+        raise web.HTTPNotFound(text="unknown or expired clip", headers=NO_STORE)
     if request.method == "GET" and services.settings.clip_stream_unknown_length:
         parts = store.stream(clip_id)
         if parts is not None:
-            response = web.StreamResponse(headers={"Content-Type": "audio/wav"})
+            response = web.StreamResponse(headers={"Content-Type": "audio/wav", **NO_STORE})
             await response.prepare(request)
             async for part in parts:
                 await response.write(part)
@@ -43,8 +45,8 @@ async def clip(request: web.Request) -> web.StreamResponse:
         body = await store.get(clip_id)
     except ClipNotFound:
         log.info("clip_not_found", clip_id=clip_id[:6])
-        raise web.HTTPNotFound(text="unknown or expired clip") from None
-    response = web.Response(body=body.data, content_type=body.content_type)
+        raise web.HTTPNotFound(text="unknown or expired clip", headers=NO_STORE) from None
+    response = web.Response(body=body.data, content_type=body.content_type, headers=NO_STORE)
     if request.method == "GET":
         await response.prepare(request)
         await response.write_eof()

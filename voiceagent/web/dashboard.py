@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
@@ -26,13 +28,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.config import ModeName
-from voiceagent.logging import get_logger
+from voiceagent.logging import clip, get_logger
 from voiceagent.report.command import parse_since
 from voiceagent.report.html import render_html
 from voiceagent.report.page import build_page, load_records
 from voiceagent.runtime import Services
-from voiceagent.store.schema import make_engine
+from voiceagent.store.records.schema import make_engine
 from voiceagent.web.keys import SERVICES
+from voiceagent.web.login_throttle import LoginThrottle
 
 log = get_logger("voiceagent.web")
 COOKIE = "voiceagent_dashboard"
@@ -40,6 +43,7 @@ SESSION_S = 12 * 3600
 REFRESH_S = 10
 REPORT_EVERY_S = 30.0
 DEFAULT_SINCE = "24h"
+MAX_SINCE_CHARS = 64
 _HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
             "Referrer-Policy": "no-referrer"}  # fmt: skip
 _LOGIN = """<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -89,6 +93,7 @@ class Dashboard:
 
 
 DASHBOARD = web.AppKey("dashboard", Dashboard)
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 
 
 def add_dashboard(app: web.Application) -> None:
@@ -100,6 +105,7 @@ def add_dashboard(app: web.Application) -> None:
         await dashboard.close()
 
     app.cleanup_ctx.append(lifetime)
+    app[LOGIN_THROTTLE] = LoginThrottle()
     app.router.add_get("/dashboard", dashboard_page, name="dashboard")
     app.router.add_get("/dashboard/data", dashboard_data, name="dashboard_data")
     app.router.add_post("/dashboard/login", dashboard_login)
@@ -127,13 +133,26 @@ async def dashboard_data(request: web.Request) -> web.Response:
 async def dashboard_login(request: web.Request) -> web.Response:
     """Check the typed token; on success set the session cookie and go to the dashboard."""
     token = _admin_token(request)
-    given = str((await request.post()).get("token", ""))
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        log.warning("dashboard_login_failed", remote=request.remote)
+    throttle, remote = request.app[LOGIN_THROTTLE], request.remote or "?"
+    wait_s = throttle.retry_after(remote)
+    if wait_s > 0:
+        log.warning("dashboard_login_throttled", remote=remote)
+        raise web.HTTPTooManyRequests(
+            text="too many failed sign-ins; try again later",
+            headers={**_HEADERS, "Retry-After": str(math.ceil(wait_s))},
+        )
+    try:
+        given = str((await request.post()).get("token", ""))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text="the sign-in form could not be read") from exc
+    if not hmac.compare_digest(_raw(given), token.encode()):
+        throttle.failed(remote)
+        log.warning("dashboard_login_failed", remote=remote)
         return web.Response(text=_LOGIN, status=401, content_type="text/html", headers=_HEADERS)
     response = web.Response(status=303, headers={**_HEADERS, "Location": "/dashboard"})
     expires = int(time.time()) + SESSION_S
-    secure = request.secure or request.headers.get("X-Forwarded-Proto") == "https"
+    # Secure whenever the public URL is https: a spoofable X-Forwarded-Proto decides nothing.
+    secure = request.app[SERVICES].settings.public_url.startswith("https://")
     response.set_cookie(COOKIE, f"{expires}.{_sign(token, expires)}", max_age=SESSION_S,
                         path="/dashboard", httponly=True, samesite="Strict",
                         secure=secure)  # fmt: skip
@@ -155,7 +174,7 @@ async def _data(request: web.Request, since: str) -> dict[str, Any]:
 
 async def live(services: Services) -> dict[str, Any]:
     """Active calls per mode on this instance, and the Realtime sessions in use."""
-    modes = {mode: services.calls.count(mode) for mode in get_args(ModeName)}
+    modes = {mode.value: services.calls.count(mode) for mode in ModeName}
     return {
         "active_calls": modes,
         "active_total": services.calls.count(),
@@ -177,7 +196,7 @@ async def realtime_sessions(services: Services) -> dict[str, Any]:
         except (TimeoutError, OSError):
             in_use = int(budget.last_in_use)
         return {"in_use": in_use, "limit": budget.cap, "source": "session budget, all instances"}
-    count = services.calls.count("realtime-passthrough")
+    count = sum(services.calls.count(name) for name in services.modes.holding_realtime_sessions())
     return {"in_use": count, "limit": None, "source": "active realtime calls on this instance"}
 
 
@@ -189,13 +208,24 @@ def _admin_token(request: web.Request) -> str:
 
 
 def _signed_in(request: web.Request, token: str) -> bool:
-    bearer = request.headers.get("Authorization", "").encode()
+    """The bearer or the cookie is right; any other bytes (non-ASCII, not UTF-8, a number no
+    clock reaches) simply do not match."""
+    bearer = _raw(request.headers.get("Authorization", ""))
     if hmac.compare_digest(bearer, f"Bearer {token}".encode()):
         return True
     expires, _, mac = request.cookies.get(COOKIE, "").partition(".")
-    if not expires.isdigit() or int(expires) < time.time():
+    if not _EXPIRY.fullmatch(expires) or int(expires) < time.time():
         return False
-    return hmac.compare_digest(mac.encode(), _sign(token, int(expires)).encode())
+    return hmac.compare_digest(_raw(mac), _sign(token, int(expires)).encode())
+
+
+_EXPIRY = re.compile(r"[0-9]{1,12}", re.ASCII)
+
+
+def _raw(text: str) -> bytes:
+    """A peer's text as bytes for a constant-time comparison: bytes that were not UTF-8 arrive
+    as surrogates and are kept as such (they can never equal a real token)."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _sign(token: str, expires: int) -> str:
@@ -204,10 +234,12 @@ def _sign(token: str, expires: int) -> str:
 
 def _since(request: web.Request) -> str:
     since = request.query.get("since", DEFAULT_SINCE)
+    if len(since) > MAX_SINCE_CHARS:
+        raise web.HTTPBadRequest(text=f"since: at most {MAX_SINCE_CHARS} characters")
     try:
         parse_since(since)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from exc
+    except (ValueError, OverflowError) as exc:
+        raise web.HTTPBadRequest(text=clip(exc, 200)) from exc
     return since
 
 

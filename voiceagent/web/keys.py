@@ -7,8 +7,9 @@ from aiohttp import web
 from voiceagent.outbound.service import Outbound
 from voiceagent.protocols.signature import SignatureVerifier
 from voiceagent.runtime import Services
+from voiceagent.store.records.sink import RecordingSink
 
 SERVICES = web.AppKey("services", Services)
 VERIFIER = web.AppKey("verifier", SignatureVerifier)
 OUTBOUND = web.AppKey("outbound", Outbound)
-RECORDS = "records"  # Services.extras: the app's RecordingSink, or None without a database
+RECORDER = web.AppKey("recorder", RecordingSink)  # set only when DATABASE_URL is set

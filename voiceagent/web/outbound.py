@@ -26,9 +26,8 @@ from voiceagent.outbound.legs import (
 )
 from voiceagent.outbound.service import make_outbound
 from voiceagent.protocols.signature import is_call_sid
-from voiceagent.store.outbound_state import OutboundCall
-from voiceagent.store.records import RecordingSink
-from voiceagent.web.keys import OUTBOUND, RECORDS, SERVICES
+from voiceagent.store.live.outbound_state import OutboundCall
+from voiceagent.web.keys import OUTBOUND, RECORDER, SERVICES
 from voiceagent.web.twilio_http import signed_form
 
 log = get_logger("voiceagent.outbound")
@@ -73,7 +72,7 @@ def _error(status: int, kind: str, message: str, **headers: str) -> web.Response
 
 
 async def _dial_request(request: web.Request) -> DialRequest:
-    raw = await request.content.read(MAX_BODY + 1)
+    raw = await request.read()  # bounded by the app's client_max_size, read in time
     if len(raw) > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(raw))
     try:
@@ -160,8 +159,8 @@ async def call_status(request: web.Request) -> web.Response:
 
 def _record(app: web.Application, call: OutboundCall) -> None:
     """The outcome's `outbound_calls` row, through the app's records writer (if any)."""
-    recorder = app[SERVICES].extras.get(RECORDS)
-    if not isinstance(recorder, RecordingSink):
+    recorder = app.get(RECORDER)
+    if recorder is None:
         return
     plan = app[SERVICES].config.current.plan_for(call.number, call.call_sid)
     dialled = datetime.fromtimestamp(call.created_at, UTC) if call.created_at else None

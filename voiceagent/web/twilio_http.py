@@ -14,7 +14,6 @@ from aiohttp import web
 from voiceagent.config import E164, CallPlan
 from voiceagent.logging import clip, get_logger, mask_number
 from voiceagent.metrics import RefusalReason
-from voiceagent.modes import MODES
 from voiceagent.outbound.legs import is_outbound, our_number
 from voiceagent.protocols import twiml
 from voiceagent.protocols.signature import is_call_sid
@@ -24,7 +23,6 @@ from voiceagent.web.outbound_voice import outbound_leg
 
 log = get_logger("voiceagent.web")
 
-REALTIME = "realtime-passthrough"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 FORM_VALUE_CHARS = 1024
 
@@ -101,10 +99,16 @@ async def _within_budget(
     instances (released when its stream ends, or expiring if it never opens). At the cap the
     number's overflow policy applies at once, with no failed attempt: its `fallback_mode`
     takes the call, a busy message, or 503 for Twilio's fallback URL."""
-    if plan.mode != REALTIME or await services.budget.acquire(call_sid):
+    modes = services.modes
+    if not modes[plan.mode].holds_realtime_session or await services.budget.acquire(call_sid):
         return plan
     overflow = plan.overflow
-    fallback = plan.fallback_mode if plan.fallback_mode != REALTIME else None
+    fallback_mode = modes.get(plan.fallback_mode)
+    fallback = (
+        plan.fallback_mode
+        if fallback_mode is not None and not fallback_mode.holds_realtime_session
+        else None
+    )
     result: CallPlan | web.Response
     if overflow.policy == "fallback_mode" and fallback is not None:
         action, result = "fallback_mode", plan.model_copy(update={"mode": fallback})
@@ -149,7 +153,7 @@ async def voice(request: web.Request) -> web.Response:
     if isinstance(admitted, web.Response):
         return admitted
     plan = admitted
-    mode = MODES[plan.mode]
+    mode = services.modes[plan.mode]
     await services.remember_plan(call_sid, plan)  # the call keeps this plan across reloads
     log.info(
         "call_answered", call_sid=call_sid, number=number, mode=plan.mode, arm=plan.arm,
@@ -165,7 +169,7 @@ async def voice_action(request: web.Request) -> web.Response:
     if is_outbound(form):  # the modes find a call's plan by the number it is for: ours
         form = {**form, "To": our_number(form)}
     query = {k[:FORM_VALUE_CHARS]: v[:FORM_VALUE_CHARS] for k, v in request.query.items()}
-    mode = MODES.get(query.get("mode", ""))
+    mode = request.app[SERVICES].modes.get(query.get("mode", ""))
     if mode is None:
         log.warning("action_unknown_mode", mode=clip(query.get("mode", "")))
         return _xml(twiml.empty())

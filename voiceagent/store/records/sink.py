@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.record_writer import RecordStats, RecordWriter
-from voiceagent.store.rows import Record, call_row, end_values, turn_row
-from voiceagent.store.schema import make_engine, private_engine
+from voiceagent.store.records.rows import Record, call_row, end_values, turn_row
+from voiceagent.store.records.schema import make_engine, private_engine
+from voiceagent.store.records.writer import RecordStats, RecordWriter
 
 __all__ = ["RecordStats", "RecordingSink", "call_row", "end_values", "turn_row"]
 

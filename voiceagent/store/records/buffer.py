@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from voiceagent.logging import clip, get_logger
-from voiceagent.store.rows import Record
+from voiceagent.store.records.rows import Record
 
 log = get_logger("voiceagent.store")
 
@@ -46,7 +46,10 @@ class RecordStats:
 class RecordBuffer:
     """A bounded buffer of records with the counters of what became of them."""
 
-    def __init__(self, *, max_buffer: int = 10_000, batch_size: int = 200) -> None:
+    def __init__(
+        self, *, max_buffer: int = 10_000, batch_size: int = 200,
+        wake: threading.Event | None = None,
+    ) -> None:  # fmt: skip
         self.stats = RecordStats()
         self._buffer: queue.Queue[Record] = queue.Queue(maxsize=max_buffer)
         self._batch_size = batch_size
@@ -56,7 +59,7 @@ class RecordBuffer:
         self._lock = threading.Lock()
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set by `drained()` and stopping: look now
+        self._wake = wake or threading.Event()  # set by `drained()` and stopping: look now
         self._deadline = float("inf")
 
     @property
@@ -90,8 +93,14 @@ class RecordBuffer:
         self._wake.set()
         await done
 
+    def finish(self) -> None:
+        """Take no more waits: the writer drains what is left at once, then `next_batch`
+        returns None."""
+        self._stop.set()
+        self._wake.set()
+
     # The writer thread's side.
-    def _next_batch(self) -> list[Record] | None:
+    def next_batch(self) -> list[Record] | None:
         """The next batch; None once stopping with nothing left.
 
         The writer looks every LINGER_S instead of being woken by each record: a record waits
@@ -121,7 +130,7 @@ class RecordBuffer:
                 break
         return taken
 
-    def _settle(self, count: int, *, written: int = 0) -> None:
+    def settle(self, count: int, *, written: int = 0) -> None:
         """Count records as done (written, rejected or lost) and wake `drained()` waiters."""
         self.stats.written += written
         with self._lock:
@@ -135,7 +144,7 @@ class RecordBuffer:
     def _lose(self, records: list[Record]) -> None:
         if records:
             self.stats.lost += len(records)
-            self._settle(len(records))
+            self.settle(len(records))
             log.error("records_lost", records=len(records), lost=self.stats.lost)
 
     def _report_overflow(self) -> None:

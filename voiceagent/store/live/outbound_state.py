@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from voiceagent.logging import get_logger
-from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend, text
-from voiceagent.store.ttl_book import TtlBook
+from voiceagent.store.live.redis_backend import DOWN, KEY_PREFIX, RedisBackend, text
+from voiceagent.store.live.ttl_book import TtlBook
 
 log = get_logger("voiceagent.store")
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voiceagent.settings import Settings
-from voiceagent.store.call_state import CallStateStore, MemoryCallState, RedisCallState
-from voiceagent.store.clips import ClipStore, make_clip_store
-from voiceagent.store.records import RecordingSink
-from voiceagent.store.session_budget import (
+from voiceagent.store.live.call_state import CallStateStore, MemoryCallState, RedisCallState
+from voiceagent.store.live.clips import ClipStore, make_clip_store
+from voiceagent.store.live.realtime_budget import (
     DEFAULT_BUDGET,
     DEFAULT_LEASE_S,
-    MemorySessionBudget,
-    RedisSessionBudget,
-    SessionBudget,
+    MemoryRealtimeBudget,
+    RealtimeBudget,
+    RedisRealtimeBudget,
 )
-from voiceagent.store.shared import BackendHealth, RedisBackend
+from voiceagent.store.live.redis_backend import BackendHealth, RedisBackend
+from voiceagent.store.records.sink import RecordingSink
 
 DEFAULT_RECORDS_BUFFER = 10_000
 
@@ -32,7 +32,7 @@ class SharedStores:
 
     call_state: CallStateStore
     clips: ClipStore
-    budget: SessionBudget
+    budget: RealtimeBudget
     backend: RedisBackend | None = None
 
     @property
@@ -70,12 +70,12 @@ def make_shared_stores(settings: Settings) -> SharedStores:
     cap, lease_s = budget_settings(settings)
     if not settings.redis_url:
         return SharedStores(
-            MemoryCallState(), make_clip_store(settings), MemorySessionBudget(cap, lease_s)
+            MemoryCallState(), make_clip_store(settings), MemoryRealtimeBudget(cap, lease_s)
         )
     backend = RedisBackend.from_url(settings.redis_url)
     return SharedStores(
         call_state=RedisCallState(backend),
         clips=make_clip_store(settings, backend),
-        budget=RedisSessionBudget(backend, cap, lease_s),
+        budget=RedisRealtimeBudget(backend, cap, lease_s),
         backend=backend,
     )

@@ -1,14 +1,16 @@
 """The records writer: its own thread and event loop, so the serving loop never waits on it.
 
 The serving loop only appends to a bounded buffer (`put`, never blocks); the writer thread
-commits batches in order, one transaction each. After a failed write it asks the database
-(`SELECT 1`) whose fault it was:
+commits batches in order, one transaction each. After a failed write the error's code says
+whose fault it was (store/records/faults.py; only an error that names no code is settled by
+asking the database `SELECT 1`, which a full disk or a read-only database still answers):
 
-- it answers: a row is bad. The batch is written again row by row; a row still refused is
-  logged once (`record_rejected`, never its values) and skipped, every other row is kept;
-- it does not (unreachable at start, lost mid-run, stalled): the batch is retried with backoff
-  while new records wait in the buffer; the outage is logged when it starts and when it ends.
-  A full buffer drops new records, counted and logged.
+- the rows' (the database refused their content): the batch is written again row by row; a
+  row still refused is logged once (`record_rejected`, never its values) and skipped, every
+  other row is kept;
+- the database's (unreachable at start, lost mid-run, stalled, disk full, read-only, busy):
+  the batch is retried with backoff while new records wait in the buffer; the outage is
+  logged when it starts and when it ends. A full buffer drops new records, counted and logged.
 
 At shutdown the writer flushes within a deadline; what it could not write is counted as lost
 and logged. The buffer and its counters (`RecordStats`, which the metrics read):
@@ -27,9 +29,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.logging import clip, get_logger
-from voiceagent.store.record_buffer import RecordBuffer, RecordStats
-from voiceagent.store.rows import Record, error_code, fitted, write
-from voiceagent.store.schema import migrate
+from voiceagent.store.records.buffer import RecordBuffer, RecordStats
+from voiceagent.store.records.faults import Fault, classify
+from voiceagent.store.records.rows import Record, error_code, fitted, write
+from voiceagent.store.records.schema import migrate
 
 __all__ = ["RecordStats", "RecordWriter"]
 log = get_logger("voiceagent.store")
@@ -72,8 +75,7 @@ class RecordWriter(RecordBuffer):
             self._lose(self._drain_buffer())
             return
         self._deadline = time.monotonic() + flush_timeout
-        self._stop.set()
-        self._wake.set()
+        self.finish()
         bound = flush_timeout + PROBE_TIMEOUT_S + WRITE_TIMEOUT_S
         await asyncio.to_thread(self._thread.join, bound)
         if self._thread.is_alive():  # a write hung past every timeout: leave the daemon thread
@@ -87,7 +89,7 @@ class RecordWriter(RecordBuffer):
             engine = self._make_engine()
             try:
                 runner.run(self._prepare(engine))
-                while (batch := self._next_batch()) is not None:
+                while (batch := self.next_batch()) is not None:
                     if self._gave_up():
                         self._lose(batch)
                         continue
@@ -104,7 +106,7 @@ class RecordWriter(RecordBuffer):
             try:
                 await migrate(engine)
             except Exception as exc:  # the database is the boundary: keep the writer alive
-                if await self._answers(engine, exc):
+                if await self._rows_fault(engine, exc):
                     log.error("records_migration_failed", error=type(exc).__name__,
                               sqlstate=error_code(exc))  # fmt: skip
                     break
@@ -124,7 +126,7 @@ class RecordWriter(RecordBuffer):
                 async with asyncio.timeout(WRITE_TIMEOUT_S), engine.begin() as conn:
                     await write(conn, records)
             except Exception as exc:  # the database is the boundary: keep the writer alive
-                if await self._answers(engine, exc):
+                if await self._rows_fault(engine, exc):
                     records = await self._write_rows(engine, records)
                 elif not self._wait_out(exc, attempt, pending=len(records)):
                     self._lose(records)
@@ -132,7 +134,7 @@ class RecordWriter(RecordBuffer):
                 attempt += 1
             else:
                 self._back_up()
-                self._settle(len(records), written=len(records))
+                self.settle(len(records), written=len(records))
                 return
 
     async def _write_rows(self, engine: AsyncEngine, records: list[Record]) -> list[Record]:
@@ -143,24 +145,30 @@ class RecordWriter(RecordBuffer):
                 async with asyncio.timeout(WRITE_TIMEOUT_S), engine.begin() as conn:
                     await write(conn, [record])
             except Exception as exc:  # the database is the boundary: keep the writer alive
-                if not await self._answers(engine, exc):
+                if not await self._rows_fault(engine, exc):
                     return records[index:]
                 self.stats.rejected += 1
-                self._settle(1)
+                self.settle(1)
                 log.error(
                     "record_rejected", op=record.op, call_sid=clip(record.call_sid),
                     error=type(exc).__name__, sqlstate=error_code(exc),
                     rejected=self.stats.rejected,
                 )  # fmt: skip
             else:
-                self._settle(1, written=1)
+                self.settle(1, written=1)
         return []
 
-    async def _answers(self, engine: AsyncEngine, exc: BaseException | None = None) -> bool:
-        """Whether the database answers `SELECT 1` (so a failed write was the rows' fault);
-        a write that timed out counts as the database not answering."""
-        if isinstance(exc, TimeoutError):
-            return False
+    async def _rows_fault(self, engine: AsyncEngine, exc: BaseException) -> bool:
+        """Whether a failed write was the rows' fault (False: the database's, an outage)."""
+        fault = classify(exc)
+        if fault is None:  # the error names no code: the rows' fault if the database answers
+            return await self._answers(engine)
+        if fault is Fault.ROW:
+            self._back_up()
+        return fault is Fault.ROW
+
+    async def _answers(self, engine: AsyncEngine) -> bool:
+        """Whether the database answers `SELECT 1`."""
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_S), engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))

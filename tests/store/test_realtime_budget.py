@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from voiceagent.store.session_budget import MemorySessionBudget, RedisSessionBudget, hold
-from voiceagent.store.shared import RedisBackend
+from voiceagent.store.live.realtime_budget import MemoryRealtimeBudget, RedisRealtimeBudget, hold
+from voiceagent.store.live.redis_backend import RedisBackend
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 
@@ -19,8 +19,8 @@ class Clock:
         return self.now
 
 
-def _budget(url: str, key: str, cap: int = 3, lease_s: float = 60.0) -> RedisSessionBudget:
-    return RedisSessionBudget(RedisBackend.from_url(url), cap, lease_s, key=key, owns=True)
+def _budget(url: str, key: str, cap: int = 3, lease_s: float = 60.0) -> RedisRealtimeBudget:
+    return RedisRealtimeBudget(RedisBackend.from_url(url), cap, lease_s, key=key, owns=True)
 
 
 async def test_the_cap_holds_across_two_instances(redis_url: str) -> None:
@@ -74,7 +74,7 @@ async def test_renewed_lease_outlives_its_lease_time(redis_url: str) -> None:
 async def test_memory_budget_caps_expires_and_releases() -> None:
     """One instance's budget grants up to its cap; leases expire or are released."""
     clock = Clock()
-    budget = MemorySessionBudget(cap=2, lease_s=10, clock=clock)
+    budget = MemoryRealtimeBudget(cap=2, lease_s=10, clock=clock)
     assert [await budget.acquire(f"CA{i}") for i in range(3)] == [True, True, False]
     await budget.release("CA0")
     assert await budget.acquire("CA2")

@@ -16,7 +16,7 @@ from voiceagent.audio import parse_wav
 from voiceagent.errors import ClipNotFound
 from voiceagent.protocols.signature import compute_signature
 from voiceagent.sim.script import Drop, Listen, Say, SendRaw
-from voiceagent.store.clips import RedisClipStore
+from voiceagent.store.live.clips import RedisClipStore
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HANDOFF = {"type": "dial", "number": "+18005550199", "message": "Connecting you."}

@@ -20,7 +20,6 @@ import orjson
 
 from voiceagent.errors import ProtocolError
 from voiceagent.protocols import conversation_relay as cr
-from voiceagent.sim.arrival import arrival
 from voiceagent.sim.relay_playback import Player, RelayCallRecord, TurnRecord
 from voiceagent.sim.script import Drop, Listen, Pause, PressKey, Say, Script, SendRaw
 
@@ -60,12 +59,12 @@ class RelaySession:
         async for msg in self.ws:
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 break
-            await self.on_message(msg.data, arrival(self.ws, time.monotonic()))
+            await self.on_message(msg.data, time.monotonic())
         self.record.close_code = self.ws.close_code
         self.ended.set()
 
     async def on_message(self, raw: str, now: float) -> None:
-        """One message from the server, read at `now` (`sim.arrival`)."""
+        """One message from the server, read at `now`."""
         self.last_message = now
         try:
             message = cr.parse_outbound(raw)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.schema import COUNTERS, calls, outbound_calls, turns
+from voiceagent.store.records.schema import COUNTERS, calls, outbound_calls, turns
 
 Op = Literal["start", "turn", "end", "outbound"]
 _INT32 = 2**31 - 1

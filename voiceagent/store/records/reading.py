@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.session.call import CallSession
-from voiceagent.store.schema import FIGURES, calls, turns
+from voiceagent.store.records.schema import FIGURES, calls, turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ async def load_rows(
             for r in await conn.execute(call_query)
         ]
         turn_rows = [
-            TurnRow(r.call_sid, r.kind, {f: r._mapping[f] for f in FIGURES}, r.mode)
+            TurnRow(r.call_sid, r.kind, {f: getattr(r, f) for f in FIGURES}, r.mode)
             for r in await conn.execute(turn_query)
         ]
     return call_rows, turn_rows

@@ -28,8 +28,8 @@ from redis.asyncio import Redis
 from voiceagent.config import CallPlan
 from voiceagent.logging import get_logger
 from voiceagent.session.call import EndReason
-from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend, text
-from voiceagent.store.ttl_book import TtlBook
+from voiceagent.store.live.redis_backend import DOWN, KEY_PREFIX, RedisBackend, text
+from voiceagent.store.live.ttl_book import TtlBook
 
 log = get_logger("voiceagent.store")
 

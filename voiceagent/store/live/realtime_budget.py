@@ -5,8 +5,8 @@ CallSid that expires unless renewed, so an instance that dies (SIGKILL, lost hos
 slots within one lease time and nothing leaks. `/voice` acquires (a realtime number at the cap
 goes to its fallback instead), the call renews while it runs (`hold()`), and releases at its end.
 
-- `MemorySessionBudget`: one instance.
-- `RedisSessionBudget`: a sorted set (member = CallSid, score = expiry in Redis server
+- `MemoryRealtimeBudget`: one instance.
+- `RedisRealtimeBudget`: a sorted set (member = CallSid, score = expiry in Redis server
   milliseconds, so instance clocks do not matter); each operation is one Lua script that first
   drops expired leases. While Redis is down it falls back to its own memory budget with the
   same cap (the cap then holds per instance only; logged and counted by `BackendHealth`).
@@ -19,13 +19,13 @@ import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from voiceagent.store.shared import DOWN, KEY_PREFIX, RedisBackend
+from voiceagent.store.live.redis_backend import DOWN, KEY_PREFIX, RedisBackend
 
 DEFAULT_BUDGET: Final = 20
 DEFAULT_LEASE_S: Final = 60.0
 
 
-class SessionBudget(Protocol):
+class RealtimeBudget(Protocol):
     """Shared leases on Inworld Realtime sessions."""
 
     cap: int
@@ -53,7 +53,7 @@ class SessionBudget(Protocol):
     async def close(self) -> None: ...
 
 
-async def hold(budget: SessionBudget, call_sid: str) -> None:
+async def hold(budget: RealtimeBudget, call_sid: str) -> None:
     """Renew the call's lease every third of the lease time until cancelled (run it beside
     the call); returns if the lease was lost and the budget is full (after a long stall)."""
     while True:
@@ -62,7 +62,7 @@ async def hold(budget: SessionBudget, call_sid: str) -> None:
             return
 
 
-class MemorySessionBudget:
+class MemoryRealtimeBudget:
     """Leases in this process: call_sid → expiry."""
 
     def __init__(
@@ -139,7 +139,7 @@ return {ok, redis.call('ZCARD', KEYS[1])}
 """
 
 
-class RedisSessionBudget:
+class RedisRealtimeBudget:
     """Leases in a Redis sorted set shared by every instance; local memory while Redis is down."""
 
     def __init__(
@@ -158,7 +158,7 @@ class RedisSessionBudget:
         self._key = key
         self._owns = owns
         self._script = backend.redis.register_script(_LEASE_SCRIPT)
-        self._local = MemorySessionBudget(cap, lease_s)
+        self._local = MemoryRealtimeBudget(cap, lease_s)
 
     async def _run(self, op: str, call_sid: str = "") -> bool | None:
         """The script's verdict, or None if Redis is down."""

@@ -25,8 +25,8 @@ from redis.asyncio import Redis
 from voiceagent.errors import ClipNotFound
 from voiceagent.logging import get_logger
 from voiceagent.settings import Settings
-from voiceagent.store.clips_memory import OPEN_CLIP_WAIT_S, ClipBody, MemoryClipStore
-from voiceagent.store.shared import DOWN, KEY_PREFIX, SHARED_ERRORS, RedisBackend, text
+from voiceagent.store.live.clips_memory import OPEN_CLIP_WAIT_S, ClipBody, MemoryClipStore
+from voiceagent.store.live.redis_backend import DOWN, KEY_PREFIX, SHARED_ERRORS, RedisBackend, text
 
 __all__ = [
     "OPEN_CLIP_WAIT_S",

@@ -1,7 +1,7 @@
 """Call and turn records: the tables, the async engine, and migrations run at start.
 
 SQLite (a file, zero set-up) by default; PostgreSQL when `DATABASE_URL` names one. The schema
-is owned by the alembic migrations in `store/migrations/`; `migrate()` runs `upgrade head`
+is owned by the alembic migrations in `store/records/migrations/`; `migrate()` runs `upgrade head`
 programmatically, so deploying needs no manual step.
 """
 
