@@ -25,9 +25,6 @@ queued until a test moves it with ``set_status`` / ``end_call``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -43,6 +40,8 @@ from voiceagent.sim.fake_twilio_resources import (
     FakeNumber,
     FakeRecording,
     RestError,
+    RestRequest,
+    basic_user,
     not_found,
     now,
     page,
@@ -64,20 +63,6 @@ class CallPlayer(Protocol):
 
 
 PARAMS = web.RequestKey("params", dict[str, list[str]])
-
-
-@dataclass(frozen=True, slots=True)
-class RestRequest:
-    """One request as the fake received it (form or query params, and who authenticated)."""
-
-    method: str
-    path: str
-    params: dict[str, list[str]]
-    username: str
-    at: float  # the event loop's clock when it arrived
-
-    def param(self, name: str) -> str:
-        return (self.params.get(name) or [""])[0]
 
 
 @dataclass
@@ -220,17 +205,8 @@ class FakeTwilioRest:
             return web.json_response(err.body(), status=err.status, headers=headers)
 
     def _authenticate(self, request: web.Request) -> str | None:
-        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            user, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        expected = self.auth_token if user == self.account_sid else self.api_keys.get(user)
-        if expected is None or not hmac.compare_digest(secret.encode(), expected.encode()):
-            return None
-        return user
+        header = request.headers.get("Authorization", "")
+        return basic_user(header, self.account_sid, self.auth_token, self.api_keys)
 
     def _params(self, request: web.Request) -> dict[str, list[str]]:
         params: dict[str, list[str]] = request.get(PARAMS, {})
