@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,31 @@ async def test_the_cli_follows_one_call_to_its_end(start_rig: StartRig, tmp_path
         assert lines[0].startswith("CA") and lines[0] in out.twilio.calls
         assert any("answered by human" in line for line in lines)
         assert lines[-1].startswith("outcome: completed")
+
+
+async def test_ctrl_c_stops_dialling_and_lets_calls_finish(
+    start_rig: StartRig, tmp_path: Path
+) -> None:
+    """SIGINT to `voiceagent call --csv` stops dialling: the calls in progress end and are
+    written, the rest are not dialled, and the process exits 0 with the summary."""
+    people = tmp_path / "people.csv"
+    people.write_text("to\n" + "".join(f"{NOBODY}\n" for _ in range(8)))
+    out_file = tmp_path / "results.csv"
+    config: Any = outbound_config(tmp_path)
+    async with running_outbound(start_rig, CALLEES, config=config) as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "voiceagent", "call", "--from", OUT_RT, "--csv", str(people),
+            "--rate", "4/s", "--max-concurrent", "2", "-o", str(out_file),
+            "--url", out.rig.base_url, "--token", ADMIN,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+        )  # fmt: skip
+        await out.twilio.callbacks.wait_for(lambda _: len(out.twilio.calls) >= 2, within=30)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0, stderr.decode()
+        dialled = len(out.twilio.calls)
+        rows = results(out_file)
+        assert 2 <= dialled < 8 and len(rows) == dialled
+        assert {r["status"] for r in rows} == {"no-answer"}
+        assert "stopping: letting calls finish" in stderr.decode()
+        assert f"{dialled} calls (no-answer {dialled})" in stdout.decode()
