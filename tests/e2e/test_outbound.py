@@ -288,3 +288,20 @@ async def test_max_concurrent_holds_the_next_dial_until_a_call_ends(
         creates = [r.at for r in out.twilio.received if r.path.endswith("/Calls.json")]
         assert first.status == "no-answer" or first.end_time is not None
         assert creates[1] - creates[0] >= 0.5  # the first one rang out (no_answer_s)
+
+
+async def test_callbacks_need_twilios_signature(start_rig: StartRig, config: Any) -> None:
+    """Unsigned status and AMD callbacks are refused with 403 and change nothing; a signed one
+    about an unknown call is accepted and ignored."""
+    async with running_outbound(start_rig, CALLEES, config=config) as out:
+        _, body = await out.dial(OUT_HANGUP, NOBODY)
+        sid = body["call_sid"]
+        await out.callees.wait(sid)
+        forged = {"CallSid": sid, "CallStatus": "completed", "AnsweredBy": "human"}
+        for path in ("/call-status", "/call-status/amd"):
+            status, _ = await out.rig.post_signed(path, forged, sign=False)
+            assert status == 403
+        shared = await out.rig.app[OUTBOUND].store.get(sid)
+        assert shared is not None and shared.status == "no-answer" and shared.answered_by is None
+        other = {"CallSid": "CA" + "1" * 32, "CallStatus": "completed"}
+        assert (await out.rig.post_signed("/call-status", other))[0] == 204

@@ -100,3 +100,17 @@ async def test_ctrl_c_stops_dialling_and_lets_calls_finish(
         assert {r["status"] for r in rows} == {"no-answer"}
         assert "stopping: letting calls finish" in stderr.decode()
         assert f"{dialled} calls (no-answer {dialled})" in stdout.decode()
+
+
+async def test_the_cli_names_a_refusal(start_rig: StartRig, tmp_path: Path) -> None:
+    """A call to a do-not-call number: `voiceagent call` says why on stderr and exits 1."""
+    config: Any = outbound_config(tmp_path)
+    async with running_outbound(start_rig, CALLEES, config=config) as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "voiceagent", "call", "--from", OUT_RT, "--to", BLOCKED,
+            "--url", out.rig.base_url, "--token", ADMIN,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+        )  # fmt: skip
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 1 and stdout == b""
+        assert "refused (do_not_call): 'to' is on a do-not-call list" in stderr.decode()
