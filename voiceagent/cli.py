@@ -1,4 +1,4 @@
-"""Command line: `voiceagent serve | check-config | simulate | report | reload | call`."""
+"""Command line: `voiceagent serve | check-config | simulate | report | reload | twilio | call`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from voiceagent import __version__
 from voiceagent.config import Config, load_config
 from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
@@ -15,6 +16,7 @@ from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
+from voiceagent.twilio_numbers import add_parser as add_twilio
 
 
 def _config_table(config: Config) -> list[dict[str, str]]:
@@ -86,6 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voiceagent", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"voiceagent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="serve Twilio calls (settings from env / .env)")
     p.add_argument("--port", type=int, default=None)
@@ -97,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate(sub)
     add_report(sub)
     add_reload(sub)
+    add_twilio(sub)
     add_call(sub)
     return parser
 

@@ -1,4 +1,5 @@
-"""The fake Inworld Realtime server behaves as the reference says (inworld.md API 1)."""
+"""The fake Inworld Realtime server behaves as the reference says (docs/protocols.md, Inworld
+§1)."""
 
 from __future__ import annotations
 

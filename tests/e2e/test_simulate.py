@@ -7,18 +7,19 @@ import sys
 
 
 def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None:
-    """The rehearsal runs offline, serves calls in both modes and ends with the A/B report."""
+    """The rehearsal runs offline, calls each of the sample's numbers and arms (9, the two
+    outbound numbers included) in both modes and ends with the A/B report."""
     proc = subprocess.run(
-        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "4", "--no-tools",
-         "--no-outbound"],
+        [sys.executable, "-m", "voiceagent", "simulate", "--calls", "9", "--no-tools",
+         "--no-outbound", "--transcripts"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     assert "media-streams" in out and "conversation-relay" in out
     assert "agent: Hello! Thanks for calling Acme." in out
-    assert "voiceagent report: 4 calls" in out
-    assert "calls finished: 4/4" in proc.stderr
+    assert "voiceagent report: 9 calls" in out
+    assert "calls finished: 9/9" in proc.stderr
 
 
 def test_simulate_places_a_person_a_voicemail_and_a_no_answer() -> None:

@@ -278,8 +278,8 @@ def test_simulate_with_tools_shows_each_scenario_in_both_modes() -> None:
     for protocol in ("media-streams", "conversation-relay"):
         lines = [line for line in out.split("\n\n") if protocol in line]
         notes = " | ".join(lines)
-        assert "tool answer: tools get_weather; the caller hung up" in notes
-        assert "transferred: tools transfer_call; transferred to front_desk" in notes
+        assert "tool get_weather: tools get_weather; the caller hung up" in notes
+        assert "transfer to front_desk: tools transfer_call; transferred to front_desk" in notes
         assert "agent ends: tools end_call; the agent ended the call" in notes
     assert out.count("It's light rain and 14 degrees in Paris.") == 2
     assert "voiceagent report: 6 calls" in out

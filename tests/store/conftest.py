@@ -15,6 +15,7 @@ from voiceagent.store.records.schema import make_engine
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+HOW = "start it (README, 'PostgreSQL and Redis for the full test suite') or set TEST_*_URL"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ async def _postgres_schema() -> str:
     except Exception as exc:
         if not _unreachable(exc):
             raise  # a server answered: a refused role or a bad database is a failure
-        pytest.skip(f"no PostgreSQL server answers at {PG_URL}: {exc!r}")
+        pytest.skip(f"no PostgreSQL server answers at {PG_URL} ({type(exc).__name__}): {HOW}")
     finally:
         await admin.dispose()
     return schema
@@ -86,7 +87,7 @@ async def redis_url() -> AsyncIterator[str]:
     try:
         await client.ping()
     except (OSError, RedisError) as exc:
-        pytest.skip(f"no Redis server answers at {REDIS_URL}: {exc!r}")
+        pytest.skip(f"no Redis server answers at {REDIS_URL} ({type(exc).__name__}): {HOW}")
     finally:
         await client.aclose()
     yield REDIS_URL

@@ -1,4 +1,5 @@
-"""X-Twilio-Signature: the twilio.md §3.6 test vectors and the verifier's URL rebuilding."""
+"""X-Twilio-Signature: the docs/protocols.md, Twilio §3.6 test vectors and the verifier's URL
+rebuilding."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The fake Inworld Realtime calls scripted tools as inworld.md §1.6 shows, and replies once
-per function_call_output whether it starts the follow-up itself (today) or waits for
+"""The fake Inworld Realtime calls scripted tools as docs/protocols.md, Inworld §1.6 shows, and
+replies once per function_call_output whether it starts the follow-up itself (today) or waits for
 response.create (older servers)."""
 
 from __future__ import annotations

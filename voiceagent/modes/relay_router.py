@@ -153,9 +153,9 @@ class RelayRouter:
 
 
 def relay_attributes(relay: RelayKnobs, welcome_greeting: str | None) -> dict[str, str | bool]:
-    """Every ConversationRelay attribute, explicit (twilio.md §2.1): Twilio changed several
-    defaults in 2025 and they depend on the account's age. The ConversationRelay voice is named
-    only when it speaks (`voice_source: twilio`); `welcome_greeting` when Twilio greets."""
+    """Every ConversationRelay attribute, explicit (docs/protocols.md, Twilio §2.1): Twilio changed
+    several defaults in 2025 and they depend on the account's age. The ConversationRelay voice is
+    named only when it speaks (`voice_source: twilio`); `welcome_greeting` when Twilio greets."""
     attributes: dict[str, str | bool] = {
         "language": relay.language,
         "transcription_provider": relay.transcription_provider,

@@ -1,4 +1,5 @@
-"""Twilio ConversationRelay codec (``<Connect><ConversationRelay>``), see twilio.md §2.2-2.3.
+"""Twilio ConversationRelay codec (``<Connect><ConversationRelay>``), see docs/protocols.md, Twilio
+§2.2-2.3.
 
 Text in, text out: Twilio does STT and TTS, messages are discriminated on ``type``.
 Inbound messages (Twilio → server) are parsed leniently, since Twilio adds keys over time and

@@ -1,4 +1,4 @@
-"""Inworld Realtime codec (OpenAI Realtime GA shapes, extended), see inworld.md API 1.
+"""Inworld Realtime codec (OpenAI Realtime GA shapes, extended), see docs/protocols.md, Inworld §1.
 
 The one module to import: it holds the client events and re-exports the session shapes
 (``inworld_realtime_shapes``) and the server events (``inworld_server_events``), so

@@ -1,4 +1,5 @@
-"""Inworld Realtime session shapes shared by both directions, see inworld.md §1.3-1.5.
+"""Inworld Realtime session shapes shared by both directions, see docs/protocols.md, Inworld
+§1.3-1.5.
 
 The ``session`` body of ``session.update`` / ``session.created``, audio formats in both
 documented forms, conversation items and content parts, response and error details, and the

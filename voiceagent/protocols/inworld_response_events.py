@@ -1,4 +1,4 @@
-"""Inworld Realtime response events (server → client), see inworld.md §1.5-1.6.
+"""Inworld Realtime response events (server → client), see docs/protocols.md, Inworld §1.5-1.6.
 
 The ``response.*`` family: a response's lifecycle (created, output items, done), its content
 parts, audio / transcript / text deltas, function call arguments and backchannel audio. Beta

@@ -1,4 +1,4 @@
-"""Inworld Router chat completions with LLM + TTS over SSE, see inworld.md API 2.
+"""Inworld Router chat completions with LLM + TTS over SSE, see docs/protocols.md, Inworld §2.
 
 The one module to import: it holds the request side (``ChatRequest`` / ``dump_request`` for
 the client, ``parse_request`` for the fake) and re-exports the streamed response decoding

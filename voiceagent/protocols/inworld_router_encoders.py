@@ -1,4 +1,4 @@
-"""Inworld Router fake-side encoders, see inworld.md API 2.
+"""Inworld Router fake-side encoders, see docs/protocols.md, Inworld §2.
 
 What the fake router streams back: ``sse`` events and ``SSE_DONE``, chat completion chunks
 (``transcript_chunk``, ``audio_chunk``, ``text_chunk``, ``tool_call_chunks``,

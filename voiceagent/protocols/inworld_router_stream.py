@@ -1,4 +1,4 @@
-"""Inworld Router streamed response, client side, see inworld.md API 2.
+"""Inworld Router streamed response, client side, see docs/protocols.md, Inworld §2.
 
 The incremental ``SseDecoder`` and ``parse_event`` turning each ``data:`` payload into a
 ``RouterChunk`` (transcript text that announces a sentence, then its raw PCM16 48 kHz audio,

@@ -1,4 +1,4 @@
-"""Inworld Realtime server events (server → client), see inworld.md §1.5-1.6.
+"""Inworld Realtime server events (server → client), see docs/protocols.md, Inworld §1.5-1.6.
 
 Every documented event is a model: session, input audio buffer, conversation item,
 transcription, error and ping events live here, the ``response.*`` family in

@@ -1,4 +1,5 @@
-"""``X-Twilio-Signature``: compute it (simulated Twilio) and verify it (server), twilio.md §3.
+"""``X-Twilio-Signature``: compute it (simulated Twilio) and verify it (server), docs/protocols.md,
+Twilio §3.
 
 Twilio signs the URL it requested plus, for form POSTs, the sorted form params; WebSocket
 upgrades are signed over the ``wss://`` URL with no params. Behind proxies the request's own

@@ -1,4 +1,5 @@
-"""Twilio Media Streams codec (bidirectional ``<Connect><Stream>``), see twilio.md §1.
+"""Twilio Media Streams codec (bidirectional ``<Connect><Stream>``), see docs/protocols.md, Twilio
+§1.
 
 Inbound frames (Twilio → server) are parsed leniently: Twilio may add fields, and numbers it
 sends as strings (``sequenceNumber``, ``chunk``, ``timestamp``) become ``int``. When dumped

@@ -1,8 +1,8 @@
 """When the caller will have heard everything a relay call sent, estimated. No I/O.
 
-ConversationRelay sends no playback-complete event (twilio.md §2.3: none for `play`), so an
-agent that ends the call after its goodbye must estimate when the goodbye finished playing.
-Clips play one after another, each once Twilio has fetched it (our fetch is held open until
+ConversationRelay sends no playback-complete event (docs/protocols.md, Twilio §2.3: none for
+`play`), so an agent that ends the call after its goodbye must estimate when the goodbye finished
+playing. Clips play one after another, each once Twilio has fetched it (our fetch is held open until
 the clip is complete): a clip ends at `max(previous end, its fetch) + its duration`. Text
 tokens that Twilio's own TTS speaks end at `max(previous end, sent) + their estimated time`.
 A clip announced but not fetched yet keeps the estimate open. An interrupt stops playback.

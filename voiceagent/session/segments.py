@@ -1,7 +1,7 @@
 """Router SSE → sentence segments → telephony clips. Pure: chunks in, events and bytes out.
 
 The Router announces each sentence with a transcript chunk and then streams its audio
-(inworld.md, "Segmentation rule"): a transcript that arrives once the current segment has
+(docs/protocols.md, Inworld §2.4): a transcript that arrives once the current segment has
 audio starts a new segment; a transcript before any audio merges into the first segment; the
 end of the stream closes the last one. The stream only shows a segment complete when the next
 transcript (or the end) arrives, so besides `SegmentClosed` the segmenter reports each

@@ -1,7 +1,7 @@
 """One session of the fake Inworld Realtime server: what it does with each client event.
 
-Behaves as inworld.md API 1 describes: one ``session.updated`` per ``session.update`` (or an
-``invalid_value`` error for an unknown transcription model, update not applied), an energy
+Behaves as docs/protocols.md, Inworld §1 describes: one ``session.updated`` per ``session.update``
+(or an ``invalid_value`` error for an unknown transcription model, update not applied), an energy
 VAD on the audio it receives, transcription events, responses streamed as audio deltas
 faster than real time, ``response.cancel``, ``conversation.item.truncate`` and server-side
 ``interrupt_response``. Scripted function calls and their follow-up replies are described in

@@ -1,4 +1,5 @@
-"""A fake Inworld Router (chat completions with LLM + TTS over SSE), as inworld.md API 2 shows.
+"""A fake Inworld Router (chat completions with LLM + TTS over SSE), as docs/protocols.md, Inworld
+§2 shows.
 
 A real aiohttp server. It checks auth (`Basic` or `Bearer` with the configured key) and the
 body (`parse_request`, 400 on a bad one), then streams per sentence a transcript chunk and the

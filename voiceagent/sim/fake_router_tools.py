@@ -1,5 +1,5 @@
-"""Tool calling in the fake Router, as OpenAI-format chat completions do it (inworld.md
-Updates: the Router documents tool calling in that format).
+"""Tool calling in the fake Router, as OpenAI-format chat completions do it (docs/protocols.md,
+Inworld §2.3: the Router streams tool calls in that format).
 
 The request side: an assistant message that made ``tool_calls`` may have ``content: null``
 (``normalized_body`` makes it parse with the codec until ``ChatMessage.content`` is optional),

@@ -131,8 +131,8 @@ def function_call_events(
     response_id: str, item_id: str, call_id: str, script: ScriptedToolCall,
     output_index: int, piece_chars: int = 8, name_on_done: bool = True,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """A function call as inworld.md §1.6 shows it: the item added (in the response and the
-    conversation), the arguments in pieces, their ``done`` (``name`` left out when
+    """A function call as docs/protocols.md, Inworld §1.6 shows it: the item added (in the response
+    and the conversation), the arguments in pieces, their ``done`` (``name`` left out when
     ``name_on_done`` is False, as Inworld may), and the item done."""
     arguments = script.arguments_json
     item = {"id": item_id, "type": "function_call", "status": "in_progress",

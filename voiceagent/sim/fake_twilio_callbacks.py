@@ -37,7 +37,8 @@ class Delivery:
 
 
 def call_params(call: FakeCall) -> dict[str, str]:
-    """The standard call parameters of every call webhook and callback (twilio.md §4)."""
+    """The standard call parameters of every call webhook and callback (docs/protocols.md, Twilio
+    §4)."""
     return {
         "AccountSid": call.account_sid, "ApiVersion": "2010-04-01", "CallSid": call.sid,
         "CallStatus": call.status, "Direction": call.direction, "From": call.from_,

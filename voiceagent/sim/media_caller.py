@@ -1,8 +1,8 @@
 """A simulated Twilio for Media Streams: one whole call against a voiceagent server.
 
-``place_call`` POSTs the signed ``/voice`` webhook (twilio.md §4.1), follows the TwiML, opens
-the signed WebSocket (signed over the public ``wss://`` URL, connected to the local one) and
-runs it as Twilio does (``media_stream.py``: ``start`` with the ``<Parameter>``s, real-time
+``place_call`` POSTs the signed ``/voice`` webhook (docs/protocols.md, Twilio §4.1), follows the
+TwiML, opens the signed WebSocket (signed over the public ``wss://`` URL, connected to the local
+one) and runs it as Twilio does (``media_stream.py``: ``start`` with the ``<Parameter>``s, real-time
 media from the script, playback with marks and ``clear``). When the server closes the socket,
 or the caller hung up, it POSTs the signed ``<Connect action>`` callback and keeps the TwiML
 it gets back.

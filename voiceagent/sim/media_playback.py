@@ -1,7 +1,7 @@
 """The simulated Media Streams call's playback side, and what the caller observed. No I/O.
 
-``TwilioPlayback`` is Twilio's outbound buffer as twilio.md §1.5 describes it: a FIFO of
-audio and marks, played at real time 20 ms per tick; a mark is echoed when it reaches the
+``TwilioPlayback`` is Twilio's outbound buffer as docs/protocols.md, Twilio §1.5 describes it: a
+FIFO of audio and marks, played at real time 20 ms per tick; a mark is echoed when it reaches the
 head (at once if nothing is buffered); ``clear`` drops the audio and echoes every pending
 mark. Audio played is attributed to the response named by the next echoed mark
 (voiceagent names marks ``<response_id>:<n>``).

@@ -1,4 +1,5 @@
-"""The Media Streams WebSocket of a simulated call, as Twilio runs it (twilio.md §1).
+"""The Media Streams WebSocket of a simulated call, as Twilio runs it (docs/protocols.md, Twilio
+§1).
 
 ``connected``, ``start``, then one 20 ms µ-law ``media`` frame per tick in real time from a
 script (``script.py``), while the agent's audio plays at real time with Twilio's mark and ``clear``

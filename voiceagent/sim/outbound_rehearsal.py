@@ -62,12 +62,13 @@ class OutboundRehearsal:
             await self.twilio.close()
 
     async def place(self, config: Config, target: SimTarget) -> list[OutboundLine]:
-        """Place the sample calls whose number the config has; each line once it ended."""
+        """Place the three sample calls from the config's outbound numbers (none without
+        one); each line once the call ended."""
         assert self.twilio is not None
         self._target.append(target)
         for number in config.numbers:
             self.twilio.add_number(number)
-        calls = [c for c in CALLS if c[0] in config.numbers]
+        calls = _calls_for(config)
         async with aiohttp.ClientSession() as http:
             callees = Callees(self.twilio, target, http, {to: who for _, to, who, _ in calls})
             self.twilio.player = callees
@@ -86,6 +87,18 @@ class OutboundRehearsal:
                 return line
 
             return list(await asyncio.gather(*(one(*call) for call in calls)))
+
+
+def _calls_for(config: Config) -> list[tuple[str, str, Callee, dict[str, str]]]:
+    """The sample's calls, from the config's own outbound numbers when it has other ones
+    (the person and the no-answer from the first, the machine from the last)."""
+    if all(number in config.numbers for number, *_ in CALLS):
+        return list(CALLS)
+    outbound = [n for n, entry in config.numbers.items() if entry.outbound is not None]
+    if not outbound:
+        return []
+    picks = (outbound[0], outbound[-1], outbound[0])
+    return [(number, *rest) for number, (_, *rest) in zip(picks, CALLS, strict=True)]  # type: ignore[misc]
 
 
 def print_outbound(lines: list[OutboundLine], text: dict[str, list[tuple[str, str]]]) -> None:

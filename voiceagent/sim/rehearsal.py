@@ -1,10 +1,12 @@
 """`voiceagent simulate`: the offline rehearsal. No accounts, no network.
 
 Starts the real server (create_app) on 127.0.0.1 against the fake Inworld Realtime and the
-fake Router of this package, on the sample A/B config `rehearsal.yaml`, places N simulated
-Twilio callers (Media Streams or ConversationRelay, whichever TwiML the server answers), with
-`--tools` also the three tool scenarios in each mode (`tool_rehearsal.py`: an HTTP tool's
-answer, a transfer, the agent ending the call), prints what each caller heard with its
+fake Router of this package, on a config (`--config`, default the sample A/B config
+`rehearsal.yaml`), places N simulated Twilio callers (Media Streams or ConversationRelay,
+whichever TwiML the server answers) to every configured number and every arm of every
+experiment (or `--number`), with `--tools` also the tool scenarios of each number with tools
+(`rehearsal_plan.py`: each HTTP tool's answer, each transfer destination, the agent ending the
+call), warns first about what it cannot rehearse, prints what each caller heard with its
 latencies and how each call ended, then the A/B report from the call records.
 
 Fake delays default to assumptions from public figures (see `--help`); they are the
@@ -29,34 +31,33 @@ from aiohttp import web
 from sqlalchemy import select
 
 from voiceagent.app import create_app
+from voiceagent.config import load_config
+from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
 from voiceagent.report.command import load_report
 from voiceagent.report.page import html_report
 from voiceagent.report.render import render
-from voiceagent.settings import Settings
+from voiceagent.settings import Settings, load_settings
 from voiceagent.sim.caller import place_call
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
 from voiceagent.sim.outbound_rehearsal import OutboundRehearsal, print_outbound
+from voiceagent.sim.rehearsal_plan import Scenario, capacity_warning, plan_rehearsal
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
 from voiceagent.sim.tool_rehearsal import (
-    SCENARIOS,
-    SCRIPTS,
-    TOOL_NUMBERS,
     Endings,
+    check_http_tools,
     rehearsal_config,
     scenario_script,
 )
 from voiceagent.sim.tool_server import ToolServer
-from voiceagent.sim.webhooks import SimTarget, new_sid
+from voiceagent.sim.webhooks import SimTarget
 from voiceagent.store.records.schema import make_engine, turns
 from voiceagent.web.keys import SERVICES
 
 SAMPLE = Path(__file__).with_name("rehearsal.yaml")
 PUBLIC_URL = "https://rehearsal.voiceagent.invalid"
-# three in five calls go to the A/B number, so its arms gather enough turns for a verdict
-NUMBERS = ("+18005550103", "+18005550101", "+18005550103", "+18005550102", "+18005550103")
 
 
 @dataclass
@@ -113,27 +114,36 @@ async def _heard_text(db_url: str) -> dict[str, list[tuple[str, str]]]:
 
 
 async def rehearse(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        plan = plan_rehearsal(config, args.number, args.calls, args.tools,
+                              random.Random(args.seed))  # fmt: skip
+    except (ConfigError, ValueError) as exc:
+        print(f"voiceagent simulate: {exc}", file=sys.stderr)
+        return 2
+    budget = _session_budget()
+    await check_http_tools(plan)
     token = secrets.token_hex(16)
     workdir = Path(tempfile.mkdtemp(prefix="voiceagent-sim-"))
     db_url = f"sqlite+aiosqlite:///{workdir / 'records.sqlite3'}"
-    scenarios = 2 * len(SCENARIOS) if args.tools else 0
-    sids, tool_sids = _call_sids(args.calls + scenarios, args.seed, args.calls)
+    said: dict[str, tuple[str, ...]] = {sid: (s.said,) for _, sid, s in plan.scenarios}
     rt_opts = FakeRealtimeOptions(
         api_key="sim-key", first_delta_delay_s=args.realtime_first_audio_ms / 1000,
-        tool_calls=SCRIPTS, call_transcripts=_said(tool_sids),
+        tool_calls=plan.scripts, call_transcripts=said,
     )  # fmt: skip
     outbound = OutboundRehearsal(token)  # the fake Twilio REST API, before the app
     outbound_settings = await outbound.start() if args.outbound else {}
     async with FakeInworldRealtime(rt_opts) as realtime, ToolServer() as tool_server:
         router = FakeRouter(api_key="sim-key", ttfb_s=args.router_ttfb_ms / 1000,
                             sentence_s=args.router_sentence_ms / 1000,
-                            tool_calls=SCRIPTS)  # fmt: skip
+                            tool_calls=plan.scripts)  # fmt: skip
         await router.start()
         config = rehearsal_config(args.config, tool_server.base_url)
         settings = Settings(
             public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
             inworld_realtime_url=realtime.url, inworld_router_url=router.url,
-            config_path=args.config, database_url=db_url, port=0, **outbound_settings,
+            config_path=args.config, database_url=db_url, port=0,
+            realtime_session_budget=budget, **outbound_settings,
         )  # fmt: skip
         runner = web.AppRunner(create_app(settings, config), access_log=None)
         await runner.setup()
@@ -142,10 +152,13 @@ async def rehearse(args: argparse.Namespace) -> int:
         port = runner.addresses[0][1]
         base = f"http://127.0.0.1:{port}"
         services = runner.app[SERVICES]
+        plan.keep_playable(config, services.modes)
+        if warning := capacity_warning(config, plan, args.concurrency, budget, services.modes):
+            plan.warnings.append(warning)
+        _print_warnings(plan.warnings, args.config)
         endings = services.sink = Endings(services.sink)
-        lines = await _place_all(base, token, sids, args.concurrency)
-        if tool_sids and all(config.plan_for(n, "") is not None for n in TOOL_NUMBERS):
-            lines += await _place_scenarios(base, token, tool_sids)
+        lines = await _place_all(base, token, plan.calls, args.concurrency)
+        lines += await _place_scenarios(base, token, plan.scenarios)
         target = SimTarget(base, PUBLIC_URL, token)
         out_lines = await outbound.place(config, target) if args.outbound else []
         await runner.cleanup()  # flushes the call records
@@ -153,9 +166,11 @@ async def rehearse(args: argparse.Namespace) -> int:
     await outbound.close()
     _note_endings(lines, endings)
     heard = await _heard_text(db_url)
-    _print_calls(lines, heard, args.transcripts or args.calls <= 8)
+    _print_calls(lines, heard, args.transcripts or len(plan.calls) <= 8)
     print_outbound(out_lines, heard)
     print("\n" + render(await load_report(db_url)))
+    if plan.warnings:
+        print(f"\nnot rehearsed: {len(plan.warnings)} (listed at the top)")
     print(f"\nrecords: {db_url}")
     page = await html_report(db_url, config=config, source=db_url)
     report = workdir / "report.html"  # next to the records; its path is the last line
@@ -164,15 +179,21 @@ async def rehearse(args: argparse.Namespace) -> int:
     return 0
 
 
-def _call_sids(n: int, seed: int | None, split: int) -> tuple[list[str], list[str]]:
-    """Random CallSids, or reproducible ones with `--seed` (the arm follows the CallSid);
-    the first `split` for the A/B calls, the rest for the tool scenarios."""
-    if seed is None:
-        sids = [new_sid("CA") for _ in range(n)]
-    else:
-        rng = random.Random(seed)
-        sids = ["CA" + rng.randbytes(16).hex() for _ in range(n)]
-    return sids[:split], sids[split:]
+def _session_budget() -> int:
+    """REALTIME_SESSION_BUDGET as the settings (.env, environment) give it, else its default."""
+    try:
+        return load_settings().realtime_session_budget
+    except ConfigError:
+        return Settings().realtime_session_budget
+
+
+def _print_warnings(warnings: list[str], path: Path) -> None:
+    """What the rehearsal of this config leaves out, before any call."""
+    if not warnings:
+        return
+    print(f"not rehearsed ({path}):")
+    for warning in warnings:
+        print(f"  - {warning}")
 
 
 def _note_endings(lines: list[CallLine], endings: Endings) -> None:
@@ -182,35 +203,32 @@ def _note_endings(lines: list[CallLine], endings: Endings) -> None:
         line.note = f"{line.note}: {ending}" if line.note else ending
 
 
-def _said(tool_sids: list[str]) -> dict[str, tuple[str, ...]]:
-    """What each tool-scenario caller says, by CallSid (the fake Realtime hears it)."""
-    return {sid: (SCENARIOS[i % len(SCENARIOS)].said,) for i, sid in enumerate(tool_sids)}
+async def _place_scenarios(
+    base: str, token: str, scenarios: list[tuple[str, str, Scenario]]
+) -> list[CallLine]:
+    """Every tool scenario (its number, CallSid and words), all at once."""
 
-
-async def _place_scenarios(base: str, token: str, sids: list[str]) -> list[CallLine]:
-    """Each tool scenario once per tool number (realtime, relay), all at once."""
-
-    async def run(i: int, sid: str) -> CallLine:
-        scenario = SCENARIOS[i % len(SCENARIOS)]
-        to = TOOL_NUMBERS[i // len(SCENARIOS) % len(TOOL_NUMBERS)]
+    async def run(to: str, sid: str, scenario: Scenario) -> CallLine:
         line = await _one_call(http, base, token, to, sid, scenario_script(scenario))
         line.note = scenario.name
         return line
 
     async with aiohttp.ClientSession() as http:
-        return list(await asyncio.gather(*(run(i, sid) for i, sid in enumerate(sids))))
+        return list(await asyncio.gather(*(run(*s) for s in scenarios)))
 
 
-async def _place_all(base: str, token: str, sids: list[str], concurrency: int) -> list[CallLine]:
-    n = len(sids)
+async def _place_all(
+    base: str, token: str, calls: list[tuple[str, str]], concurrency: int
+) -> list[CallLine]:
+    n = len(calls)
     gate = asyncio.Semaphore(concurrency)
     done: list[CallLine] = []
     started = time.monotonic()
 
     async def run(i: int) -> None:
         async with gate:
-            to = NUMBERS[i % len(NUMBERS)]
-            done.append(await _one_call(http, base, token, to, sids[i]))
+            to, sid = calls[i]
+            done.append(await _one_call(http, base, token, to, sid))
             print(
                 f"\r  calls finished: {len(done)}/{n} ({time.monotonic() - started:4.1f} s)",
                 end="",
@@ -249,7 +267,18 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("simulate", help="offline rehearsal against fake Inworld + simulated Twilio")
     p.add_argument("--calls", type=int, default=40, help="simulated callers (default 40)")
     p.add_argument("--concurrency", type=int, default=40, help="calls at once (default 40)")
-    p.add_argument("--config", type=Path, default=SAMPLE, help="per-number YAML (sample A/B)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=SAMPLE,
+        help="per-number YAML to rehearse (default: the sample A/B config)",
+    )
+    p.add_argument(
+        "--number",
+        action="append",
+        metavar="E164",
+        help="call only this number (repeatable; default: every configured one)",
+    )
     p.add_argument("--realtime-first-audio-ms", type=float, default=450.0,
                    help="fake Realtime: end of speech to first audio (LLM TTFT ~300 ms + "
                         "TTS first audio ~150 ms, public figures)")  # fmt: skip
@@ -272,8 +301,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="reproducible CallSids (and arms)")
     p.add_argument("--tools", action=argparse.BooleanOptionalAction, default=True,
-                   help="also call the sample tool numbers (default): in each mode a caller "
-                        "answered by an HTTP tool, one transferred, one whose call the agent "
+                   help="also rehearse the tools (default): for each number with tools a caller "
+                        "per HTTP tool, one per transfer destination, one whose call the agent "
                         "ends; --no-tools leaves them out")  # fmt: skip
     p.add_argument(
         "--outbound",

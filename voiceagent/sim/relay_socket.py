@@ -1,4 +1,5 @@
-"""One ConversationRelay WebSocket session of a simulated call, as Twilio runs it (twilio.md §2).
+"""One ConversationRelay WebSocket session of a simulated call, as Twilio runs it
+(docs/protocols.md, Twilio §2).
 
 Server messages are validated as strictly as Twilio does (an invalid one is answered with an
 ``error``; ten in a row close the socket with 1007); ``play`` and ``text`` go to the playback

@@ -1,56 +1,27 @@
-"""The tool scenarios of `voiceagent simulate`: in each mode, a caller who gets an answer from
-an HTTP tool, one who is transferred, and one whose call the agent ends.
+"""The tool side of `voiceagent simulate`: the scenario callers' script, the config with the
+sample's tool server filled in, which HTTP tools can be called, and how each call ended.
 
-The sample config (`rehearsal.yaml`) gives one realtime and one relay number `end_call`,
-`transfer_call` and a `get_weather` HTTP tool at TOOL_SERVER; the rehearsal runs a
-`ToolServer` and points the tool at it (`rehearsal_config`). The fakes call the tools on the
-scenario's words (`SCRIPTS`); the realtime fake hears each caller's words by CallSid.
-`Endings` collects how each call ended, server side, for the printed lines.
+A config's HTTP tools under TOOL_SERVER (the sample's `get_weather`) are served by the
+rehearsal's own `ToolServer` (`rehearsal_config`). Any other HTTP tool is called for real only
+if it is safe and reachable (`check_http_tools`: a GET, whose host accepts a TCP connection);
+the rest are left out with a warning. `Endings` collects how each call ended, server side.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
 from voiceagent.config import Config, load_config, parse_config
 from voiceagent.session.call import CallSession, CallSink
 from voiceagent.session.latency import TurnTiming
-from voiceagent.sim.fake_tool_calls import ScriptedToolCall
+from voiceagent.sim.rehearsal_plan import TOOL_SERVER, RehearsalPlan, Scenario
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
 
-TOOL_SERVER = "http://tools.rehearsal.invalid"
-"""Where the sample config's HTTP tool points; the rehearsal's ToolServer stands in for it."""
-TOOL_NUMBERS = ("+18005550104", "+18005550105")  # realtime, relay: numbers with tools
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    """One tool scenario: its name and what the caller says."""
-
-    name: str
-    said: str
-
-
-SCENARIOS = (
-    Scenario("tool answer", "What is the weather in Paris today?"),
-    Scenario("transferred", "Can I talk to a person, please?"),
-    Scenario("agent ends", "That's all I needed, thanks. Bye!"),
-)
-SCRIPTS = (
-    ScriptedToolCall(
-        "weather", "get_weather", {"city": "Paris"}, say="Let me check.",
-        answer="It's {data[forecast]} and {data[temperature_c]} degrees in {data[city]}.",
-    ),
-    ScriptedToolCall(
-        "a person", "transfer_call", {"destination": "front_desk"},
-        answer="Connecting you to our front desk. One moment, please.",
-    ),
-    ScriptedToolCall("bye", "end_call", {}, say="Goodbye, and thanks for calling!",
-                     answer="Take care."),
-)  # fmt: skip
+CONNECT_TIMEOUT_S = 2.0
 
 
 def scenario_script(scenario: Scenario) -> list[Step]:
@@ -61,12 +32,17 @@ def scenario_script(scenario: Scenario) -> list[Step]:
 
 
 def rehearsal_config(path: Path, tool_server: str) -> Config:
-    """The YAML (checked as it is first) with TOOL_SERVER replaced by the running server."""
-    config = load_config(path)
-    text = path.read_text(encoding="utf-8")
-    if TOOL_SERVER not in text:
-        return config
-    return parse_config(yaml.safe_load(text.replace(TOOL_SERVER, tool_server)), str(path))
+    """The YAML (checked as it is first) with TOOL_SERVER replaced by the running server, and
+    transcripts recorded for every number: the rehearsal prints what each caller heard, and
+    its records are a temporary file."""
+    load_config(path)
+    text = path.read_text(encoding="utf-8").replace(TOOL_SERVER, tool_server)
+    data = yaml.safe_load(text) or {}
+    data["defaults"] = {**(data.get("defaults") or {}), "record_transcripts": True}
+    for entry in (data.get("numbers") or {}).values():
+        if isinstance(entry, dict):
+            entry.pop("record_transcripts", None)
+    return parse_config(data, str(path))
 
 
 class Endings:
@@ -100,3 +76,33 @@ def describe(call: CallSession) -> str:
         "transfer": f"transferred to {call.transfer}",
     }.get(call.ended_by, f"ended: {call.ended_by}")
     return f"tools {', '.join(names) or '-'}; {ended}"
+
+
+async def check_http_tools(plan: RehearsalPlan) -> None:
+    """Leave out (with a warning) the scenarios of HTTP tools the rehearsal must not or cannot
+    call: any method but GET (it could change data), or a host that refuses a TCP connection."""
+    tools = {(t.name, t.url, t.method): t for _, _, s in plan.scenarios if (t := s.http)}
+    for tool in tools.values():
+        if tool.url.startswith(TOOL_SERVER):
+            continue
+        if tool.method != "GET":
+            plan.drop_http_tool(tool, "only GET tools are called (it could change data)")
+            continue
+        problem = await unreachable(tool.url)
+        if problem:
+            plan.drop_http_tool(tool, f"cannot reach it ({problem})")
+
+
+async def unreachable(url: str) -> str:
+    """Why a TCP connection to the URL's host and port fails ("" when it succeeds)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT_S)
+    except TimeoutError:
+        return f"{host}:{port} did not answer within {CONNECT_TIMEOUT_S:g} s"
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
+    writer.close()
+    return ""

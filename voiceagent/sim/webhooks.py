@@ -1,7 +1,7 @@
 """The simulated Twilio's HTTP side of a call: where the server is, and the signed webhooks.
 
 ``SimTarget`` maps the public URLs the server writes into TwiML onto its local address;
-``Webhooks`` POSTs the call's signed ``/voice`` webhook (twilio.md §4.1) and its
+``Webhooks`` POSTs the call's signed ``/voice`` webhook (docs/protocols.md, Twilio §4.1) and its
 ``<Connect action>`` callbacks, signed over the public URL as Twilio signs them.
 """
 

@@ -1,6 +1,6 @@
 """What the model is told about a number's tools, in each API's shape.
 
-Realtime ``session.update`` takes GA-flat function tools (inworld.md §1.3, §1.6):
+Realtime ``session.update`` takes GA-flat function tools (docs/protocols.md, Inworld §1.3, §1.6):
 ``{"type":"function","name","description","parameters"}``. The Router takes OpenAI
 chat-completions ``tools``: ``{"type":"function","function":{"name","description",
 "parameters"}}``. ``transfer_call``'s only parameter is an enum of the configured destination

@@ -1,4 +1,5 @@
-"""Function calls in an Inworld Realtime session, tracked from server events (inworld.md §1.6).
+"""Function calls in an Inworld Realtime session, tracked from server events (docs/protocols.md,
+Inworld §1.6).
 
 Pure: ``on_event(event)`` takes any parsed server event and returns the calls that just
 became complete. The ``name`` may be missing on ``response.function_call_arguments.done``,

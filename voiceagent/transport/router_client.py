@@ -1,4 +1,5 @@
-"""The Inworld Router client: one streaming chat-completions POST per agent turn (inworld.md API 2).
+"""The Inworld Router client: one streaming chat-completions POST per agent turn (docs/protocols.md,
+Inworld §2).
 
 `stream_chat` yields decoded SSE events until `[DONE]`. Every failure becomes an
 `UpstreamError`: an HTTP error status (with the message of either documented body shape, read
