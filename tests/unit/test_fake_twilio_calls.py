@@ -54,6 +54,7 @@ def test_updates_follow_the_call_state() -> None:
 
 def test_basic_auth_takes_the_account_or_an_api_key() -> None:
     """The account SID with its token, or a key SID with its secret; nothing else."""
+
     def header(user: str, secret: str) -> str:
         return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
