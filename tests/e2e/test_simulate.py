@@ -41,7 +41,7 @@ def test_simulate_places_a_person_a_voicemail_and_a_no_answer() -> None:
 def _simulate(realtime_ms: int, router_ms: int) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "voiceagent", "simulate", "--calls", "30", "--concurrency", "30",
-         "--no-tools", "--no-outbound", "--seed", "2",
+         "--no-tools", "--no-outbound", "--seed", "2", "--number", "+18005550103",
          "--realtime-first-audio-ms", str(realtime_ms), "--router-ttfb-ms", str(router_ms)],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
