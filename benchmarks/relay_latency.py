@@ -11,7 +11,15 @@ processes on Linux, so the fake's own timeline is subtracted from what the calle
   complete (the next transcript or the end): what the held-open fetch costs.
 
 Targets: overhead p99 < 5 ms; fetch lag p99 < 5 ms. Also the server's CPU-seconds per
-call-minute and peak RSS. Run: `.venv/bin/python benchmarks/relay_latency.py`.
+call-minute and peak RSS.
+
+Then `relay.first_clip_ms` side by side in the same run: callers to a number with
+`first_clip_ms: 300` and to one without (off) at the same time, measuring prompt → first
+audio audible (the simulated Twilio starts playing a clip once it has fetched it whole) and the
+silences between consecutive clips of a reply in its playback model. Goal: at least 100 ms
+earlier at p50, no gap over 20 ms.
+
+Run: `.venv/bin/python benchmarks/relay_latency.py` (`--first-clip-only` for the last part).
 """
 
 from __future__ import annotations
@@ -39,11 +47,13 @@ PUBLIC = "https://bench.voiceagent.test"
 TOKEN = "bench-token"
 KEY = "bench-key"
 NUMBER = "+18005550102"
+FIRST_CLIP = "+18005550109"  # relay with first_clip_ms: 300
 CONFIG = f"""
 defaults:
   agent: {{instructions: "Be brief.", greeting: "Hello! How can I help?"}}
 numbers:
   "{NUMBER}": {{mode: relay-router}}
+  "{FIRST_CLIP}": {{mode: relay-router, relay: {{first_clip_ms: 300}}}}
 """
 
 
@@ -74,14 +84,16 @@ def _start_server(router_url: str, port: int, workdir: Path) -> subprocess.Popen
     )
 
 
-async def _calls(base: str, n_calls: int, turns: int, tag: str) -> list[RelayCallRecord]:
+async def _calls(
+    base: str, n_calls: int, turns: int, tag: str, number: str = NUMBER
+) -> list[RelayCallRecord]:
     async def one(i: int) -> RelayCallRecord:
         await asyncio.sleep(i * 0.02)  # callers do not all dial in the same millisecond
         script: list[Step] = [Listen()]
         for t in range(turns):
             script += [Say(f"{tag} call {i} question {t}?"), Listen()]
         return await place_call(
-            SimTarget(base, PUBLIC, TOKEN), NUMBER, script, speed=1.0, quiet_s=0.2, http=http
+            SimTarget(base, PUBLIC, TOKEN), number, script, speed=1.0, quiet_s=0.2, http=http
         )
 
     connector = aiohttp.TCPConnector(limit=0)
@@ -149,6 +161,31 @@ def _server_figures(db: Path) -> None:
           f"   p99 {_pct(lag, 99):8.1f} ms")  # fmt: skip
 
 
+async def first_clip(base: str, calls: int, turns: int) -> bool:
+    """Calls to the number with `first_clip_ms: 300` and to the one without, at once."""
+    off, on = await asyncio.gather(_calls(base, calls, turns, "off", NUMBER),
+                                   _calls(base, calls, turns, "on", FIRST_CLIP))  # fmt: skip
+    print(f"\nfirst_clip_ms, side by side: {calls} calls each, {turns} turns each, at once")
+    p50 = {}
+    for name, records in (("off", off), ("300", on)):
+        turns_ = [t for r in records for t in r.turns[1:] if t.prompt_to_heard_ms is not None]
+        heard = [t.prompt_to_heard_ms for t in turns_ if t.prompt_to_heard_ms is not None]
+        gaps = [g for t in turns_ for g in t.clip_gaps_ms()]
+        clips = sum(len(t.clips) for t in turns_) / max(len(turns_), 1)
+        p50[name] = _pct(heard, 50)
+        print(f"  first_clip_ms {name:>3}: prompt -> first audio audible p50 {_pct(heard, 50):7.1f}"
+              f" ms  p99 {_pct(heard, 99):7.1f} ms  ({len(heard)} turns, {clips:.1f} clips a "
+              f"reply); gap between clips p99 {_pct(gaps, 99):5.1f} ms  max "
+              f"{max(gaps, default=0.0):5.1f} ms ({len(gaps)} gaps)")  # fmt: skip
+        if name == "300":
+            worst = max(gaps, default=0.0)
+    earlier = p50["off"] - p50["300"]
+    ok = earlier >= 100 and worst <= 20
+    print(f"  300 is {earlier:.0f} ms earlier at p50; goal (>= 100 ms earlier, no gap over "
+          f"20 ms): {'MET' if ok else 'MISSED'}")  # fmt: skip
+    return ok
+
+
 async def _router_rows(router_url: str) -> list[dict[str, Any]]:
     async with (
         aiohttp.ClientSession() as http,
@@ -166,6 +203,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         server = _start_server(router_url, port, Path(tmp))
         try:
             await wait_healthy(base)
+            if args.first_clip_only:
+                await first_clip(base, args.first_clip_calls, args.concurrent_turns)
+                return {}
             seq = await _calls(base, 1, args.turns, "seq")
             _report("sequential (1 call)", _figures(seq, await _router_rows(router_url)))
             cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
@@ -187,6 +227,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ok = _pct(figures["overhead"], 99) < 5 and _pct(figures["fetch_lag"], 99) < 5
             verdict = "MET" if ok else "MISSED"
             print(f"\n  targets (overhead p99 < 5 ms, fetch lag p99 < 5 ms): {verdict}")
+            await first_clip(base, args.first_clip_calls, args.concurrent_turns)
             return {"figures": figures, "cpu_per_call_minute": cpu / call_minutes, "rss_mb": rss}
         finally:
             server.terminate()
@@ -203,6 +244,10 @@ def main() -> None:
     parser.add_argument("--concurrent-turns", type=int, default=4)
     parser.add_argument("--ttfb", type=float, default=0.25, help="fake Router s to first byte")
     parser.add_argument("--sentence", type=float, default=0.4, help="fake s per sentence")
+    parser.add_argument("--first-clip-calls", type=int, default=20,
+                        help="calls per side of the first_clip_ms comparison")  # fmt: skip
+    parser.add_argument("--first-clip-only", action="store_true",
+                        help="only the first_clip_ms comparison")  # fmt: skip
     asyncio.run(run(parser.parse_args()))
 
 

@@ -1,4 +1,5 @@
-"""Command line: `voiceagent serve | check-config | simulate | report | reload | twilio | call`."""
+"""Command line: `voiceagent serve | check-config | simulate | report | experiments | reload |
+twilio | call`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from voiceagent.logging import configure_logging
 from voiceagent.outbound.command import add_parser as add_call
 from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
+from voiceagent.report.experiments import add_parser as add_experiments
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
 from voiceagent.twilio_numbers import add_parser as add_twilio
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
     add_simulate(sub)
     add_report(sub)
+    add_experiments(sub)
     add_reload(sub)
     add_twilio(sub)
     add_call(sub)

@@ -118,6 +118,10 @@ class RelayKnobs(_Model):
     twilio_voice: str = "en-US-Journey-O"
     dtmf_template: DtmfTemplate = "The caller pressed the key {digit}."
     clip_format: Literal["ulaw_wav", "pcm_wav"] = "ulaw_wav"
+    first_clip_ms: int | None = Field(default=None, ge=100, le=3000)
+    """Close a reply's first clip after this much audio (at a nearby pause), so the caller
+    hears it before the first sentence is synthesized; off (None) by default. See
+    session/clip_split.py and docs/ab-testing.md."""
     handoff: Handoff = Handoff()
 
 

@@ -8,7 +8,8 @@ import sys
 
 def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None:
     """The rehearsal runs offline, calls each of the sample's numbers and arms (9, the two
-    outbound numbers included) in both modes and ends with the A/B report."""
+    outbound numbers included) in both modes, prints per-call lines in the report's own latency
+    definitions (named) and ends with the A/B report."""
     proc = subprocess.run(
         [sys.executable, "-m", "voiceagent", "simulate", "--calls", "9", "--no-tools",
          "--no-outbound", "--transcripts"],
@@ -19,6 +20,8 @@ def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None
     assert "media-streams" in out and "conversation-relay" in out
     assert "agent: Hello! Thanks for calling Acme." in out
     assert "voiceagent report: 9 calls" in out
+    assert "latency per call, as the report defines it" in out
+    assert "; response " in out and "reply after caller's turn" not in out
     assert "calls finished: 9/9" in proc.stderr
 
 

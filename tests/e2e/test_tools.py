@@ -120,6 +120,7 @@ async def test_http_tool_answer_is_spoken(
     turn = rig.calls.turns_of(rec.call_sid)[-1]
     assert turn.tool_calls == 1 and turn.tool_ms is not None
     assert call.summary()["tool_calls"] == 1 and call.ended_by == "caller"
+    assert call.summary()["tool_errors"] == 0
     assert rec.heard_ms > 0 and len(rec.turn_latencies_ms()) == 1
 
 
@@ -129,7 +130,7 @@ async def test_failing_http_tool_is_told_to_the_model_and_the_call_goes_on(
     start_rig: StartRig, tool_server: ToolServer, number: str, path: str, outcome: str
 ) -> None:
     """A tool that times out or fails gives the model a short error it can recover from; it
-    answers, and the next question is answered as usual."""
+    answers, and the next question is answered as usual; the call counts a tool error."""
     rig = await _start(start_rig, tool_server, (WEATHER, HOURS), path=path, timeout_s=0.3)
     rec = await rig.place_call(number, _caller(WEATHER, HOURS))
     call = await rig.ended(rec.call_sid)
@@ -138,6 +139,7 @@ async def test_failing_http_tool_is_told_to_the_model_and_the_call_goes_on(
     assert _roles(call)[-6:] == ["user", "assistant+tools", "tool", "assistant", "user",
                                  "assistant"]  # fmt: skip
     assert call.end_reason is EndReason.CALLER_HANGUP and len(rec.turn_latencies_ms()) == 2
+    assert (call.counters.tool_calls, call.counters.tool_errors) == (1, 1)  # the report's rate
 
 
 @BOTH
@@ -309,6 +311,7 @@ async def test_tool_calls_and_how_the_call_ended_are_stored(
             rows = (await conn.execute(select(turns).order_by(turns.c.turn_index))).all()
     finally:
         await engine.dispose()
-    assert (call.ended_by, call.transfer, call.tool_calls) == ("end_call", None, 1)
+    assert (call.ended_by, call.transfer, call.tool_calls, call.tool_errors) == (
+        "end_call", None, 1, 0)  # fmt: skip
     [tool_turn] = [r for r in rows if r.tool_calls]
     assert tool_turn.tool_calls == 1 and tool_turn.tool_ms is not None and tool_turn.tool_ms >= 0

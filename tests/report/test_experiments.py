@@ -4,15 +4,18 @@ per-arm settings, and its estimate of how many more calls a verdict needs."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from voiceagent.config import parse_config
+from voiceagent.config import load_config, parse_config
 from voiceagent.errors import ConfigError
 from voiceagent.report.arms import arm_settings
-from voiceagent.report.stats import build_report, more_calls_needed
+from voiceagent.report.experiments import experiment_statuses
+from voiceagent.report.sequential import Interval, half_width, more_calls
+from voiceagent.report.stats import build_report
 from voiceagent.store.records.reading import CallRow, TurnRow
 
 NUMBER = "+18005550103"
@@ -83,10 +86,10 @@ def test_report_names_what_each_arm_changes() -> None:
 
 
 def _rows(calls: int, diff: float) -> tuple[list[CallRow], list[TurnRow]]:
-    """Two arms exactly `diff` ms apart (same noise), with a spread that hides the difference
-    at small sizes; more calls are fresh draws of the same spread."""
+    """Two arms exactly `diff` ms apart (same noise), with a call-to-call spread that hides the
+    difference at small sizes; more calls are fresh draws of the same spread."""
     rng = np.random.default_rng(7)
-    noises = [rng.normal(0, 150, 4) for _ in range(calls)]
+    noises = [rng.normal(0, 150) + rng.normal(0, 60, 4) for _ in range(calls)]
     call_rows, turn_rows = [], []
     for arm, shift in (("A", 0.0), ("B", diff)):
         for c, noise in enumerate(noises):
@@ -105,17 +108,24 @@ def test_without_a_winner_the_report_says_how_many_more_calls_it_needs(diff: flo
     """No clear winner: the verdict estimates more calls per arm, and that many calls (with 50%
     to spare) of the same spread and difference give an interval that excludes 0."""
     small = _response(_rows(calls=8, diff=diff))
-    assert small.winner is None and small.more_calls is not None and small.more_calls > 0
+    assert small.winner is None and small.state == "collecting"
+    assert small.more_calls is not None and small.more_calls > 0
     assert f"about {small.more_calls} more calls per arm" in small.verdict
     enough = (8 + small.more_calls) * 3 // 2
     assert _response(_rows(calls=enough, diff=diff)).winner == "A"
 
 
-def test_more_calls_scales_the_interval_as_one_over_root_n() -> None:
-    """CI [-10, +50] around +20 reaches 0 at 1.5x the width from the diff: 2.25x the calls."""
-    assert more_calls_needed(20.0, -10.0, 50.0, (10, 10)) == 13
-    assert more_calls_needed(-20.0, -50.0, 10.0, (10, 20)) == 25
-    assert more_calls_needed(0.0, -10.0, 10.0, (10, 10)) is None
+def test_more_calls_is_where_the_always_valid_interval_reaches_the_difference() -> None:
+    """The calls needed make the confidence sequence's half-width just below the difference,
+    with both arms grown in proportion; a difference of 0 needs no number of calls."""
+    interval = Interval(30.0, -40.0, 100.0, (10, 20), (150.0**2, 150.0**2))
+    more = more_calls(interval)
+    assert more is not None
+    k = (20 + more) / 20
+    assert half_width(interval.variances, (10 * k, 20 * k)) < 30.0
+    k = (20 + more - 2) / 20
+    assert half_width(interval.variances, (10 * k, 20 * k)) >= 30.0
+    assert more_calls(Interval(0.0, -10.0, 10.0, (10, 10), (1.0, 1.0))) is None
 
 
 def test_below_the_minimum_the_report_counts_the_calls_missing() -> None:
@@ -123,3 +133,46 @@ def test_below_the_minimum_the_report_counts_the_calls_missing() -> None:
     response = _response(_rows(calls=3, diff=40.0))
     assert response.winner is None and response.more_calls == 2
     assert "about 2 more calls" in response.verdict
+
+
+def test_sample_config_ships_an_experiment_over_first_clip_ms() -> None:
+    """The sample config's experiment splits a relay number between whole-sentence clips and
+    `first_clip_ms: 300`, and the report names that as the one thing the arm changes."""
+    config = load_config(Path(__file__).parents[2] / "config" / "voiceagent.yaml")
+    [number] = [n for n, e in config.numbers.items() if e.experiment is not None]
+    settings = arm_settings(config, number)
+    assert settings["whole-sentence"] == ["mode: relay-router"]
+    assert settings["first-clip-300"] == [
+        "mode: relay-router",
+        "relay.first_clip_ms: 300 (number: None)",
+    ]
+
+
+def _two_latencies(calls: int) -> tuple[list[CallRow], list[TurnRow]]:
+    """A answers (`play`) 50 ms sooner; B's audio is audible (clip fetched) 300 ms sooner."""
+    rng = np.random.default_rng(11)
+    call_rows, turn_rows = [], []
+    for arm, play, fetched in (("A", 500.0, 900.0), ("B", 550.0, 600.0)):
+        for c in range(calls):
+            sid = f"CA{arm}{c:04d}"
+            call_rows.append(CallRow(sid, NUMBER, arm, "relay-router"))
+            noise = rng.normal(0, 20)
+            turn_rows += [TurnRow(sid, "turn", {"response_ms": play + noise,
+                                                "fetch_ms": fetched + noise})] * 2  # fmt: skip
+    return call_rows, turn_rows
+
+
+def test_arms_faster_on_different_latencies_are_mixed_not_a_winner() -> None:
+    """A sends its first `play` sooner but B is heard sooner: the experiment is "mixed", naming
+    each arm with the latency it wins, and needs no more calls."""
+    config = parse_config(_config({"name": "A", "mode": "relay-router", "weight": 1},
+                                  {"name": "B", "mode": "relay-router", "weight": 1,
+                                   "relay": {"first_clip_ms": 300}}))  # fmt: skip
+    report = build_report(*_two_latencies(30), weights={NUMBER: {"A": 1.0, "B": 1.0}})
+    [status] = experiment_statuses(report, config)
+    assert status.state == "mixed" and status.calls_needed is None
+    assert status.headline == "mixed: each arm is faster on something (A on response; B on audible)"
+    assert status.arms[1]["changes"] == [
+        "mode: relay-router",
+        "relay.first_clip_ms: 300 (number: None)",
+    ]

@@ -35,7 +35,7 @@ async def test_simulate_writes_the_html_report_next_to_its_records(
     simulated: tuple[str, Path], page: Page
 ) -> None:
     """The last line is the report's path, beside the records database; the page draws the
-    rehearsal's calls in Chromium without errors."""
+    rehearsal's calls in Chromium without errors, under a banner saying they are simulated."""
     out, report = simulated
     records = re.search(r"records: sqlite\+aiosqlite:///(\S+)", out)
     assert records is not None and report.name == "report.html"
@@ -43,6 +43,8 @@ async def test_simulate_writes_the_html_report_next_to_its_records(
     await page.goto(report.as_uri())
     await assert_charts_drawn(page)
     assert "10 calls" in await page.evaluate("document.getElementById('summary').textContent")
+    banner = await page.evaluate("document.getElementById('banner').textContent")
+    assert banner.startswith("SIMULATED: these records come from `voiceagent simulate`")
 
 
 async def test_report_command_writes_html_to_a_file(

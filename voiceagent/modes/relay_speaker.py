@@ -31,6 +31,7 @@ from voiceagent.config import CallPlan
 from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols.inworld_router import ChatRequest
 from voiceagent.runtime import Services
+from voiceagent.session.clip_split import ClipSplitter, Cut
 from voiceagent.session.relay_call import RelayCall
 from voiceagent.session.segments import (
     WAV_CONTENT_TYPE,
@@ -72,12 +73,14 @@ class ClipSpeaker:
         self._stream_wav = services.settings.clip_stream_unknown_length
         self._clip: _Clip | None = None
         self._spoke = False
+        self._split = ClipSplitter(None)
 
     async def speak(self, response_id: str, request: ChatRequest) -> list[ToolCall]:
         """Run the request to its end; UpstreamError once the audio received is handed over.
         Returns the tool calls the stream made."""
         segmenter, calls = Segmenter(), ToolCallAccumulator()
         self._spoke = False
+        self._split = ClipSplitter(self._plan.relay.first_clip_ms)
         stream = self._services.router.stream(request)
         try:
             try:
@@ -110,14 +113,28 @@ class ClipSpeaker:
     async def _on_segment(self, response_id: str, event: SegmentEvent) -> None:
         if isinstance(event, SegmentOpened):
             await self._open(response_id)
+            self._split.clip_opened()
         elif isinstance(event, SegmentAudio):
-            self._write(event.pcm)
+            for piece in self._split.feed(event.pcm, time.monotonic()):
+                if isinstance(piece, Cut):  # first_clip_ms: the clip ends here, the segment goes on
+                    await self._finish_clip(response_id, "")
+                    await self._open(response_id)
+                else:
+                    self._write(piece)
         elif isinstance(event, SegmentClosed) and self._clip is not None:
-            clip, self._clip = self._clip, None
-            self._write(b"", last=True, clip=clip)
-            await self._services.clips.finish(clip.id, clip.encoder.wav(b"".join(clip.parts)))
-            now = time.monotonic()
-            self._machine.reply_audio(response_id, clip.encoder.duration_ms, event.text, now)
+            self._write(self._split.flush())
+            await self._finish_clip(response_id, event.text)
+
+    async def _finish_clip(self, response_id: str, text: str) -> None:
+        """Close the open clip: its last data, the whole WAV for its fetch, the audio sent."""
+        clip, self._clip = self._clip, None
+        if clip is None:
+            return
+        self._write(b"", last=True, clip=clip)
+        await self._services.clips.finish(clip.id, clip.encoder.wav(b"".join(clip.parts)))
+        now = time.monotonic()
+        self._split.clip_closed(clip.encoder.duration_ms, now)
+        self._machine.reply_audio(response_id, clip.encoder.duration_ms, text, now)
 
     async def _open(self, response_id: str) -> None:
         """Announce the segment's clip at once (`play`); its fetch waits for the audio. The

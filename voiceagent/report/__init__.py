@@ -1,5 +1,7 @@
-"""`voiceagent report`: per number and arm, calls, turns, latency percentiles and which arm is
-faster, with a bootstrap confidence interval (stats.py), printed as table/JSON/CSV (render.py).
+"""`voiceagent report`: per number and arm, calls, turns, latency percentiles, guardrails and
+which arm is faster, with always-valid intervals on per-call values and a sample ratio check
+(stats.py, sequential.py, guardrails.py, srm.py), printed as table/JSON/CSV (render.py);
+`voiceagent experiments` (experiments.py) sums each experiment up.
 """
 
 from __future__ import annotations

@@ -36,6 +36,16 @@ def arm_settings(config: Config, number: str) -> dict[str, list[str]]:
     return out
 
 
+def experiment_weights(config: Config) -> dict[str, dict[str, float]]:
+    """Per number with an experiment: each arm's configured weight (for the sample ratio
+    check)."""
+    return {
+        number: {arm.name: arm.weight for arm in entry.experiment.arms}
+        for number, entry in config.numbers.items()
+        if entry.experiment is not None
+    }
+
+
 def _plan(config: Config, number: str, arm: Arm, alone: bool) -> CallPlan:
     """The plan of a call to `number` in `arm` (`alone`), or with the number's own settings
     and the arm's mode; model copies skip validation, which `config` already passed."""

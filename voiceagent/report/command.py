@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.config import Config, load_config
 from voiceagent.errors import ConfigError
+from voiceagent.report.arms import experiment_weights
 from voiceagent.report.outbound import load_outbound
 from voiceagent.report.page import html_report
 from voiceagent.report.render import render
@@ -48,9 +49,11 @@ async def load_report(
     *,
     since: datetime | None = None,
     number: str | None = None,
+    config: Config | None = None,
     **options: Any,
 ) -> Report:
-    """Read the records (migrating an empty database first) and build the report."""
+    """Read the records (migrating an empty database first) and build the report; with
+    `config`, the sample ratio check uses its weights."""
     engine = make_engine(database) if isinstance(database, str) else database
     try:
         await migrate(engine)
@@ -59,7 +62,9 @@ async def load_report(
     finally:
         if isinstance(database, str):
             await engine.dispose()
-    return replace(build_report(calls, turns, since=since, **options), outbound=outbound)
+    weights = experiment_weights(config) if config is not None else None
+    report = build_report(calls, turns, since=since, weights=weights, **options)
+    return replace(report, outbound=outbound)
 
 
 def _missing_sqlite(url: str) -> Path | None:
@@ -72,28 +77,39 @@ def _missing_sqlite(url: str) -> Path | None:
     return None if path.exists() else path
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from voiceagent.logging import configure_logging
+def records_url(database_url: str | None) -> str | None:
+    """The records database (`--database-url` or DATABASE_URL); None (said on stderr) when it
+    is a SQLite file that does not exist: the report does not create one."""
     from voiceagent.settings import load_settings
 
+    url = database_url or load_settings().database_url
+    missing = _missing_sqlite(url)
+    if missing is not None:
+        print(f"no records yet: {missing} does not exist (DATABASE_URL={url})", file=sys.stderr)
+        return None
+    return url
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from voiceagent.logging import configure_logging
+
     configure_logging("warning")  # logs go to stderr; stdout is the report
-    url = args.database_url or load_settings().database_url
     try:
         since = parse_since(args.since) if args.since else None
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    missing = _missing_sqlite(url)
-    if missing is not None:
-        print(f"no records yet: {missing} does not exist (DATABASE_URL={url})", file=sys.stderr)
+    url = records_url(args.database_url)
+    if url is None:
         return 1
+    config = config_or_none(args.config)
     if args.format == "html":
-        page = html_report(
-            url, since=since, number=args.number, config=_config(args.config), source=_source(url)
-        )
+        page = html_report(url, since=since, number=args.number, config=config,
+                           source=_source(url))  # fmt: skip
         text = asyncio.run(page)
     else:
-        text = render(asyncio.run(load_report(url, since=since, number=args.number)), args.format)
+        report = load_report(url, since=since, number=args.number, config=config)
+        text = render(asyncio.run(report), args.format)
     if args.output is None:
         sys.stdout.write(text)
     else:
@@ -102,15 +118,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config(path: Path | None) -> Config | None:
-    """The per-number config, to name what each experiment arm changes; None (and a note on
-    stderr) if it cannot be read: the report still works without it."""
+def config_or_none(path: Path | str | None, *, quiet: bool = True) -> Config | None:
+    """The per-number config, to name what each experiment arm changes and check its weights;
+    None (and a note on stderr) if it cannot be read: the report still works without it."""
     from voiceagent.settings import load_settings
 
     try:
-        return load_config(path or load_settings().config_path)
+        return load_config(Path(path) if path else load_settings().config_path)
     except ConfigError as exc:
-        print(f"arm settings left out: {exc}", file=sys.stderr)
+        lead = "arm settings and weights left out" if quiet else "cannot read the config"
+        print(f"{lead}: {exc}", file=sys.stderr)
         return None
 
 

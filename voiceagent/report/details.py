@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from voiceagent.store.records.reading import CallRow, TurnRow, call_filter
+from voiceagent.store.records.reading import CallRow, TurnRow, call_filter, call_row_of
 from voiceagent.store.records.schema import FIGURES, calls, turns
 
 
@@ -76,9 +76,7 @@ async def load_details(
 
 
 def _call(r: Row[Any]) -> CallDetail:
-    row = CallRow(r.call_sid, r.number, r.arm, r.failover_from or r.mode, r.failover_from,
-                  r.end_reason, _utc(r.started_at))  # fmt: skip
-    return CallDetail(row, r.upstream_failure, r.upstream_errors, r.barge_ins)
+    return CallDetail(call_row_of(r), r.upstream_failure, r.upstream_errors, r.barge_ins)
 
 
 def _turn(r: Row[Any]) -> TurnDetail:

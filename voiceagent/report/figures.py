@@ -22,6 +22,7 @@ from voiceagent.report.stats import Report, metric_values
 DISTRIBUTIONS = ("response_ms", "greeting_ms", "heard_ms", "fetch_ms")
 ECDF_POINTS = 300
 SLOWEST = 5
+MIN_TIME_POINTS = 3  # the over-time chart is drawn from this many buckets with turns on
 Texts = Mapping[tuple[str, int], tuple[str | None, str | None]]
 _BUCKETS = ((3 * 3600, 60, "minute"), (3 * 86400, 3600, "hour"), (None, 86400, "day"))
 
@@ -140,6 +141,8 @@ def _number(
         "number": number,
         "arms": [{**asdict(a), "settings": settings.get(a.arm, [])} for a in arms],
         "comparisons": [asdict(c) for c in report.comparisons if c.number == number],
+        "sample_ratio": next((asdict(r) for r in report.ratios if r.number == number), None),
+        "guardrail_diffs": [asdict(d) for d in report.guardrail_diffs if d.number == number],
         "ecdf": ecdfs,
         "over_time": {a.arm: over_time(by_arm[a.arm][1], size) for a in arms},
         "outcomes": {a.arm: outcomes(*by_arm[a.arm]) for a in arms},
@@ -187,5 +190,7 @@ def page_data(
         "bucket": bucket,
         "bucket_s": size,
         "stats": report.settings,
+        "method": report.method,
+        "min_time_points": MIN_TIME_POINTS,
         "numbers": numbers,
     }

@@ -29,8 +29,10 @@ _PAGE = """<!doctype html>
 <style>{css}</style>
 </head>
 <body>
-<header><h1>{title}</h1><p id="summary"></p><p id="status"></p></header>
+<header><h1>{title}</h1><p id="banner" hidden></p><p id="summary"></p><p id="status"></p>
+</header>
 <section id="live" hidden></section>
+<section id="experiments" hidden></section>
 <main id="numbers"></main>
 <footer>Charts drawn with Chart.js {version} (MIT licence, inlined). Latency definitions: see
 the voiceagent README.</footer>

@@ -4,15 +4,16 @@ and the live `/dashboard`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.config import Config
-from voiceagent.report.arms import arm_settings
+from voiceagent.report.arms import arm_settings, experiment_weights
 from voiceagent.report.details import Details, load_details, load_texts
+from voiceagent.report.experiments import experiment_statuses
 from voiceagent.report.figures import Texts, page_data, slowest_everywhere
 from voiceagent.report.html import render_html
 from voiceagent.report.stats import build_report
@@ -49,15 +50,28 @@ async def load_records(
 
 
 def build_page(
-    records: Records, *, config: Config | None = None, source: str = "", **options: Any
+    records: Records,
+    *,
+    config: Config | None = None,
+    source: str = "",
+    simulated: bool = False,
+    **options: Any,
 ) -> dict[str, Any]:
     """The page's data: statistics (`options` go to `build_report`), chart data and, with
-    `config`, what each experiment arm changes. CPU-bound for large databases."""
-    report = build_report(*records.details.rows(), since=records.since, **options)
+    `config`, what each experiment arm changes and each experiment's state (shown at the top).
+    `simulated`: the records come from `voiceagent simulate` (the page says so in a banner).
+    CPU-bound for large databases."""
+    weights = experiment_weights(config) if config is not None else None
+    report = build_report(*records.details.rows(), since=records.since, weights=weights,
+                          **options)  # fmt: skip
     numbers = dict.fromkeys(a.number for a in report.arms)
     settings = {n: arm_settings(config, n) for n in numbers} if config is not None else {}
-    return page_data(report, records.details, settings=settings, texts=records.texts,
+    data = page_data(report, records.details, settings=settings, texts=records.texts,
                      generated_at=datetime.now(UTC), source=source)  # fmt: skip
+    statuses = experiment_statuses(report, config) if config is not None else []
+    data["experiments"] = [asdict(s) for s in statuses]
+    data["simulated"] = simulated
+    return data
 
 
 async def html_report(
@@ -67,9 +81,11 @@ async def html_report(
     number: str | None = None,
     config: Config | None = None,
     source: str = "",
+    simulated: bool = False,
     **options: Any,
 ) -> str:
     """The whole page for a database, in one call (the CLI and the rehearsal); `options` go
     to `build_report` (`min_turns`, `min_calls`, ...)."""
     records = await load_records(database, since=since, number=number)
-    return render_html(build_page(records, config=config, source=source, **options))
+    page = build_page(records, config=config, source=source, simulated=simulated, **options)
+    return render_html(page)

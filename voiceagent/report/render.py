@@ -54,6 +54,23 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _guard(value: float | None, name: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if name.startswith("duration") else f"{value:.1%}"
+
+
+def _guardrail_lines(arm: ArmStats) -> list[str]:
+    shown = [g for g in arm.guardrails if g.calls]
+    if not shown:
+        return []
+    lines = [f"    {'guardrails (per call)':<26}{'calls':>6}{'mean':>8}  always-valid 95%"]
+    for g in shown:
+        interval = f"[{_guard(g.low, g.name)}, {_guard(g.high, g.name)}]"
+        lines.append(f"    {g.name:<26}{g.calls:>6}{_guard(g.mean, g.name):>8}  {interval}")
+    return lines
+
+
 def _arm_lines(arm: ArmStats) -> list[str]:
     lines = [
         f"  arm {arm.arm} ({arm.mode}): {arm.calls} calls, {arm.turns} turns, "
@@ -63,7 +80,7 @@ def _arm_lines(arm: ArmStats) -> list[str]:
     for metric, q in arm.latency.items():
         if q.n:
             lines.append(f"    {metric.removesuffix('_ms'):<18}{q.n:>6}{_row(q)}")
-    return lines
+    return lines + _guardrail_lines(arm)
 
 
 def _row(q: Quantiles) -> str:
@@ -77,9 +94,21 @@ def render_table(report: Report) -> str:
         lines.append("no calls recorded yet")
     for number in sorted({a.number for a in report.arms} | {o.number for o in report.outbound}):
         lines += ["", number]
+        ratio = next((r for r in report.ratios if r.number == number), None)
+        if ratio is not None and ratio.mismatch:
+            lines.append(f"  !! {ratio.note}")
         for arm in (a for a in report.arms if a.number == number):
             lines += _arm_lines(arm)
+        if ratio is not None and not ratio.mismatch:
+            lines.append(f"  {ratio.note}")
+        for d in report.guardrail_diffs:
+            if d.number == number and d.worse is not None:
+                lines.append(f"  guardrail: {d.worse} is worse on {d.name}: {d.arm_b} - "
+                             f"{d.arm_a} = {d.diff:+.3g}, always-valid 95% CI [{d.low:+.3g}, "
+                             f"{d.high:+.3g}]")  # fmt: skip
         lines += outbound_lines(report.outbound, number)
         for c in (c for c in report.comparisons if c.number == number):
             lines.append(f"  {c.metric.removesuffix('_ms')}: {c.verdict}")
+    if report.comparisons:
+        lines += ["", f"verdicts: {report.method}"]
     return "\n".join(lines) + "\n"

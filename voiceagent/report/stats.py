@@ -1,42 +1,56 @@
-"""Report statistics: per number and arm, calls, turns and latency percentiles, and which arm
-is faster with a bootstrap confidence interval. Pure functions over rows; no I/O here.
+"""Report statistics: per number and arm, calls, turns, latency percentiles and guardrails,
+and which arm is faster. Pure functions over rows; no I/O here.
 
-Arms are compared on the median of each latency, the difference `B - A` with a 95% interval
-from a bootstrap that resamples whole calls (turns of one call are not independent). A winner
-is named only with enough data (`min_turns` turns and `min_calls` calls per arm) and an
-interval that excludes 0; otherwise the report says so plainly, and roughly how many more calls
-per arm would be needed (`more_calls`): an interval's width shrinks as 1/sqrt(calls), so the
-observed interval scaled to the size where it would exclude 0, if the difference holds.
+Arms are compared on per-call values (a call's median latency: one value per call, so one long
+call does not dominate and values are independent) with an always-valid confidence sequence
+(`sequential.py`): the verdict may be read at every look. Before any verdict the calls per arm
+are checked against the configured weights (`srm.py`): a mismatch names no winner. A latency
+winner significantly worse on a guardrail (`guardrails.py`) is "faster but worse on X".
+
+A comparison's `state`: `collecting` (not enough data, or the interval includes 0 and is wider
+than ±`equivalence_ms`), `winner`, `no difference` (the interval lies within
+±`equivalence_ms`), `worse` (faster but worse on a guardrail), `mismatch` (sample ratio).
+`more_calls`: roughly how many more calls per arm the interval needs to exclude 0 if the
+difference holds, computed with the same always-valid boundary.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
-import numpy.typing as npt
 
+from voiceagent.report.guardrails import (
+    Guardrail,
+    GuardrailDiff,
+    arm_guardrails,
+    compare_guardrails,
+    per_call_values,
+)
 from voiceagent.report.outbound import OutboundStats
+from voiceagent.report.sequential import ALPHA, METHOD, difference, more_calls
+from voiceagent.report.srm import SampleRatio, check_ratio
 from voiceagent.store.records.reading import CallRow, TurnRow
 
-# Report figure → (turn kinds it is computed over, TurnTiming figure).
-METRICS: dict[str, tuple[frozenset[str], str]] = {
-    "response_ms": (frozenset({"turn"}), "response_ms"),
-    "greeting_ms": (frozenset({"greeting"}), "response_ms"),
-    "upstream_ttfb_ms": (frozenset({"turn"}), "upstream_ttfb_ms"),
-    "overhead_ms": (frozenset({"turn"}), "overhead_ms"),
-    "fetch_ms": (frozenset({"turn"}), "fetch_ms"),
-    "heard_ms": (frozenset({"turn"}), "heard_ms"),
-    "barge_in_ms": (frozenset({"greeting", "turn"}), "barge_in_ms"),
-    "tool_ms": (frozenset({"turn"}), "tool_ms"),  # time in tools, apart from the model's
+# Report figure → (turn kinds it is computed over, TurnTiming figures: the first one present).
+METRICS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "response_ms": (frozenset({"turn"}), ("response_ms",)),
+    "greeting_ms": (frozenset({"greeting"}), ("response_ms",)),
+    "upstream_ttfb_ms": (frozenset({"turn"}), ("upstream_ttfb_ms",)),
+    "overhead_ms": (frozenset({"turn"}), ("overhead_ms",)),
+    "fetch_ms": (frozenset({"turn"}), ("fetch_ms",)),
+    "heard_ms": (frozenset({"turn"}), ("heard_ms",)),
+    # turn end → the caller can hear the first audio: realtime, the first mark's echo (played);
+    # relay, Twilio has fetched the first clip whole (it plays a clip once fetched)
+    "audible_ms": (frozenset({"turn"}), ("heard_ms", "fetch_ms")),
+    "barge_in_ms": (frozenset({"greeting", "turn"}), ("barge_in_ms",)),
+    "tool_ms": (frozenset({"turn"}), ("tool_ms",)),  # time in tools, apart from the model's
 }
-COMPARED = ("response_ms", "greeting_ms")
-Floats = npt.NDArray[np.float64]
+COMPARED = ("response_ms", "audible_ms", "greeting_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +72,13 @@ class ArmStats:
     turns: int
     failovers: int
     latency: dict[str, Quantiles]
+    guardrails: list[Guardrail] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """`arm_b` minus `arm_a` on the median of `metric`; `winner` is None unless clear."""
+    """`arm_b` minus `arm_a` on the mean of per-call `metric` values; `winner` is None unless
+    clear. `n_a`/`n_b` count calls."""
 
     number: str
     metric: str
@@ -70,14 +86,16 @@ class Comparison:
     arm_b: str
     n_a: int
     n_b: int
-    median_a: float | None
-    median_b: float | None
+    mean_a: float | None
+    mean_b: float | None
     diff_ms: float | None
     ci_low: float | None
     ci_high: float | None
     winner: str | None
     verdict: str
     more_calls: int | None = None  # more calls per arm, roughly, for a verdict
+    state: str = "collecting"
+    worse_on: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +106,9 @@ class Report:
     calls: int = 0
     turns: int = 0
     settings: dict[str, int] = field(default_factory=dict)
+    method: str = METHOD
+    ratios: list[SampleRatio] = field(default_factory=list)
+    guardrail_diffs: list[GuardrailDiff] = field(default_factory=list)
     outbound: list[OutboundStats] = field(default_factory=list)
 
 
@@ -98,100 +119,87 @@ def quantiles(values: Sequence[float]) -> Quantiles:
     return Quantiles(len(values), p50, p90, p99)
 
 
-def _weighted_medians(values: Floats, weights: npt.NDArray[np.int64]) -> Floats:
-    """Median of `values` (sorted) repeated `weights[i, j]` times, for each row i."""
-    cum = np.cumsum(weights, axis=1)
-    half = cum[:, -1:] / 2.0
-    low = values[(cum >= half).argmax(axis=1)]
-    high = values[(cum > half).argmax(axis=1)]
-    medians: Floats = (low + high) / 2.0
-    return medians
-
-
-def bootstrap_medians(
-    values: Sequence[float], clusters: Sequence[str], rng: np.random.Generator, resamples: int
-) -> Floats:
-    """Medians of `resamples` bootstrap samples that draw whole clusters (calls) with
-    replacement: a cluster drawn k times counts each of its values k times."""
-    order = np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
-    sorted_values = np.asarray(values, dtype=np.float64)[order]
-    names, index = np.unique(np.asarray(clusters, dtype=object)[order], return_inverse=True)
-    k = len(names)
-    out = np.empty(resamples, dtype=np.float64)
-    chunk = max(1, 2_000_000 // max(len(values), 1))
-    for start in range(0, resamples, chunk):
-        size = min(chunk, resamples - start)
-        counts = rng.multinomial(k, np.full(k, 1.0 / k), size=size)
-        out[start : start + size] = _weighted_medians(sorted_values, counts[:, index])
-    return out
+def per_call(values: Sequence[float], sids: Sequence[str]) -> list[float]:
+    """One value per call: the median of its values (calls in first-seen order)."""
+    by_call: dict[str, list[float]] = defaultdict(list)
+    for value, sid in zip(values, sids, strict=True):
+        by_call[sid].append(value)
+    return [float(np.median(v)) for v in by_call.values()]
 
 
 def compare(
     number: str,
     metric: str,
-    a: tuple[str, list[float], list[str]],
-    b: tuple[str, list[float], list[str]],
+    a: tuple[str, list[float]],
+    b: tuple[str, list[float]],
     *,
-    rng: np.random.Generator,
-    resamples: int = 2000,
-    min_turns: int = 20,
     min_calls: int = 5,
+    equivalence_ms: float = 20.0,
+    alpha: float = ALPHA,
 ) -> Comparison:
-    """Compare two arms' `(name, values, call_sids)` on the median; B - A with a 95% CI."""
-    (name_a, va, ca), (name_b, vb, cb) = a, b
-    med_a = float(np.median(va)) if va else None
-    med_b = float(np.median(vb)) if vb else None
-    base = Comparison(number, metric, name_a, name_b, len(va), len(vb), med_a, med_b,
+    """Compare two arms' `(name, per-call values)`: B - A on the mean, always-valid at
+    1 - `alpha` (`comparison_alpha`: the experiment's 5% shared by its comparisons)."""
+    (name_a, va), (name_b, vb) = a, b
+    mean_a = round(float(np.mean(va)), 1) if va else None
+    mean_b = round(float(np.mean(vb)), 1) if vb else None
+    base = Comparison(number, metric, name_a, name_b, len(va), len(vb), mean_a, mean_b,
                       None, None, None, None, "")  # fmt: skip
-    for name, values, sids in (a, b):
-        calls = len(set(sids))
-        if len(values) < min_turns or calls < min_calls:
-            missing = _to_minimum(len(values), calls, min_turns, min_calls)
+    need = max(min_calls, 2)
+    for name, values in (a, b):
+        if len(values) < need:
+            missing = need - len(values)
             return replace(base, more_calls=missing, verdict=f"not enough data to name a winner: "
-                         f"arm {name} has {len(values)} turns in {calls} calls (need {min_turns} "
-                         f"turns and {min_calls} calls per arm: about {missing} more "
-                         "calls)")  # fmt: skip
-    assert med_a is not None and med_b is not None
-    diffs = bootstrap_medians(vb, cb, rng, resamples) - bootstrap_medians(va, ca, rng, resamples)
-    low, high = (round(float(x), 1) for x in np.percentile(diffs, [2.5, 97.5]))
-    diff = round(med_b - med_a, 1)
-    ci = f"{name_b} - {name_a} = {diff:+.0f} ms, 95% CI [{low:+.0f}, {high:+.0f}] ms"
-    if low <= 0.0 <= high:
-        more = more_calls_needed(diff, low, high, (len(set(ca)), len(set(cb))))
-        wait = ("; the medians are equal: more calls will not name a winner" if more is None
-                else f"; about {more} more calls per arm for an interval excluding 0, if the "
-                     "difference holds")  # fmt: skip
-        return replace(base, diff_ms=diff, ci_low=low, ci_high=high, more_calls=more,
-                     verdict=f"no clear winner: {ci} includes 0{wait}")  # fmt: skip
-    winner = name_b if diff < 0 else name_a
-    return replace(base, diff_ms=diff, ci_low=low, ci_high=high, winner=winner,
-                 verdict=f"{winner} is faster: {ci}")  # fmt: skip
+                           f"arm {name} has {len(values)} calls (need {need} calls per arm: "
+                           f"about {missing} more calls)")  # fmt: skip
+    iv = difference(va, vb, alpha=alpha)
+    diff, low, high = round(iv.diff, 1), round(iv.low, 1), round(iv.high, 1)
+    found = replace(base, diff_ms=diff, ci_low=low, ci_high=high)
+    ci = (f"{name_b} - {name_a} = {diff:+.0f} ms, always-valid {1 - alpha:.1%} CI [{low:+.0f}, "
+          f"{high:+.0f}] ms over {len(va)} + {len(vb)} calls")  # fmt: skip
+    if iv.excludes_zero():
+        winner = name_b if iv.diff < 0 else name_a
+        return replace(found, winner=winner, state="winner", verdict=f"{winner} is faster: {ci}")
+    if -equivalence_ms <= iv.low and iv.high <= equivalence_ms:
+        return replace(found, state="no difference", verdict=f"no difference: {ci} lies within "
+                       f"±{equivalence_ms:.0f} ms")  # fmt: skip
+    more = more_calls(iv, alpha=alpha)
+    wait = ("; the means are equal: more calls will not name a winner" if more is None
+            else f"; about {more} more calls per arm for an interval excluding 0, if the "
+                 "difference holds")  # fmt: skip
+    return replace(found, more_calls=more, verdict=f"no clear winner yet: {ci} includes 0{wait}")
 
 
-def _to_minimum(turns: int, calls: int, min_turns: int, min_calls: int) -> int:
-    """Calls an arm still needs to reach the minimum (at its turns per call so far)."""
-    per_call = turns / calls if calls and turns else 1.0
-    return max(min_calls - calls, math.ceil(max(min_turns - turns, 0) / per_call), 1)
+def comparison_alpha(arms: int) -> float:
+    """Each comparison's error: the experiment's 5% shared (Bonferroni) by its pairs of arms
+    and the latencies compared, so a false winner on any of them is at most 5% likely."""
+    return ALPHA / (len(COMPARED) * max(arms * (arms - 1) // 2, 1))
 
 
-def more_calls_needed(diff: float, low: float, high: float, calls: tuple[int, int]) -> int | None:
-    """Roughly how many more calls per arm would make the 95% interval exclude 0 if the
-    observed difference held: widths shrink as 1/sqrt(n), so each arm needs k times its
-    calls, k = (distance from the difference to the interval's bound nearer 0 / difference)².
-    None when the difference is 0 (no sample size separates equal medians)."""
-    if diff == 0:
-        return None
-    reach = (diff - low) if diff > 0 else (high - diff)
-    k = (reach / abs(diff)) ** 2
-    return max(max(math.ceil(n * k) - n for n in calls), 1)
+def with_checks(
+    comparison: Comparison, ratio: SampleRatio | None, diffs: Sequence[GuardrailDiff]
+) -> Comparison:
+    """The comparison once the sample ratio and the guardrails are taken into account."""
+    if ratio is not None and ratio.mismatch:
+        return replace(comparison, winner=None, state="mismatch",
+                       verdict=f"no winner named (sample ratio mismatch, see above): "
+                               f"{comparison.verdict}")  # fmt: skip
+    winner = comparison.winner
+    if winner is None:
+        return comparison
+    worse = [d.name for d in diffs if d.worse == winner]
+    if not worse:
+        return comparison
+    return replace(comparison, winner=None, state="worse", worse_on=worse,
+                   verdict=f"{winner} is faster but worse on {', '.join(worse)}: not named the "
+                           f"winner; {comparison.verdict.split(': ', 1)[1]}")  # fmt: skip
 
 
 def metric_values(turns: Sequence[TurnRow], metric: str) -> tuple[list[float], list[str]]:
     """The values of `metric` in `turns`, with the call of each."""
-    kinds, figure = METRICS[metric]
+    kinds, figures = METRICS[metric]
     values, sids = [], []
     for turn in turns:
-        value = turn.figures.get(figure)
+        value = next((v for f in figures if (v := turn.figures.get(f)) is not None), None)
         if turn.kind in kinds and value is not None:
             values.append(float(value))
             sids.append(turn.call_sid)
@@ -203,21 +211,23 @@ def build_report(
     turns: Sequence[TurnRow],
     *,
     since: datetime | None = None,
-    seed: int = 0,
-    resamples: int = 2000,
-    min_turns: int = 20,
+    weights: Mapping[str, Mapping[str, float]] | None = None,
     min_calls: int = 5,
+    equivalence_ms: float = 20.0,
 ) -> Report:
-    """Per (number, arm) statistics and pairwise arm comparisons of each number."""
+    """Per (number, arm) statistics and guardrails, the sample ratio check of each number with
+    an experiment (against `weights`: per number, per arm; equal weights when absent) and
+    pairwise arm comparisons."""
     groups: dict[tuple[str, str], list[CallRow]] = defaultdict(list)
     for call in calls:
         groups[(call.number, call.arm or call.mode)].append(call)
     by_call: dict[str, list[TurnRow]] = defaultdict(list)
     for turn in turns:
         by_call[turn.call_sid].append(turn)
-    arms, arm_turns = [], {}
+    arms, arm_turns, arm_guards = [], {}, {}
     for (number, arm), members in sorted(groups.items()):
         mine = arm_turns[(number, arm)] = [t for c in members for t in by_call[c.call_sid]]
+        guards = arm_guards[(number, arm)] = per_call_values(members, mine)
         arms.append(ArmStats(
             number=number, arm=arm,
             mode=",".join(sorted({c.mode for c in members})),
@@ -225,16 +235,36 @@ def build_report(
             turns=sum(1 for t in mine if t.kind == "turn"),
             failovers=sum(1 for c in members if c.failover_from),
             latency={m: quantiles(metric_values(mine, m)[0]) for m in METRICS},
+            guardrails=arm_guardrails(guards),
         ))  # fmt: skip
-    rng = np.random.default_rng(seed)
-    comparisons = []
-    for number, same_number in itertools.groupby(arms, key=lambda s: s.number):
+    comparisons, ratios, all_diffs = [], [], []
+    for number, group in itertools.groupby(arms, key=lambda s: s.number):
+        same_number = list(group)
+        ratio = None
+        known = (weights or {}).get(number)
+        if (len(same_number) > 1 or known) and all(c.arm for key, cs in groups.items()
+                                                   if key[0] == number for c in cs):  # fmt: skip
+            counts = {s.arm: s.calls for s in same_number}
+            ratio = check_ratio(number, counts, known)
+            if ratio is not None:
+                ratios.append(ratio)
+        alpha = comparison_alpha(len(same_number))
         for first, second in itertools.combinations([s.arm for s in same_number], 2):
+            pair = ((first, arm_guards[(number, first)]), (second, arm_guards[(number, second)]))
+            diffs = compare_guardrails(number, *pair, min_calls)
+            all_diffs += diffs
             for metric in COMPARED:
-                a = (first, *metric_values(arm_turns[(number, first)], metric))
-                b = (second, *metric_values(arm_turns[(number, second)], metric))
-                comparisons.append(compare(number, metric, a, b, rng=rng, resamples=resamples,
-                                           min_turns=min_turns, min_calls=min_calls))  # fmt: skip
-    settings = {"resamples": resamples, "min_turns": min_turns, "min_calls": min_calls,
-                "seed": seed}  # fmt: skip
-    return Report(arms, comparisons, since, len(calls), sum(s.turns for s in arms), settings)
+                a = (first, per_call(*metric_values(arm_turns[(number, first)], metric)))
+                b = (second, per_call(*metric_values(arm_turns[(number, second)], metric)))
+                plain = compare(number, metric, a, b, min_calls=min_calls, alpha=alpha,
+                                equivalence_ms=equivalence_ms)  # fmt: skip
+                comparisons.append(with_checks(plain, ratio, diffs))
+    settings = {"min_calls": min_calls, "equivalence_ms": int(equivalence_ms)}
+    return Report(arms, comparisons, since, len(calls), sum(s.turns for s in arms), settings,
+                  METHOD, ratios, all_diffs)  # fmt: skip
+
+
+def calls_needed(comparisons: Sequence[Comparison]) -> int | None:
+    """The most calls per arm any still-collecting comparison needs (None: none needs more)."""
+    needs = [c.more_calls for c in comparisons if c.state == "collecting" and c.more_calls]
+    return max(needs) if needs else None

@@ -38,6 +38,7 @@ class CallCounters:
     bad_frames: int = 0
     upstream_errors: int = 0
     tool_calls: int = 0
+    tool_errors: int = 0  # tool calls that failed (`ToolResult.is_error`)
 
 
 @dataclass(slots=True)
@@ -107,6 +108,7 @@ class CallSession:
             "bad_frames": c.bad_frames,
             "upstream_errors": c.upstream_errors,
             "tool_calls": c.tool_calls,
+            "tool_errors": c.tool_errors,
             "arm": self.arm,
         }
 

@@ -163,6 +163,7 @@ class RealtimeTools:
         call = self.call
         call.history.add_tool_result(result)
         call.counters.tool_calls += 1
+        call.counters.tool_errors += result.is_error
         if call.latency.current is not None:
             call.latency.current.tools_ran(1, result.duration_ms)
         self.calls.output_sent(result.call.call_id)

@@ -136,6 +136,7 @@ class RelayTools:
     def _record(self, result: ToolResult) -> None:
         self.call.history.add_tool_result(result)
         self.call.counters.tool_calls += 1
+        self.call.counters.tool_errors += result.is_error
 
 
 def _how(action: CallAction | None) -> str:

@@ -22,7 +22,7 @@ import secrets
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +67,6 @@ class CallLine:
     call_sid: str
     number: str
     protocol: str
-    greeting_ms: float | None
-    turn_ms: list[float]
     heard_s: float
     barge_ins: int
     note: str = ""  # the tool scenario, and how the call ended
@@ -92,22 +90,43 @@ async def _one_call(
     target = SimTarget(base, PUBLIC_URL, token)
     rec = await place_call(target, to, script or call_script(), call_sid=sid, http=http)
     protocol = rec.protocol or f"refused ({rec.webhook_status})"
-    return CallLine(sid, to, protocol, rec.greeting_latency_ms, rec.turn_latencies_ms(),
-                    rec.heard_ms / 1000, rec.barge_ins)  # fmt: skip
+    return CallLine(sid, to, protocol, rec.heard_ms / 1000, rec.barge_ins)
 
 
-async def _heard_text(db_url: str) -> dict[str, list[tuple[str, str]]]:
+# The per-call lines use the report's own figures (the server's turn records), named here.
+DEFINITIONS = (
+    "latency per call, as the report defines it (docs/ab-testing.md): greeting = call "
+    "answered -> first agent audio handed to Twilio; response = caller's turn end known to "
+    "the server (realtime: Inworld speech_stopped; relay: final prompt) -> first agent audio "
+    "handed to Twilio"
+)
+
+
+@dataclass
+class Recorded:
+    """One call's turns as the server recorded them: (caller, agent) texts and figures."""
+
+    texts: list[tuple[str, str]] = field(default_factory=list)
+    greeting_ms: float | None = None
+    response_ms: list[float] = field(default_factory=list)
+
+
+async def _recorded(db_url: str) -> dict[str, Recorded]:
     engine = make_engine(db_url)
     try:
         async with engine.connect() as conn:
             rows = await conn.execute(
-                select(turns.c.call_sid, turns.c.kind, turns.c.user_text, turns.c.agent_text)
+                select(turns.c.call_sid, turns.c.kind, turns.c.user_text, turns.c.agent_text,
+                       turns.c.response_ms)
                 .order_by(turns.c.call_sid, turns.c.turn_index))  # fmt: skip
-            out: dict[str, list[tuple[str, str]]] = {}
-            for sid, kind, user, agent in rows:
-                out.setdefault(sid, []).append(
-                    ("" if kind == "greeting" else user or "", agent or "")
-                )
+            out: dict[str, Recorded] = {}
+            for sid, kind, user, agent, response in rows:
+                call = out.setdefault(sid, Recorded())
+                call.texts.append(("" if kind == "greeting" else user or "", agent or ""))
+                if kind == "greeting" and call.greeting_ms is None:
+                    call.greeting_ms = response
+                elif kind != "greeting" and response is not None:
+                    call.response_ms.append(response)
             return out
     finally:
         await engine.dispose()
@@ -165,14 +184,14 @@ async def rehearse(args: argparse.Namespace) -> int:
         await router.close()
     await outbound.close()
     _note_endings(lines, endings)
-    heard = await _heard_text(db_url)
-    _print_calls(lines, heard, args.transcripts or len(plan.calls) <= 8)
-    print_outbound(out_lines, heard)
-    print("\n" + render(await load_report(db_url)))
+    recorded = await _recorded(db_url)
+    _print_calls(lines, recorded, args.transcripts or len(plan.calls) <= 8)
+    print_outbound(out_lines, {sid: call.texts for sid, call in recorded.items()})
+    print("\n" + render(await load_report(db_url, config=config)))
     if plan.warnings:
         print(f"\nnot rehearsed: {len(plan.warnings)} (listed at the top)")
     print(f"\nrecords: {db_url}")
-    page = await html_report(db_url, config=config, source=db_url)
+    page = await html_report(db_url, config=config, source=db_url, simulated=True)
     report = workdir / "report.html"  # next to the records; its path is the last line
     await asyncio.to_thread(report.write_text, page, encoding="utf-8")
     print(f"report (open it in a browser):\n{report}")
@@ -243,20 +262,20 @@ async def _place_all(
     return done
 
 
-def _print_calls(
-    lines: list[CallLine], text: dict[str, list[tuple[str, str]]], transcripts: bool
-) -> None:
+def _print_calls(lines: list[CallLine], recorded: dict[str, Recorded], transcripts: bool) -> None:
     def fmt(v: float | None) -> str:
         return "-" if v is None else f"{v:.0f} ms"
 
+    print(DEFINITIONS)
     for line in sorted(lines, key=lambda c: (c.number, c.protocol)):
+        call = recorded.get(line.call_sid, Recorded())
         print(f"\n{line.number}  {line.protocol:18}  {line.call_sid}")
-        print(f"  greeting {fmt(line.greeting_ms)}; reply after caller's turn "
-              f"{', '.join(fmt(t) for t in line.turn_ms) or '-'}; heard {line.heard_s:.1f} s "
-              f"of agent audio; barge-ins {line.barge_ins}")  # fmt: skip
+        print(f"  greeting {fmt(call.greeting_ms)}; response "
+              f"{', '.join(fmt(t) for t in call.response_ms) or '-'}; heard "
+              f"{line.heard_s:.1f} s of agent audio; barge-ins {line.barge_ins}")  # fmt: skip
         if line.note:
             print(f"  {line.note}")
-        for user, agent in text.get(line.call_sid, []) if transcripts else []:
+        for user, agent in call.texts if transcripts else []:
             if user:
                 print(f"    caller: {user}")
             print(f"    agent: {agent.strip() or '(nothing)'}")

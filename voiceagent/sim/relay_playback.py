@@ -175,7 +175,10 @@ class Player:
     async def _play_clip(self, item: _Item) -> None:
         assert item.fetch is not None and item.clip is not None
         await asyncio.wait([item.fetch])
+        item.clip.played_at = time.monotonic()
         await self._advance(item, item.clip.duration_ms, "")
+        if self.playing is item and not self._stop.is_set():
+            item.clip.played_until = time.monotonic()
 
     async def _speak(self, item: _Item) -> None:
         spoken = 0

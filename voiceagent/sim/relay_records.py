@@ -7,6 +7,7 @@ caller experienced it; `RelayCallRecord` holds them with the call's sessions. No
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ class ClipRecord:
     bits_per_sample: int = 0
     duration_ms: float = 0.0
     error: str = ""
+    played_at: float | None = None  # playback started (monotonic)
+    played_until: float | None = None  # playback ended, unless cut by a barge-in
 
     @property
     def valid(self) -> bool:
@@ -62,6 +65,20 @@ class TurnRecord:
     @property
     def prompt_to_clip_fetched_ms(self) -> float | None:
         return _ms(self.sent_at, self.first_clip_fetched_at)
+
+    @property
+    def prompt_to_heard_ms(self) -> float | None:
+        """Prompt sent → the reply's first audio started playing (the caller hears it)."""
+        return _ms(self.sent_at, self.first_heard_at)
+
+    def clip_gaps_ms(self, speed: float = 1.0) -> list[float]:
+        """Silences between consecutive clips of this reply that played whole (agent ms: the
+        simulated clock runs `speed` times faster)."""
+        gaps = []
+        for a, b in itertools.pairwise(self.clips):
+            if a.played_until is not None and b.played_at is not None:
+                gaps.append((b.played_at - a.played_until) * 1000.0 * speed)
+        return gaps
 
 
 @dataclass(slots=True)

@@ -71,6 +71,12 @@ class ToolResult:
     def ok(self) -> bool:
         return self.outcome is ToolOutcome.OK
 
+    @property
+    def is_error(self) -> bool:
+        """Failed for a reason of its own (not cancelled by a barge-in or the call's end): what
+        the report's tool error rate counts."""
+        return self.outcome not in (ToolOutcome.OK, ToolOutcome.CANCELLED)
+
 
 def error_output(kind: str, message: str) -> str:
     """The JSON text a failed call returns to the model: short, and says what to do next."""

@@ -55,7 +55,7 @@
       options: {
         parsing: false, normalized: true,
         scales: {
-          x: { type: "linear", title: { display: true, text: "ms" } },
+          x: { type: "linear", min: 0, title: { display: true, text: "ms (axis starts at 0)" } },
           y: { min: 0, max: 1, ticks: { callback: (v) => `${Math.round(v * 100)}%` } },
         },
         plugins: { tooltip: { callbacks: {
@@ -74,8 +74,9 @@
     if (!shown.length) return;
     const labels = shown.map((c) => `${short(c.metric)}: ${c.arm_b} − ${c.arm_a}`);
     const lows = shown.map((c) => c.ci_low), highs = shown.map((c) => c.ci_high);
-    chart(parent, "A/B: difference of medians (ms) with its 95% interval; left of 0: the " +
-      "second arm is faster", {
+    chart(parent, "A/B: difference of per-call means (ms) with its always-valid interval (95% for " +
+      "the experiment, shared by the latencies compared); " +
+      "left of 0: the second arm is faster", {
       type: "bar",
       data: { labels, datasets: [
         { label: "95% interval", data: shown.map((c) => [c.ci_low, c.ci_high]),
@@ -106,7 +107,13 @@
     };
   }
 
-  function overTimeChart(parent, series, arms, bucket, step) {
+  function overTimeChart(parent, series, arms, bucket, step, minPoints) {
+    const most = Math.max(0, ...Object.values(series).map((s) => s.t.length));
+    if (most < minPoints) {
+      parent.append(el("p", { class: "note" }, `response p50 and p99 per ${bucket}: drawn once ` +
+        `there are ${minPoints} ${bucket}s with turns (${most} so far)`));
+      return;
+    }
     const datasets = [];
     for (const [arm, s] of Object.entries(series)) {
       if (!s.t.length) continue;
@@ -184,17 +191,40 @@
     return el("table", { class: "arms" }, el("thead", {}, head), el("tbody", {}, ...rows));
   }
 
-  function numberSection(number, bucket, step) {
+  const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
+  const guardValue = (name, v) => (name.startsWith("duration") ? (v === null ? "–" : v.toFixed(1)) : pct(v));
+
+  function guardrailTable(number) {
+    const names = [...new Set(number.arms.flatMap((a) => (a.guardrails || []).filter((g) => g.calls)
+      .map((g) => g.name)))];
+    if (!names.length) return null;
+    const head = el("tr", {}, el("th", {}, "guardrail (per call, always-valid 95%)"),
+      ...number.arms.map((a) => el("th", {}, a.arm)));
+    const rows = names.map((name) => el("tr", {}, el("td", {}, name), ...number.arms.map((a) => {
+      const g = (a.guardrails || []).find((x) => x.name === name);
+      const worse = (number.guardrail_diffs || []).some((d) => d.name === name && d.worse === a.arm);
+      return el("td", { class: worse ? "worse" : "" }, !g || !g.calls ? "–" :
+        `${guardValue(name, g.mean)} [${guardValue(name, g.low)}, ${guardValue(name, g.high)}]` +
+        (worse ? " worse" : ""));
+    })));
+    return el("table", { class: "arms guardrails" }, el("thead", {}, head), el("tbody", {}, ...rows));
+  }
+
+  function numberSection(number, bucket, step, data) {
     const arms = number.arms.map((a) => a.arm);
     const verdicts = number.comparisons.map((c) =>
       el("li", { class: c.winner ? "winner" : "open" }, `${short(c.metric)}: ${c.verdict}`));
+    const ratio = number.sample_ratio;
     const grid = el("div", { class: "grid" });
     const section = el("section", { class: "number" }, el("h2", {}, number.number),
-      armTable(number), verdicts.length ? el("ul", { class: "verdicts" }, ...verdicts) : null, grid);
+      ratio ? el("p", { class: ratio.mismatch ? "mismatch" : "ratio" }, ratio.note) : null,
+      armTable(number), guardrailTable(number),
+      verdicts.length ? el("ul", { class: "verdicts" }, ...verdicts) : null,
+      verdicts.length ? el("p", { class: "method" }, `verdicts: ${data.method}`) : null, grid);
     document.getElementById("numbers").append(section);
     intervalChart(grid, number.comparisons);
     for (const [metric, lines] of Object.entries(number.ecdf)) ecdfChart(grid, metric, lines, arms);
-    overTimeChart(grid, number.over_time, arms, bucket, step);
+    overTimeChart(grid, number.over_time, arms, bucket, step, data.min_time_points || 3);
     countsChart(grid, "calls, failovers, upstream errors by kind", number.outcomes, arms,
       (k) => !k.startsWith("ended: "), false);
     countsChart(grid, "how calls ended", number.outcomes, arms, (k) => k.startsWith("ended: "), true);
@@ -211,6 +241,21 @@
       const text = transcript(call);
       if (text) box.append(text);
     }
+  }
+
+  function renderExperiments(data) {
+    const box = document.getElementById("experiments");
+    const list = data.experiments || [];
+    box.hidden = !list.length;
+    if (!list.length) return;
+    const items = list.map((x) => el("div", { class: `experiment state-${x.state.replace(/ /g, "-")}` },
+      el("h3", {}, `${x.number} · ${x.name}: `, el("span", { class: "state" }, x.state), ` · ${x.headline}`),
+      x.sample_ratio ? el("p", { class: x.state === "mismatch" ? "mismatch" : "ratio" }, x.sample_ratio) : null,
+      el("ul", {}, ...x.arms.map((a) => el("li", {}, `arm ${a.name} (weight ${a.weight}, ${a.calls} calls): ` +
+        (a.changes.join("; ") || `mode: ${a.mode}`)))),
+      el("ul", { class: "verdicts" }, ...x.verdicts.map((v) => el("li", {}, v))),
+      x.calls_needed !== null ? el("p", {}, `calls needed: about ${x.calls_needed} more per arm`) : null));
+    box.replaceChildren(el("h2", {}, "experiments"), ...items, el("p", { class: "method" }, `verdicts: ${data.method}`));
   }
 
   function renderLive(live) {
@@ -234,10 +279,15 @@
     const since = data.since ? `since ${data.since}` : "all records";
     document.getElementById("summary").textContent = `${data.calls} calls, ${data.turns} turns, ` +
       `${since}; generated ${data.generated_at}` + (data.source ? ` from ${data.source}` : "");
+    const banner = document.getElementById("banner");
+    banner.hidden = !data.simulated;
+    banner.textContent = data.simulated ? "SIMULATED: these records come from `voiceagent simulate` " +
+      "(fake Inworld, simulated Twilio callers), not from real calls" : "";
+    renderExperiments(data);
     const numbers = document.getElementById("numbers");
     numbers.replaceChildren();
     if (!data.numbers.length) numbers.append(el("p", {}, "no calls recorded yet"));
-    for (const number of data.numbers) numberSection(number, data.bucket, data.bucket_s);
+    for (const number of data.numbers) numberSection(number, data.bucket, data.bucket_s, data);
     renderLive(data.live);
   }
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.session.call import CallSession
@@ -24,6 +25,15 @@ class CallRow:
     failover_from: str | None = None
     end_reason: str | None = None
     started_at: datetime | None = None
+    # What the report's guardrails read (see report/guardrails.py).
+    upstream_failure: str | None = None
+    ended_by: str | None = None
+    transfer: str | None = None
+    duration_s: float | None = None
+    agent_turns: int = 0  # the `turns` counter: agent turns started
+    barge_ins: int = 0
+    tool_calls: int = 0
+    tool_errors: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,23 +76,33 @@ async def load_rows(
         .order_by(turns.c.id)
     )
     async with engine.connect() as conn:
-        call_rows = [
-            CallRow(
-                call_sid=r.call_sid,
-                number=r.number,
-                arm=r.arm,
-                mode=r.failover_from or r.mode,
-                failover_from=r.failover_from,
-                end_reason=r.end_reason,
-                started_at=_utc(r.started_at),
-            )
-            for r in await conn.execute(call_query)
-        ]
+        call_rows = [call_row_of(r) for r in await conn.execute(call_query)]
         turn_rows = [
             TurnRow(r.call_sid, r.kind, {f: getattr(r, f) for f in FIGURES}, r.mode)
             for r in await conn.execute(turn_query)
         ]
     return call_rows, turn_rows
+
+
+def call_row_of(r: Row[Any]) -> CallRow:
+    """The CallRow of one `calls` row."""
+    return CallRow(
+        call_sid=r.call_sid,
+        number=r.number,
+        arm=r.arm,
+        mode=r.failover_from or r.mode,
+        failover_from=r.failover_from,
+        end_reason=r.end_reason,
+        started_at=_utc(r.started_at),
+        upstream_failure=r.upstream_failure,
+        ended_by=r.ended_by,
+        transfer=r.transfer,
+        duration_s=r.duration_s,
+        agent_turns=r.turns,
+        barge_ins=r.barge_ins,
+        tool_calls=r.tool_calls,
+        tool_errors=r.tool_errors,
+    )
 
 
 def rows_from_sessions(sessions: Iterable[CallSession]) -> tuple[list[CallRow], list[TurnRow]]:
@@ -92,6 +112,7 @@ def rows_from_sessions(sessions: Iterable[CallSession]) -> tuple[list[CallRow], 
     turn_rows: list[TurnRow] = []
     for s in sessions:
         first = call_rows.get(s.call_sid)
+        c = s.counters
         call_rows[s.call_sid] = CallRow(
             call_sid=s.call_sid,
             number=s.number,
@@ -100,6 +121,14 @@ def rows_from_sessions(sessions: Iterable[CallSession]) -> tuple[list[CallRow], 
             failover_from=s.failover_from or (first.failover_from if first else None),
             end_reason=s.end_reason.value if s.end_reason else None,
             started_at=first.started_at if first else datetime.fromtimestamp(s.started_wall, UTC),
+            upstream_failure=s.upstream_failure or (first.upstream_failure if first else None),
+            ended_by=s.ended_by,
+            transfer=s.transfer,
+            duration_s=s.duration_s + ((first.duration_s or 0.0) if first else 0.0),
+            agent_turns=c.turns + (first.agent_turns if first else 0),
+            barge_ins=c.barge_ins + (first.barge_ins if first else 0),
+            tool_calls=c.tool_calls + (first.tool_calls if first else 0),
+            tool_errors=c.tool_errors + (first.tool_errors if first else 0),
         )
         turn_rows += [TurnRow(s.call_sid, t.kind, t.figures(), s.mode) for t in s.latency.turns]
     return list(call_rows.values()), turn_rows

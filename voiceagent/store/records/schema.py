@@ -45,6 +45,7 @@ COUNTERS = (
     "bad_frames",
     "upstream_errors",
     "tool_calls",
+    "tool_errors",
 )
 FIGURES = (
     "response_ms",
