@@ -27,7 +27,9 @@ from voiceagent.web.keys import RECORDER, SERVICES, VERIFIER
 from voiceagent.web.outbound import add_outbound
 from voiceagent.web.phone_socket import phone_socket
 from voiceagent.web.read_limits import read_body_within
+from voiceagent.web.recording_status import recording_status
 from voiceagent.web.twilio_http import voice, voice_action
+from voiceagent.webhooks.service import start_webhooks
 
 log = get_logger("voiceagent.app")
 
@@ -50,6 +52,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     """
     settings.require_signature_key()
     config = config if config is not None else load_config(settings.config_path)
+    settings.require_webhook_secret(config.uses_webhooks(), config.uses_webhooks(events_only=True))
     modes = ModeRegistry([RealtimePassthrough(), RelayRouter()])
     app = web.Application(
         client_max_size=1024 * 1024, middlewares=[read_body_within(settings.http_body_timeout)]
@@ -70,11 +73,14 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
             recorder = _telemetry(services)
             if recorder is not None:  # outbound outcomes are records too (web/outbound.py)
                 app[RECORDER] = recorder
+            hooks = start_webhooks(services, recorder)
             try:
                 if recorder is not None:
                     await recorder.start()
+                hooks.start()
                 yield
             finally:
+                await hooks.stop()
                 if recorder is not None:
                     await recorder.stop()
                 await stores.close()
@@ -82,6 +88,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     app.cleanup_ctx.append(services_ctx)
     app.router.add_post("/voice", voice)
     app.router.add_post("/voice/action", voice_action)
+    app.router.add_post("/recording-status", recording_status)
     app.router.add_get("/healthz", healthz)
     if settings.metrics_port is None:  # else only the internal listener serves it
         app.router.add_get("/metrics", metrics)

@@ -1,5 +1,5 @@
 """Command line: `voiceagent serve | check-config | simulate | report | experiments | reload |
-twilio | call`."""
+twilio | webhooks | calls | call`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,17 @@ from voiceagent.logging import configure_logging
 from voiceagent.outbound.command import add_parser as add_call
 from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
+from voiceagent.report.calls_command import add_parser as add_calls
 from voiceagent.report.experiments import add_parser as add_experiments
 from voiceagent.settings import load_settings
 from voiceagent.sim.rehearsal import add_parser as add_simulate
 from voiceagent.twilio_numbers import add_parser as add_twilio
+from voiceagent.webhooks.admin import add_parser as add_webhooks
+from voiceagent.webhooks.checks import (
+    placeholder_warnings,
+    recording_warnings,
+    webhook_settings_error,
+)
 
 
 def _config_table(config: Config) -> list[dict[str, str]]:
@@ -51,6 +58,17 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"invalid config: {exc}", file=sys.stderr)
         return 1
     rows = _config_table(config)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"invalid settings: {exc}", file=sys.stderr)
+        return 1
+    problem = webhook_settings_error(settings, config)
+    if problem is not None:
+        print(f"invalid config: webhooks cannot start: {problem}", file=sys.stderr)
+        return 1
+    for warning in placeholder_warnings(config) + recording_warnings(settings, config):
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print(
             json.dumps(
@@ -80,7 +98,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.port is not None:
             settings = settings.model_copy(update={"port": args.port})
         configure_logging(settings.log_level, settings.log_format)
-        load_config(settings.config_path)  # fail fast, before listening
+        config = load_config(settings.config_path)  # fail fast, before listening
+        problem = webhook_settings_error(settings, config)
+        if problem is not None:
+            raise ConfigError(problem)
     except ConfigError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return 1
@@ -104,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_experiments(sub)
     add_reload(sub)
     add_twilio(sub)
+    add_webhooks(sub)
+    add_calls(sub)
     add_call(sub)
     return parser
 

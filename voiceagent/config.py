@@ -33,10 +33,12 @@ from voiceagent.config_models import (
     NumberConfig,
     Overflow,
     RealtimeKnobs,
+    Recording,
     RelayKnobs,
     Tools,
     TurnDetection,
     UnknownNumbers,
+    Webhooks,
     _Model,
 )
 from voiceagent.errors import ConfigError
@@ -58,10 +60,12 @@ __all__ = [
     "NumberConfig",
     "Overflow",
     "RealtimeKnobs",
+    "Recording",
     "RelayKnobs",
     "Tools",
     "TurnDetection",
     "UnknownNumbers",
+    "Webhooks",
     "assign_arm",
     "load_config",
     "parse_config",
@@ -74,6 +78,7 @@ class Config(_Model):
 
     defaults: Defaults = Defaults()
     unknown_numbers: UnknownNumbers = UnknownNumbers()
+    webhooks: Webhooks = Webhooks()
     numbers: dict[str, NumberConfig] = {}
     do_not_call: DoNotCallFile = None  # a file of E.164 numbers no outbound call may dial
 
@@ -117,6 +122,17 @@ class Config(_Model):
                 if entry.record_transcripts is None
                 else entry.record_transcripts
             ),
+            webhooks=_merge(self.webhooks, entry.webhooks),
+            recording=entry.recording or Recording(),
+        )
+
+    def uses_webhooks(self, events_only: bool = False) -> bool:
+        """Whether any call may fetch a context or emit events (then a signing secret is due;
+        `events_only`: emit events, which need the records database's outbox)."""
+        hooks = [self.webhooks, *(e.webhooks for e in self.numbers.values() if e.webhooks)]
+        return any(
+            h.call_events is not None or (h.call_context is not None and not events_only)
+            for h in hooks
         )
 
 

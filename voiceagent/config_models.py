@@ -32,6 +32,13 @@ Tools = Annotated[tuple[ToolSpec, ...], AfterValidator(check_tool_list)]
 DoNotCallFile = Annotated[str | None, AfterValidator(check_do_not_call)]
 
 
+def check_hook_url(url: str) -> str:
+    """A webhook URL: absolute http(s) with a host."""
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    return url
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -171,6 +178,33 @@ class Overflow(_Model):
     message: str = "All our agents are busy right now. Please call again in a few minutes."
 
 
+class ContextHook(_Model):
+    """Where the call context is fetched before the agent speaks (POST, JSON both ways)."""
+
+    url: Annotated[str, AfterValidator(check_hook_url)]
+    timeout_ms: int = Field(default=1500, ge=50, le=10_000)
+
+
+class EventsHook(_Model):
+    """Where call events (`call.ended`, `call.recording_ready`) are delivered (POST JSON)."""
+
+    url: Annotated[str, AfterValidator(check_hook_url)]
+
+
+class Webhooks(_Model):
+    """The business's webhooks: a number's entry replaces the top-level one, key by key."""
+
+    call_context: ContextHook | None = None
+    call_events: EventsHook | None = None
+
+
+class Recording(_Model):
+    """Whether Twilio records the call (through its REST API) and how many channels."""
+
+    enabled: bool = False
+    channels: Literal["mono", "dual"] = "dual"
+
+
 class Voicemail(_Model):
     """What an outbound call reached by an answering machine does after the beep."""
 
@@ -230,6 +264,8 @@ class NumberConfig(_Model):
     fallback_mode: ModeName | None = None
     overflow: Overflow = Overflow()
     record_transcripts: bool | None = None
+    webhooks: Webhooks | None = None
+    recording: Recording | None = None
     outbound: OutboundConfig | None = None
 
     @model_validator(mode="after")
@@ -267,6 +303,9 @@ class CallPlan(_Model):
     fallback_mode: ModeName | None = None
     overflow: Overflow = Overflow()
     record_transcripts: bool = False
-    direction: Literal["inbound", "outbound"] = "inbound"
+    webhooks: Webhooks = Webhooks()
+    recording: Recording = Recording()
     variables: dict[str, str] = {}
+    rejected: str | None = None  # the call context's `reject` message: say it, hang up
+    direction: Literal["inbound", "outbound"] = "inbound"
     voicemail: str | None = None  # an outbound call's voicemail leg: say this, then hang up

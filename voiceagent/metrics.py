@@ -28,6 +28,7 @@ from voiceagent.store.live.factory import SharedStores
 from voiceagent.store.records.sink import RecordingSink
 from voiceagent.tools.calls import ToolResult
 from voiceagent.tools.telemetry import metric_labels
+from voiceagent.webhooks.telemetry import WebhookMetrics
 
 log = get_logger("voiceagent.metrics")
 
@@ -143,6 +144,7 @@ class Metrics:
             "Realtime calls over the shared Inworld session budget, by what /voice did.",
             ("number", "action"), registry=r,
         )  # fmt: skip
+        self.webhooks = WebhookMetrics(r)
         self.active_calls = Gauge(
             "voiceagent_active_calls", "Calls in flight, per mode.", ("mode",), registry=r
         )

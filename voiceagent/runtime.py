@@ -25,9 +25,13 @@ from voiceagent.store.live.factory import SharedStores, make_shared_stores
 from voiceagent.store.live.realtime_budget import RealtimeBudget
 from voiceagent.tools.http_runner import HttpToolRunner
 from voiceagent.transport.upstream import RealtimeConnector, RouterClient
+from voiceagent.webhooks.context import apply_context
+from voiceagent.webhooks.events import call_ended_payload, is_last_leg, outbox_row
 
 if TYPE_CHECKING:
     from voiceagent.metrics import Metrics
+    from voiceagent.webhooks.context_fetch import CallContexts
+    from voiceagent.webhooks.recordings import Recordings
 
 log = get_logger("voiceagent.runtime")
 
@@ -115,6 +119,8 @@ class Services:
     calls: ActiveCalls = field(default_factory=ActiveCalls)
     metrics: Metrics | None = None
     tool_runner: HttpToolRunner | None = None  # made on a number's first HTTP tool call
+    contexts: CallContexts | None = None
+    recordings: Recordings | None = None
 
     @property
     def clips(self) -> ClipStore:
@@ -134,12 +140,22 @@ class Services:
         `/voice` answered with (so calls in flight keep their arm and agent across reloads,
         on any instance); else (it expired) the current config's plan for `number`."""
         plan = await self.stores.call_state.get_plan(call_sid)
-        if plan is not None and plan.number == number:
-            return plan
-        return self.config.current.plan_for(number, call_sid)
+        if plan is None or plan.number != number:
+            plan = self.config.current.plan_for(number, call_sid)
+        if plan is None or self.contexts is None:
+            return None if plan is None else apply_context(plan, None)
+        return await self.contexts.settle(plan, call_sid)  # the call's context applied
 
-    async def finish_call(self, call: CallSession) -> None:
-        """Record the outcome for `/voice/action` (any instance) and hand the call to the sink."""
+    async def finish_call(self, call: CallSession, plan: CallPlan | None = None) -> None:
+        """Record the outcome for `/voice/action` (any instance) and hand the call to the sink
+        (with its `call.ended` event when the plan has a call-events hook and no leg follows)."""
+        if plan is not None and plan.webhooks.call_events is not None and is_last_leg(call, plan):
+            facts = await self.stores.context.get_facts(call.call_sid) or {}
+            recording = None
+            if self.recordings is not None and plan.recording.enabled:
+                recording = await self.recordings.recording_of(call.call_sid)
+            payload = call_ended_payload(call, plan, facts, recording)
+            call.events.append(outbox_row(payload, plan.webhooks.call_events.url))
         outcome = CallOutcome(
             reason=call.end_reason or EndReason.INTERNAL_ERROR,
             upstream_failure=call.upstream_failure,

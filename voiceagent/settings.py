@@ -71,6 +71,12 @@ class Settings(BaseModel):
     )
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    webhook_signing_secret: str = ""
+    webhook_retry_first_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=86_400.0, gt=0)
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     # Twilio's REST API (outbound calls, recordings): the account, and an API key pair as an
     # alternative to the auth token; the base URL moves it onto a fake in tests and simulate.
     twilio_account_sid: str = ""
@@ -119,6 +125,23 @@ class Settings(BaseModel):
                 path="TWILIO_AUTH_TOKEN",
             )
 
+    def require_webhook_secret(self, uses_webhooks: bool, uses_events: bool = False) -> None:
+        """Refuse to start webhooks that nobody could verify: a config with a `webhooks:`
+        entry needs WEBHOOK_SIGNING_SECRET, and call events need DATABASE_URL (their outbox);
+        ConfigError names the setting."""
+        if uses_events and not self.database_url:
+            raise ConfigError(
+                "is empty, but the config has call_events webhooks: their events wait in an "
+                "outbox in the records database; set DATABASE_URL",
+                path="DATABASE_URL",
+            )
+        if uses_webhooks and len(self.webhook_signing_secret.strip()) < 16:
+            raise ConfigError(
+                "is empty or shorter than 16 characters, but the config has webhooks: every "
+                "webhook request is signed with it; set a long random secret",
+                path="WEBHOOK_SIGNING_SECRET",
+            )
+
 
 ENV_NAMES: dict[str, str] = {
     "PUBLIC_URL": "public_url",
@@ -158,6 +181,12 @@ ENV_NAMES: dict[str, str] = {
     "OVERLOAD_MESSAGE": "overload_message",
     "METRICS_HOST": "metrics_host",
     "METRICS_PORT": "metrics_port",
+    "WEBHOOK_SIGNING_SECRET": "webhook_signing_secret",
+    "WEBHOOK_RETRY_FIRST_SECONDS": "webhook_retry_first_seconds",
+    "WEBHOOK_RETRY_MAX_SECONDS": "webhook_retry_max_seconds",
+    "WEBHOOK_LEASE_SECONDS": "webhook_lease_seconds",
+    "WEBHOOK_POLL_SECONDS": "webhook_poll_seconds",
+    "WEBHOOK_TIMEOUT_SECONDS": "webhook_timeout_seconds",
     "TWILIO_ACCOUNT_SID": "twilio_account_sid",
     "TWILIO_API_KEY_SID": "twilio_api_key_sid",
     "TWILIO_API_KEY_SECRET": "twilio_api_key_secret",

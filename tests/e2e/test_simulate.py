@@ -9,7 +9,8 @@ import sys
 def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None:
     """The rehearsal runs offline, calls each of the sample's numbers and arms (9, the two
     outbound numbers included) in both modes, prints per-call lines in the report's own latency
-    definitions (named) and ends with the A/B report."""
+    definitions (named), shows one call's context and signed event from its local webhook
+    receiver, and ends with the A/B report."""
     proc = subprocess.run(
         [sys.executable, "-m", "voiceagent", "simulate", "--calls", "9", "--no-tools",
          "--no-outbound", "--transcripts"],
@@ -19,10 +20,13 @@ def test_simulate_places_calls_in_both_protocols_and_prints_the_report() -> None
     out = proc.stdout
     assert "media-streams" in out and "conversation-relay" in out
     assert "agent: Hello! Thanks for calling Acme." in out
-    assert "voiceagent report: 9 calls" in out
+    assert "voiceagent report: 10 calls" in out  # the nine, and the webhooks call
     assert "latency per call, as the report defines it" in out
     assert "; response " in out and "reply after caller's turn" not in out
     assert "calls finished: 9/9" in proc.stderr
+    assert "context asked (1, signature verified)" in out
+    assert "delivered, signature verified: reason caller_hangup" in out
+    assert "the caller heard: Hello Ada! Calling about order A-1042?" in out
 
 
 def test_simulate_places_a_person_a_voicemail_and_a_no_answer() -> None:

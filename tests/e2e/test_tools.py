@@ -284,7 +284,7 @@ def test_simulate_with_tools_shows_each_scenario_in_both_modes() -> None:
         assert "transfer to front_desk: tools transfer_call; transferred to front_desk" in notes
         assert "agent ends: tools end_call; the agent ended the call" in notes
     assert out.count("It's light rain and 14 degrees in Paris.") == 2
-    assert "voiceagent report: 6 calls" in out
+    assert "voiceagent report: 7 calls" in out  # the six scenarios and the webhooks call
 
 
 @BOTH

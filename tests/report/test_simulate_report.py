@@ -42,7 +42,8 @@ async def test_simulate_writes_the_html_report_next_to_its_records(
     assert report.parent == Path(records[1]).parent and report.exists()
     await page.goto(report.as_uri())
     await assert_charts_drawn(page)
-    assert "10 calls" in await page.evaluate("document.getElementById('summary').textContent")
+    summary = await page.evaluate("document.getElementById('summary').textContent")
+    assert "11 calls" in summary  # the ten, and the webhooks rehearsal's call
     banner = await page.evaluate("document.getElementById('banner').textContent")
     assert banner.startswith("SIMULATED: these records come from `voiceagent simulate`")
 

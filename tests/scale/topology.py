@@ -53,7 +53,23 @@ TRANSFER_NUMBERS = {
     TRANSFER_RELAY: {"mode": "relay-router", "agent": {"tools": _TRANSFER_TOOLS,
                                                        "greeting": "Hi."}},
 }  # fmt: skip
-OUTBOUND_REALTIME, OUTBOUND_RELAY = "+18005550131", "+18005550132"
+HOOKS_SECRET = "scale-webhook-secret-0123456789"
+HOOKS_LEASE_S = 10.0  # WEBHOOK_LEASE_SECONDS: a killed instance's delivery is retried after it
+CTX_REALTIME, CTX_RELAY = "+18005550131", "+18005550132"
+
+
+def hook_numbers(base_url: str) -> dict[str, Any]:
+    """Numbers whose context and events webhooks go to a receiver at `base_url`."""
+    hooks = {
+        "call_context": {"url": base_url + "/context", "timeout_ms": 1500},
+        "call_events": {"url": base_url + "/events"},
+    }
+    agent = {"greeting": "Hi {{first_name}}.", "instructions": "Help {{first_name}}."}
+    return {CTX_REALTIME: {"mode": "realtime-passthrough", "webhooks": hooks, "agent": agent},
+            CTX_RELAY: {"mode": "relay-router", "webhooks": hooks, "agent": agent}}  # fmt: skip
+
+
+OUTBOUND_REALTIME, OUTBOUND_RELAY = "+18005550141", "+18005550142"
 _VOICEMAIL = {"action": "leave_message", "message": "Hi {{name}}, please call us back."}
 OUTBOUND_NUMBERS = {
     OUTBOUND_REALTIME: {"mode": "realtime-passthrough", "agent": {"greeting": "Hi {{name}}."},
@@ -169,6 +185,7 @@ class Topology:
     lb_port: int = field(default_factory=free_port)
     stats_port: int = field(default_factory=free_port)
     twilio_port: int = field(default_factory=free_port)  # the fake Twilio REST API
+    hooks_port: int = field(default_factory=free_port)  # the business's webhook receiver
     instances: list[Instance] = field(default_factory=list)
     lb: subprocess.Popen[bytes] | None = None
 
@@ -181,7 +198,8 @@ class Topology:
 
     def start(self) -> None:
         config = self.workdir / "voiceagent.yaml"
-        numbers = TRANSFER_NUMBERS | OUTBOUND_NUMBERS
+        hooks = hook_numbers(f"http://127.0.0.1:{self.hooks_port}")
+        numbers = TRANSFER_NUMBERS | hooks | OUTBOUND_NUMBERS
         config.write_text(yaml.safe_dump(rig_config_data(**numbers)))
         env = dict(
             os.environ, PUBLIC_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN, INWORLD_API_KEY=KEY,
@@ -194,6 +212,9 @@ class Topology:
             REALTIME_SESSION_LEASE_SECONDS=str(LEASE_S), ADMIN_TOKEN=ADMIN,
             TWILIO_ACCOUNT_SID=ACCOUNT_SID, OUTBOUND_CPS="20",
             TWILIO_API_BASE_URL=f"http://127.0.0.1:{self.twilio_port}",
+            WEBHOOK_SIGNING_SECRET=HOOKS_SECRET, WEBHOOK_RETRY_FIRST_SECONDS="0.5",
+            WEBHOOK_POLL_SECONDS="0.2", WEBHOOK_TIMEOUT_SECONDS="5",
+            WEBHOOK_LEASE_SECONDS=str(HOOKS_LEASE_S),
         )  # fmt: skip
         self.instances = [Instance(n, free_port(), env, self.workdir) for n in SERVERS]
         for inst in self.instances:

@@ -60,6 +60,10 @@ async def serve_call(
     call.counters.frames_in = start.frames_read
     bind_call(start.call_sid, number, mode.name, arm=call.arm)
     refusal = _refusal(start, plan, mode, services)
+    if refusal is None and plan is not None and plan.rejected is not None:
+        log.info("stream_rejected_by_context")  # `/voice/action` says the message, hangs up
+        await phone.close(WSCloseCode.OK, "rejected by call context")
+        return
     if refusal is not None or plan is None:
         log.warning("stream_refused", why=refusal, planned_mode=plan.mode if plan else None)
         await refuse(phone, WSCloseCode.POLICY_VIOLATION, refusal or "no plan")
@@ -69,6 +73,8 @@ async def serve_call(
     failover_from = start.parameters.get("failover_from")
     call.failover_from = failover_from if failover_from in services.modes else None
     services.sink.call_started(call)  # a failover leg is recorded and counted as one
+    if services.recordings is not None and call.failover_from is None:
+        services.recordings.start(plan, call.call_sid)  # the number's recording: Twilio REST
     log.info("stream_started", stream_sid=start.stream_sid or None)
     run = CallRun(phone, call, plan, services, start)
     try:
@@ -86,7 +92,7 @@ async def serve_call(
     finally:
         call.end(EndReason.CALLER_DISCONNECTED, "call ended")
         run.report_turns(final=True)
-        await services.finish_call(call)  # before the phone closes: the callback follows
+        await services.finish_call(call, plan)  # before the phone closes: the callback follows
         log.info("call_ended", **call.summary())
         await _close_phone(phone, call)
 

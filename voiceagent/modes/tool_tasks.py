@@ -117,6 +117,8 @@ class ToolTasks:
 
     def _record(self, result: ToolResult) -> None:
         log_tool_call(log, result, self.run.call.record_transcripts)
+        call = result.call
+        self.run.call.note_tool(call.name, result.ok, result.duration_ms, call.arguments)
         metrics = self.run.services.metrics
         if metrics is not None:
             metrics.tool_call(result)

@@ -101,14 +101,14 @@ def leg_plan(
     *, amd: str | None,
 ) -> CallPlan:  # fmt: skip
     """The call's plan for ``leg``: outbound, its variables filled into the agent's
-    instructions, greeting and voicemail message. The agent greets on its leg when it speaks
-    first, or when the callee already spoke (AMD heard a person, or gave no verdict in time)."""
-    agent = plan.agent.model_copy(
-        update={
-            "instructions": render(plan.agent.instructions, variables),
-            "greeting": render(plan.agent.greeting, variables),
-        }
-    )
+    instructions, greeting and voicemail message (a number with a call-context webhook has the
+    agent's texts filled once the context answered, its variables over these). The agent
+    greets on its leg when it speaks first, or when the callee already spoke (AMD heard a
+    person, or gave no verdict in time)."""
+    agent = plan.agent
+    if plan.webhooks.call_context is None:
+        texts = ("instructions", "greeting")
+        agent = agent.model_copy(update={f: render(getattr(agent, f), variables) for f in texts})
     greets = outbound.first_speaker == "agent" or amd is not None
     update: dict[str, object] = {"direction": "outbound", "variables": dict(variables)}
     if leg is Leg.VOICEMAIL:

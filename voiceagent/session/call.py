@@ -63,6 +63,18 @@ class CallSession:
     counters: CallCounters = field(default_factory=CallCounters)
     history: History = field(default_factory=History)
     latency: LatencyClock = field(default_factory=LatencyClock)
+    tool_log: list[dict[str, Any]] = field(default_factory=list)
+    """Per tool call: name, ok, ms (arguments only where transcripts are recorded)."""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Outbox rows (call events) written with the call's end record, in its transaction."""
+
+    def note_tool(self, name: str, ok: bool, ms: float, arguments: str) -> None:
+        """Keep one tool call for the call's events (bounded: the first 200)."""
+        if len(self.tool_log) < 200:
+            entry: dict[str, Any] = {"name": name, "ok": ok, "ms": round(ms, 1)}
+            if self.record_transcripts:
+                entry["arguments"] = arguments[:4000]
+            self.tool_log.append(entry)
 
     def end(self, reason: EndReason, detail: str = "", now: float | None = None) -> None:
         """Record the first reason the call ended; later reasons are consequences."""

@@ -42,6 +42,8 @@ from voiceagent.sim.caller import place_call
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
+from voiceagent.sim.hooks_receiver import HooksReceiver
+from voiceagent.sim.hooks_rehearsal import hooks_call, hooks_number
 from voiceagent.sim.outbound_rehearsal import OutboundRehearsal, print_outbound
 from voiceagent.sim.rehearsal_plan import Scenario, capacity_warning, plan_rehearsal
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
@@ -150,6 +152,7 @@ async def rehearse(args: argparse.Namespace) -> int:
         api_key="sim-key", first_delta_delay_s=args.realtime_first_audio_ms / 1000,
         tool_calls=plan.scripts, call_transcripts=said,
     )  # fmt: skip
+    receiver = await HooksReceiver(token).start()
     outbound = OutboundRehearsal(token)  # the fake Twilio REST API, before the app
     outbound_settings = await outbound.start() if args.outbound else {}
     async with FakeInworldRealtime(rt_opts) as realtime, ToolServer() as tool_server:
@@ -157,12 +160,13 @@ async def rehearse(args: argparse.Namespace) -> int:
                             sentence_s=args.router_sentence_ms / 1000,
                             tool_calls=plan.scripts)  # fmt: skip
         await router.start()
-        config = rehearsal_config(args.config, tool_server.base_url)
+        config = rehearsal_config(args.config, tool_server.base_url, receiver.base_url)
         settings = Settings(
             public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
             inworld_realtime_url=realtime.url, inworld_router_url=router.url,
             config_path=args.config, database_url=db_url, port=0,
             realtime_session_budget=budget, **outbound_settings,
+            webhook_signing_secret=token, webhook_poll_seconds=0.2,
         )  # fmt: skip
         runner = web.AppRunner(create_app(settings, config), access_log=None)
         await runner.setup()
@@ -178,14 +182,19 @@ async def rehearse(args: argparse.Namespace) -> int:
         endings = services.sink = Endings(services.sink)
         lines = await _place_all(base, token, plan.calls, args.concurrency)
         lines += await _place_scenarios(base, token, plan.scenarios)
+        hooks_lines: list[str] = []
+        if (hooked := hooks_number(config)) is not None:
+            hooks_lines = await hooks_call(SimTarget(base, PUBLIC_URL, token), receiver, hooked)
         target = SimTarget(base, PUBLIC_URL, token)
         out_lines = await outbound.place(config, target) if args.outbound else []
         await runner.cleanup()  # flushes the call records
         await router.close()
+    await receiver.stop()
     await outbound.close()
     _note_endings(lines, endings)
     recorded = await _recorded(db_url)
     _print_calls(lines, recorded, args.transcripts or len(plan.calls) <= 8)
+    print("\n".join(hooks_lines))
     print_outbound(out_lines, {sid: call.texts for sid, call in recorded.items()})
     print("\n" + render(await load_report(db_url, config=config)))
     if plan.warnings:

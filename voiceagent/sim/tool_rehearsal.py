@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -31,18 +32,31 @@ def scenario_script(scenario: Scenario) -> list[Step]:
             Pause(2500), HangUp()]  # fmt: skip
 
 
-def rehearsal_config(path: Path, tool_server: str) -> Config:
-    """The YAML (checked as it is first) with TOOL_SERVER replaced by the running server, and
-    transcripts recorded for every number: the rehearsal prints what each caller heard, and
-    its records are a temporary file."""
+def rehearsal_config(path: Path, tool_server: str, hooks_base: str | None = None) -> Config:
+    """The YAML (checked as it is first) with TOOL_SERVER replaced by the running server, every
+    webhook pointed at the rehearsal's own receiver at `hooks_base` (a rehearsal calls no
+    business system), and transcripts recorded for every number: the rehearsal prints what
+    each caller heard, and its records are a temporary file."""
     load_config(path)
     text = path.read_text(encoding="utf-8").replace(TOOL_SERVER, tool_server)
     data = yaml.safe_load(text) or {}
     data["defaults"] = {**(data.get("defaults") or {}), "record_transcripts": True}
-    for entry in (data.get("numbers") or {}).values():
-        if isinstance(entry, dict):
-            entry.pop("record_transcripts", None)
+    entries = [e for e in (data.get("numbers") or {}).values() if isinstance(e, dict)]
+    for entry in entries:
+        entry.pop("record_transcripts", None)
+    if hooks_base is not None:
+        for holder in (data, *entries):
+            _local_hooks(holder.get("webhooks"), hooks_base)
     return parse_config(data, str(path))
+
+
+def _local_hooks(hooks: Any, base: str) -> None:
+    """Point a `webhooks:` entry's URLs at the rehearsal's receiver (`/context`, `/events`)."""
+    if not isinstance(hooks, dict):
+        return
+    for key, path in (("call_context", "/context"), ("call_events", "/events")):
+        if isinstance(hooks.get(key), dict):
+            hooks[key]["url"] = base + path
 
 
 class Endings:

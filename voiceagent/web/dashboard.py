@@ -29,10 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voiceagent.config import ModeName
 from voiceagent.logging import clip, get_logger
+from voiceagent.protocols.signature import is_call_sid
 from voiceagent.report.command import parse_since
 from voiceagent.report.html import render_html
 from voiceagent.report.page import build_page, load_records
+from voiceagent.report.story import story_html
 from voiceagent.runtime import Services
+from voiceagent.store.records.call_story import load_story
 from voiceagent.store.records.schema import make_engine
 from voiceagent.web.keys import SERVICES
 from voiceagent.web.login_throttle import LoginThrottle
@@ -87,6 +90,15 @@ class Dashboard:
             self._cache = {since: (time.monotonic(), data)}
             return data
 
+    async def story(self, call_sid: str) -> dict[str, Any] | None:
+        """One call's records (None: no such call, or no records database)."""
+        url = self.services.settings.database_url
+        if not url:
+            return None
+        if self._engine is None:
+            self._engine = make_engine(url)
+        return await load_story(self._engine, call_sid)
+
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
@@ -109,6 +121,7 @@ def add_dashboard(app: web.Application) -> None:
     app.router.add_get("/dashboard", dashboard_page, name="dashboard")
     app.router.add_get("/dashboard/data", dashboard_data, name="dashboard_data")
     app.router.add_post("/dashboard/login", dashboard_login)
+    app.router.add_get("/dashboard/calls/{call_sid}", dashboard_call)
 
 
 async def dashboard_page(request: web.Request) -> web.Response:
@@ -119,8 +132,23 @@ async def dashboard_page(request: web.Request) -> web.Response:
     since = _since(request)
     data = await _data(request, since)
     data["refresh"] = {"url": f"/dashboard/data?since={quote(since)}", "every_s": REFRESH_S}
+    data["call_link"] = "/dashboard/calls/"
     page = render_html(data, title="voiceagent dashboard")
     return web.Response(text=page, content_type="text/html", headers=_HEADERS)
+
+
+async def dashboard_call(request: web.Request) -> web.Response:
+    """One call's whole story (`voiceagent calls show` as a page); same sign-in."""
+    if not _signed_in(request, _admin_token(request)):
+        return web.Response(text=_LOGIN, status=401, content_type="text/html",
+                            headers={**_HEADERS, "WWW-Authenticate": "Bearer"})  # fmt: skip
+    call_sid = request.match_info["call_sid"]
+    if not is_call_sid(call_sid):
+        raise web.HTTPBadRequest(text="not a CallSid")
+    story = await request.app[DASHBOARD].story(call_sid)
+    if story is None:
+        raise web.HTTPNotFound(text="no such call in the records")
+    return web.Response(text=story_html(story), content_type="text/html", headers=_HEADERS)
 
 
 async def dashboard_data(request: web.Request) -> web.Response:
@@ -169,6 +197,7 @@ async def _data(request: web.Request, since: str) -> dict[str, Any]:
         data = {"numbers": [], "calls": 0, "turns": 0, "generated_at": _now(), "since": since,
                 "source": f"records unavailable: {type(exc).__name__}"}  # fmt: skip
     data["live"] = await live(services)
+    data["call_link"] = "/dashboard/calls/"
     return data
 
 

@@ -22,6 +22,9 @@ from voiceagent.web.keys import SERVICES, VERIFIER
 from voiceagent.web.outbound_voice import outbound_leg
 
 log = get_logger("voiceagent.web")
+CONTEXT_AFTER_TWIML = frozenset({"realtime-passthrough"})
+"""Modes whose TwiML holds nothing of the call's context: their context is fetched while
+Twilio opens the stream (which waits for it), instead of before `/voice` answers."""
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 FORM_VALUE_CHARS = 1024
@@ -159,7 +162,30 @@ async def voice(request: web.Request) -> web.Response:
         "call_answered", call_sid=call_sid, number=number, mode=plan.mode, arm=plan.arm,
         caller=mask_number(form.get("From")),
     )  # fmt: skip
+    plan = await _with_context(services, plan, call_sid, form)
+    if plan.rejected is not None:
+        return _xml(twiml.say_hangup(plan.rejected))
     return _xml(mode.twiml(plan, call_sid, services))
+
+
+async def _with_context(
+    services: Services, plan: CallPlan, call_sid: str, form: dict[str, str]
+) -> CallPlan:
+    """Keep the call's facts and start its context fetch. A realtime call's TwiML needs no
+    context: the fetch runs on while Twilio opens the stream (which waits for it); any other
+    mode's TwiML (its greeting) is built with the context, so it is awaited here."""
+    events = plan.webhooks.call_events
+    if plan.webhooks.call_context is None and events is None and not plan.recording.enabled:
+        return plan
+    facts = {"from": form.get("From", ""), "to": form.get("To", ""), "direction": plan.direction,
+             "number": plan.number, "events_url": events.url if events else ""}  # fmt: skip
+    await services.stores.context.put_facts(call_sid, facts)
+    if services.contexts is None or plan.webhooks.call_context is None:
+        return plan
+    await services.contexts.begin(plan, call_sid, facts)
+    if plan.mode in CONTEXT_AFTER_TWIML:
+        return plan
+    return await services.contexts.settle(plan, call_sid)
 
 
 async def voice_action(request: web.Request) -> web.Response:
@@ -173,5 +199,18 @@ async def voice_action(request: web.Request) -> web.Response:
     if mode is None:
         log.warning("action_unknown_mode", mode=clip(query.get("mode", "")))
         return _xml(twiml.empty())
+    services = request.app[SERVICES]
+    rejected = await _rejected(services, form)
+    if rejected is not None:  # a realtime stream the call context refused
+        await services.take_outcome(form.get("CallSid", ""))
+        return _xml(twiml.say_hangup(rejected))
     # The action URL's own query (mode, attempt, ...) is signed too; form fields win.
-    return _xml(await mode.action({**query, **form}, request.app[SERVICES]))
+    return _xml(await mode.action({**query, **form}, services))
+
+
+async def _rejected(services: Services, form: dict[str, str]) -> str | None:
+    """The call context's `reject` message for this call, if it has one."""
+    if services.contexts is None:
+        return None
+    plan = await services.plan_for_call(form.get("CallSid", ""), form.get("To", ""))
+    return plan.rejected if plan is not None else None

@@ -232,7 +232,10 @@
     const slow = el("div", { class: "slowest" });
     section.append(el("h3", {}, "slowest calls"), slow);
     for (const call of number.slowest) {
-      const box = el("div", { class: "call" }, el("p", {}, `${call.call_sid} · arm ${call.arm} · ` +
+      const sid = state.callLink  // the dashboard links each call to its whole story
+        ? el("a", { href: state.callLink + encodeURIComponent(call.call_sid) }, call.call_sid)
+        : call.call_sid;
+      const box = el("div", { class: "call" }, el("p", {}, sid, ` · arm ${call.arm} · ` +
         `${call.started_at || ""} · slowest response ${ms(call.worst_ms)} ms` +
         (call.failover_from ? ` · failed over from ${call.failover_from}` : "") +
         ` · ended: ${call.end_reason || "in progress"}`));
@@ -276,6 +279,7 @@
   function render(data) {
     charts.splice(0).forEach((c) => c.destroy());
     state.charts = [];
+    state.callLink = data.call_link || null;
     const since = data.since ? `since ${data.since}` : "all records";
     document.getElementById("summary").textContent = `${data.calls} calls, ${data.turns} turns, ` +
       `${since}; generated ${data.generated_at}` + (data.source ? ` from ${data.source}` : "");

@@ -8,9 +8,10 @@ Redis) and `stores.budget.last_in_use`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from voiceagent.settings import Settings
+from voiceagent.store.live.call_context import CallContextStore, MemoryCallContext, RedisCallContext
 from voiceagent.store.live.call_state import CallStateStore, MemoryCallState, RedisCallState
 from voiceagent.store.live.clips import ClipStore, make_clip_store
 from voiceagent.store.live.realtime_budget import (
@@ -34,6 +35,7 @@ class SharedStores:
     clips: ClipStore
     budget: RealtimeBudget
     backend: RedisBackend | None = None
+    context: CallContextStore = field(default_factory=MemoryCallContext)
 
     @property
     def health(self) -> BackendHealth | None:
@@ -78,4 +80,5 @@ def make_shared_stores(settings: Settings) -> SharedStores:
         clips=make_clip_store(settings, backend),
         budget=RedisRealtimeBudget(backend, cap, lease_s),
         backend=backend,
+        context=RedisCallContext(backend),
     )

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.records.schema import COUNTERS, calls, outbound_calls, turns
+from voiceagent.store.records.schema import COUNTERS, calls, outbound_calls, turns, webhook_events
 
-Op = Literal["start", "turn", "end", "outbound"]
+Op = Literal["start", "turn", "end", "recording", "outbound"]
 _INT32 = 2**31 - 1
 _INT64 = 2**63 - 1
 
@@ -36,6 +36,8 @@ class Record:
     op: Op
     row: dict[str, Any]
     end: dict[str, Any] | None = None
+    events: tuple[dict[str, Any], ...] = ()
+    """Outbox rows written in the same transaction as this record (webhooks/events.py)."""
 
     @property
     def call_sid(self) -> str:
@@ -119,7 +121,8 @@ def fitted(record: Record) -> Record:
     """The record with every value fitted to its table."""
     table = {"turn": turns, "outbound": outbound_calls}.get(record.op, calls)
     end = fit(calls, record.end) if record.end is not None else None
-    return Record(record.op, fit(table, record.row), end)
+    events = tuple(fit(webhook_events, event) for event in record.events)
+    return Record(record.op, fit(table, record.row), end, events)
 
 
 async def write(conn: AsyncConnection, records: list[Record]) -> None:
@@ -128,10 +131,16 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
     for record in records:
         if record.op == "start":
             await conn.execute(_upsert_start(conn.dialect.name), record.row)
+        elif record.op == "recording":
+            sid = calls.c.call_sid == record.row["call_sid"]
+            values = {k: v for k, v in record.row.items() if k.startswith("recording_")}
+            await conn.execute(update(calls).where(sid).values(values))
         elif record.op == "outbound":  # an outbound call's outcome: the latest one wins
             await conn.execute(_upsert_outbound(conn.dialect.name), record.row)
         elif record.end is not None:
             await _write_end(conn, record.row, record.end)
+        for event in record.events:  # the outbox: with the call's record, or not at all
+            await conn.execute(_insert_event(conn.dialect.name), event)
     rows = [record.row for record in records if record.op == "turn"]
     if rows:
         await conn.execute(insert(turns), rows)
@@ -158,6 +167,12 @@ def _upsert_start(dialect_name: str) -> Any:
 
 
 @functools.cache
+def _insert_event(dialect_name: str) -> Any:
+    """Insert an outbox row; one already there (same event id, written again) is kept."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(webhook_events).on_conflict_do_nothing(index_elements=["event_id"])
+
+
 def _upsert_outbound(dialect_name: str) -> Any:
     """Insert an outbound call's outcome; a later one for the same CallSid replaces it."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite

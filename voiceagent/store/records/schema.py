@@ -75,6 +75,9 @@ calls = Table(
     Column("transfer", String(40)),
     *(Column(name, Integer, nullable=False, server_default="0") for name in COUNTERS),
     Column("duration_s", Float),
+    Column("recording_sid", String(40)),
+    Column("recording_url", Text),
+    Column("recording_duration_s", Float),
 )
 
 turns = Table(
@@ -95,6 +98,26 @@ turns = Table(
     Column("user_text", Text),
     Column("agent_text", Text),
 )
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(40), primary_key=True),
+    Column("call_sid", String(64), nullable=False, index=True),
+    Column("type", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("lease_owner", String(64)),
+    Column("last_status", Integer),
+    Column("last_error", String(64)),
+    Column("delivered_at", DateTime(timezone=True)),
+)
+"""The call-events outbox: written with the call's end record, delivered by webhooks/."""
 
 
 outbound_calls = Table(

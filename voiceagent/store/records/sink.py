@@ -75,7 +75,16 @@ class RecordingSink:
         self._writer.put(Record("turn", turn_row(call, turn)))
 
     def call_ended(self, call: CallSession) -> None:
-        self._writer.put(Record("end", call_row(call), end_values(call)))
+        self._writer.put(Record("end", call_row(call), end_values(call), tuple(call.events)))
+
+    def recording_ready(
+        self, call_sid: str, recording: dict[str, Any], events: tuple[dict[str, Any], ...] = ()
+    ) -> None:
+        """The call's recording (sid, url, duration) onto its row, with its event if any."""
+        row = {"call_sid": call_sid, "recording_sid": recording.get("sid"),
+               "recording_url": recording.get("url"),
+               "recording_duration_s": recording.get("duration_s")}  # fmt: skip
+        self._writer.put(Record("recording", row, None, events))
 
     def outbound_ended(self, row: dict[str, Any]) -> None:
         """An outbound call's final status (its `outbound_calls` row), never awaiting."""
