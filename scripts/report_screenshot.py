@@ -29,7 +29,7 @@ def simulate(calls: int, seed: int) -> Path:
     """Run the rehearsal; the report's path (its last line)."""
     proc = subprocess.run(
         [sys.executable, "-m", "voiceagent", "simulate", "--calls", str(calls),
-         "--seed", str(seed)],
+         "--seed", str(seed), "--no-outbound"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return Path(proc.stdout.rstrip("\n").splitlines()[-1])

@@ -22,10 +22,12 @@ from voiceagent.runtime import Services
 from voiceagent.session.call import CallSession, CallSink
 from voiceagent.session.latency import TurnTiming
 from voiceagent.settings import Settings
+from voiceagent.sim.callee import Callee, Callees
 from voiceagent.sim.caller import place_call
 from voiceagent.sim.fake_inworld_realtime import FakeInworldRealtime
 from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
+from voiceagent.sim.fake_twilio_rest import FakeTwilioRest
 from voiceagent.sim.script import CallRecord, Script
 from voiceagent.sim.webhooks import SimTarget, Webhooks, call_form, new_sid
 from voiceagent.web.keys import SERVICES
@@ -220,3 +222,45 @@ async def running_rig(
         finally:
             await server.close()
             await router.close()
+
+
+ADMIN = "test-admin-token-0123456789abcdef0123"
+
+
+@dataclass
+class OutboundRig:
+    """A rig whose app places calls through the fake Twilio REST API, the callees played by
+    ``voiceagent.sim.callee`` (see ``running_outbound``)."""
+
+    rig: Rig
+    twilio: FakeTwilioRest
+    callees: Callees
+
+    async def dial(self, from_: str, to: str, **variables: str) -> tuple[int, dict[str, Any]]:
+        """``POST /calls`` with the admin token: status and JSON answer."""
+        body = {"from": from_, "to": to, "variables": variables}
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        url = self.rig.base_url + "/calls"
+        async with self.rig.http.post(url, json=body, headers=headers) as resp:
+            return resp.status, await resp.json()
+
+
+@asynccontextmanager
+async def running_outbound(
+    start_rig: StartRig, callees: Mapping[str, Callee], **kw: Any
+) -> AsyncIterator[OutboundRig]:
+    """A rig (``start_rig(**kw)``) with TWILIO_* settings aimed at a running fake Twilio REST
+    API that owns the config's numbers and plays ``callees`` (number → Callee)."""
+    holder: list[Rig] = []
+    fake = FakeTwilioRest(auth_token=TOKEN, url_map=lambda url: holder[0].target.local(url))
+    async with fake:
+        kw = {"admin_token": ADMIN, "twilio_account_sid": fake.account_sid,
+              "twilio_api_base_url": fake.url, "outbound_cps": 50.0} | kw  # fmt: skip
+        rig = await start_rig(**kw)
+        holder.append(rig)
+        for number in rig.services.config.current.numbers:
+            fake.add_number(number)
+        player = Callees(fake, rig.target, rig.http, dict(callees), speed=RELAY_SPEED,
+                         quiet_s=RELAY_QUIET_S)  # fmt: skip
+        fake.player = player
+        yield OutboundRig(rig, fake, player)

@@ -23,7 +23,8 @@ from voiceagent.transport.upstream import InworldRealtime, InworldRouter
 from voiceagent.web.admin import admin_reload, metrics
 from voiceagent.web.clips import clip
 from voiceagent.web.dashboard import add_dashboard
-from voiceagent.web.keys import SERVICES, VERIFIER
+from voiceagent.web.keys import RECORDER, SERVICES, VERIFIER
+from voiceagent.web.outbound import add_outbound
 from voiceagent.web.phone_socket import phone_socket
 from voiceagent.web.read_limits import read_body_within
 from voiceagent.web.recording_status import recording_status
@@ -70,6 +71,8 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
             )  # fmt: skip
             _warn_insecure(settings)
             recorder = _telemetry(services)
+            if recorder is not None:  # outbound outcomes are records too (web/outbound.py)
+                app[RECORDER] = recorder
             hooks = start_webhooks(services, recorder)
             try:
                 if recorder is not None:
@@ -92,6 +95,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     app.router.add_post("/admin/reload", admin_reload)
     add_dashboard(app)  # GET /dashboard: ADMIN_TOKEN only, 404 without one
     app.router.add_get("/audio/{clip_id}", clip)
+    add_outbound(app)  # POST /calls, /call-status (+ /amd): after the services exist
     for mode in modes:
         app.router.add_get(mode.ws_path, phone_socket(mode))
     return app

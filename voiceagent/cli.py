@@ -1,5 +1,5 @@
 """Command line: `voiceagent serve | check-config | simulate | report | experiments | reload |
-twilio | webhooks | calls | sign`."""
+twilio | webhooks | calls | sign | call`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from voiceagent.config import Config, load_config
 from voiceagent.config_errors import ConfigFileError, ConfigProblem
 from voiceagent.errors import ConfigError
 from voiceagent.logging import configure_logging
+from voiceagent.outbound.command import add_parser as add_call
 from voiceagent.reload import add_parser as add_reload
 from voiceagent.report import add_parser as add_report
 from voiceagent.report.calls_command import add_parser as add_calls
@@ -157,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_webhooks(sub)
     add_calls(sub)
     add_sign(sub)
+    add_call(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from voiceagent.config_models import (
     Arm,
     CallPlan,
     Defaults,
+    DoNotCallFile,
     DtmfTemplate,
     Experiment,
     Handoff,
@@ -81,6 +82,7 @@ class Config(_Model):
     unknown_numbers: UnknownNumbers = UnknownNumbers()
     webhooks: Webhooks = Webhooks()
     numbers: dict[Annotated[str, AfterValidator(check_e164)], NumberConfig] = {}
+    do_not_call: DoNotCallFile = None  # a file of E.164 numbers no outbound call may dial
 
     def plan_for(self, number: str, call_sid: str) -> CallPlan | None:
         """The plan of a call to `number`; None means refuse (unknown number, refuse policy)."""

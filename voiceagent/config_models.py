@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -31,12 +32,14 @@ from voiceagent.config_knobs import (
 from voiceagent.e164 import E164 as E164  # re-exported: other modules import it from here
 from voiceagent.e164 import e164_problem
 from voiceagent.modes.registry import ModeName
+from voiceagent.outbound.do_not_call import check_do_not_call
 from voiceagent.tools.spec import ToolSpec, check_dtmf_template, check_tool_list
 
 Interruptible = Literal["none", "dtmf", "speech", "any"]
 DtmfTemplate = Annotated[str, AfterValidator(check_dtmf_template)]
 Tools = Annotated[tuple[ToolSpec, ...], AfterValidator(check_tool_list)]
 Languages = Annotated[tuple[LanguageChoice, ...], AfterValidator(check_languages)]
+DoNotCallFile = Annotated[str | None, AfterValidator(check_do_not_call)]
 
 
 def check_hook_url(url: str) -> str:
@@ -228,6 +231,54 @@ class Recording(_Model):
     channels: Literal["mono", "dual"] = "dual"
 
 
+class Voicemail(_Model):
+    """What an outbound call reached by an answering machine does after the beep."""
+
+    action: Literal["leave_message", "hangup"] = "hangup"
+    message: str = Field(default="", max_length=1000)
+
+    @model_validator(mode="after")
+    def _message_to_leave(self) -> Voicemail:
+        if self.action == "leave_message" and not self.message.strip():
+            raise ValueError("action 'leave_message' needs a 'message'")
+        return self
+
+
+class CallingHours(_Model):
+    """The local window in which outbound calls may be placed (`from` inclusive, `to`
+    exclusive; `from` after `to` spans midnight)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    timezone: str
+    start: str = Field(alias="from", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(alias="to", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (IANA names like America/New_York)"
+            ) from None
+        return value
+
+
+class OutboundConfig(_Model):
+    """A number that places calls (docs/outbound.md): answering-machine detection, voicemail,
+    who speaks first, calling hours, a do-not-call list and a concurrency cap."""
+
+    amd: bool = False
+    voicemail: Voicemail = Voicemail()
+    first_speaker: Literal["callee", "agent"] = "callee"
+    calling_hours: CallingHours | None = None
+    do_not_call: DoNotCallFile = None  # a file: E.164 per line
+    max_concurrent: int = Field(default=10, ge=1, le=10_000)
+    ring_timeout_s: int = Field(default=30, ge=5, le=600)
+
+
 class NumberConfig(_Model):
     """One phone number: either a fixed `mode` or an `experiment`, plus overrides."""
 
@@ -241,6 +292,7 @@ class NumberConfig(_Model):
     record_transcripts: bool | None = None
     webhooks: Webhooks | None = None
     recording: Recording | None = None
+    outbound: OutboundConfig | None = None
 
     @model_validator(mode="after")
     def _mode_or_experiment(self) -> NumberConfig:
@@ -281,3 +333,5 @@ class CallPlan(_Model):
     recording: Recording = Recording()
     variables: dict[str, str] = {}
     rejected: str | None = None  # the call context's `reject` message: say it, hang up
+    direction: Literal["inbound", "outbound"] = "inbound"
+    voicemail: str | None = None  # an outbound call's voicemail leg: say this, then hang up

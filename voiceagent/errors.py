@@ -8,6 +8,7 @@
     ├── SignatureError       an X-Twilio-Signature did not verify
     ├── UpstreamError        an Inworld API failed; ``kind`` says how (see UpstreamFailure)
     ├── TwilioApiError       Twilio's REST API refused or could not be reached (status, code)
+    ├── OutboundRefused      an outbound call may not be placed (``kind``: why)
     ├── ClipNotFound         a clip URL is unknown or expired
     ├── ChannelClosed        a send on a channel (phone or upstream socket) whose peer has gone
     └── CallOver             raised inside a call's tasks to end it; its reason is already on
@@ -91,6 +92,25 @@ class TwilioApiError(VoiceAgentError):
         where = f"HTTP {status}" if status else "unreachable"
         super().__init__(f"Twilio REST API {where}" + (f" (error {code})" if code else "")
                          + f": {message}")  # fmt: skip
+
+
+class RefusalKind(StrEnum):
+    """Why an outbound dial was refused; used in errors, HTTP answers and metrics."""
+
+    NOT_OUTBOUND = "not_outbound"  # the 'from' number has no outbound: settings
+    INVALID = "invalid"  # a malformed request (number, variables)
+    DO_NOT_CALL = "do_not_call"
+    CALLING_HOURS = "calling_hours"
+    BUSY = "busy"  # no capacity within the wait (max_concurrent, session budget)
+    TWILIO = "twilio"  # Twilio refused the create
+
+
+class OutboundRefused(VoiceAgentError):
+    """An outbound call was not placed; ``kind`` says why."""
+
+    def __init__(self, kind: RefusalKind, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
 
 
 class ClipNotFound(VoiceAgentError):

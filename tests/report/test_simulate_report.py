@@ -23,7 +23,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     tmp = tmp_path_factory.mktemp("simulate")
     proc = subprocess.run(
         [sys.executable, "-m", "voiceagent", "simulate", "--calls", "10", "--seed", "3",
-         "--no-tools"],
+         "--no-tools", "--no-outbound"],
         capture_output=True, text=True, timeout=180, check=False,
         env={**os.environ, "TMPDIR": str(tmp)},
     )  # fmt: skip

@@ -72,6 +72,16 @@ def hook_numbers(base_url: str) -> dict[str, Any]:
             CTX_RELAY: {"mode": "relay-router", "webhooks": hooks, "agent": agent}}  # fmt: skip
 
 
+OUTBOUND_REALTIME, OUTBOUND_RELAY = "+18005550141", "+18005550142"
+_VOICEMAIL = {"action": "leave_message", "message": "Hi {{name}}, please call us back."}
+OUTBOUND_NUMBERS = {
+    OUTBOUND_REALTIME: {"mode": "realtime-passthrough", "agent": {"greeting": "Hi {{name}}."},
+                        "outbound": {"amd": True, "voicemail": _VOICEMAIL}},
+    OUTBOUND_RELAY: {"mode": "relay-router", "agent": {"greeting": "Hi {{name}}."},
+                     "outbound": {"amd": True, "voicemail": _VOICEMAIL}},
+}  # fmt: skip
+ACCOUNT_SID = "AC" + "5ca1e" * 6 + "00"  # the fake Twilio REST API's account (both instances)
+ADMIN = "scale-admin-token-0123456789abcdef012"
 _HTTPLOG = re.compile(r" voiceagent/(\S+) \S+ (-?\d+) .*\"(\S+) (\S+) [^\"]*\"\s*$")
 
 
@@ -177,6 +187,7 @@ class Topology:
     router_port: int = field(default_factory=free_port)
     lb_port: int = field(default_factory=free_port)
     stats_port: int = field(default_factory=free_port)
+    twilio_port: int = field(default_factory=free_port)  # the fake Twilio REST API
     hooks_port: int = field(default_factory=free_port)  # the business's webhook receiver
     instances: list[Instance] = field(default_factory=list)
     lb: subprocess.Popen[bytes] | None = None
@@ -191,7 +202,8 @@ class Topology:
     def start(self) -> None:
         config = self.workdir / "voiceagent.yaml"
         hooks = hook_numbers(f"http://127.0.0.1:{self.hooks_port}")
-        config.write_text(yaml.safe_dump(rig_config_data(**TRANSFER_NUMBERS, **hooks)))
+        numbers = TRANSFER_NUMBERS | hooks | OUTBOUND_NUMBERS
+        config.write_text(yaml.safe_dump(rig_config_data(**numbers)))
         env = dict(
             os.environ, PUBLIC_URL=PUBLIC, TWILIO_AUTH_TOKEN=TOKEN, INWORLD_API_KEY=KEY,
             INWORLD_REALTIME_URL=f"ws://127.0.0.1:{self.realtime_port}/api/v1/realtime/session",
@@ -200,7 +212,9 @@ class Topology:
             VOICEAGENT_CONFIG=str(config), LOG_LEVEL="info", LOG_FORMAT="json",
             DRAIN_GRACE_SECONDS="30", UPSTREAM_CONNECT_TIMEOUT="3",
             ROUTER_FIRST_BYTE_TIMEOUT="1", REALTIME_SESSION_BUDGET=str(BUDGET),
-            REALTIME_SESSION_LEASE_SECONDS=str(LEASE_S),
+            REALTIME_SESSION_LEASE_SECONDS=str(LEASE_S), ADMIN_TOKEN=ADMIN,
+            TWILIO_ACCOUNT_SID=ACCOUNT_SID, OUTBOUND_CPS="20",
+            TWILIO_API_BASE_URL=f"http://127.0.0.1:{self.twilio_port}",
             WEBHOOK_SIGNING_SECRET=HOOKS_SECRET, WEBHOOK_RETRY_FIRST_SECONDS="0.5",
             WEBHOOK_POLL_SECONDS="0.2", WEBHOOK_TIMEOUT_SECONDS="5",
             WEBHOOK_LEASE_SECONDS=str(HOOKS_LEASE_S),

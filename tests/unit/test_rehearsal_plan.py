@@ -32,14 +32,16 @@ def test_example_arguments_take_examples_enums_defaults_then_types() -> None:
 
 
 def test_the_sample_plan_reaches_every_number_and_arm_with_its_tool_scenarios() -> None:
-    """Seven calls reach the sample's five numbers and both A/B arms; each tool number gets
-    its weather, transfer and goodbye scenarios; the untested failover is named."""
+    """Nine calls reach the sample's seven numbers (two outbound ones) and both A/B arms; each
+    tool number gets its weather, transfer and goodbye scenarios; the untested failover is
+    named."""
     config = load_config(SAMPLE)
-    plan = plan_rehearsal(config, None, 7, True, random.Random(1))
+    plan = plan_rehearsal(config, None, 9, True, random.Random(1))
     reached = {(n, config.plan_for(n, sid).arm) for n, sid in plan.calls}  # type: ignore[union-attr]
     assert reached == {
         ("+18005550101", None), ("+18005550102", None), ("+18005550103", "realtime"),
         ("+18005550103", "relay"), ("+18005550104", None), ("+18005550105", None),
+        ("+18005550106", None), ("+18005550107", None),
     }  # fmt: skip
     names = sorted((n, s.name) for n, _, s in plan.scenarios)
     assert names == [
@@ -76,11 +78,13 @@ def test_numbers_whose_mode_the_simulated_twilio_cannot_play_are_left_out_and_na
     """With relay-router served over a protocol the simulator lacks, its numbers and arms are
     not called and each is named once; the realtime ones still are."""
     config = load_config(SAMPLE)
-    plan = plan_rehearsal(config, None, 7, False, random.Random(1))
+    plan = plan_rehearsal(config, None, 9, False, random.Random(1))
     plan.keep_playable(config, ModeRegistry([RealtimePassthrough(), _SipMode()]))  # type: ignore[list-item]
-    assert {n for n, _ in plan.calls} == {"+18005550101", "+18005550103", "+18005550104"}
+    assert {n for n, _ in plan.calls} == {
+        "+18005550101", "+18005550103", "+18005550104", "+18005550106"}  # fmt: skip
     assert [w for w in plan.warnings if "cannot play" in w] == [
         "+18005550102: the simulated Twilio cannot play relay-router; not called",
         "+18005550103 arm relay: the simulated Twilio cannot play relay-router; not called",
         "+18005550105: the simulated Twilio cannot play relay-router; not called",
+        "+18005550107: the simulated Twilio cannot play relay-router; not called",
     ]

@@ -23,7 +23,7 @@ from voiceagent.errors import CallOver, ChannelClosed, ProtocolError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.call_run import CallRun, CallStart, call_parameters
 from voiceagent.modes.realtime_reconnect import reconnecting
-from voiceagent.modes.realtime_setup import greeting_frames, session_update
+from voiceagent.modes.realtime_setup import greeting_frames, session_update, voicemail_frames
 from voiceagent.modes.registry import ModeName, PhoneProtocol
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -92,12 +92,16 @@ class RealtimePassthrough:
         """Bridge the call to its Inworld session until either side ends."""
         plan, settings = run.plan, run.services.settings
         greeting = greeting_frames(plan) if plan.realtime.greet_first else ()
+        if plan.voicemail is not None:  # an outbound call reached a machine: the message only
+            greeting = voicemail_frames(plan.voicemail)
         machine = RealtimeCall(
             run.call, append_ms=plan.realtime.append_ms, mark_ms=plan.realtime.mark_ms,
             greeting=greeting,
             tools=bool(with_set_language(plan.agent.tools, plan.agent.languages)),
             dtmf_template=plan.realtime.dtmf_template,
         )  # fmt: skip
+        if plan.voicemail is not None:
+            machine.leave_message(time.monotonic())
         started = time.monotonic()
         first = await run.services.realtime.connect(run.call.call_sid)
         upstream = reconnecting(run, machine, first)  # a drop is not the end of the call
@@ -147,7 +151,7 @@ class _Commands:
         self.upstream = upstream
         self.tasks: ToolTasks | None = None
         toolbox = call_toolbox(run.plan, run.services)  # with `set_language` if it has languages
-        if toolbox:
+        if toolbox or run.plan.voicemail is not None:  # a voicemail leg: timers
             self.tasks = ToolTasks(run, toolbox, machine, self.execute)
 
     def open(self, group: asyncio.TaskGroup) -> None:

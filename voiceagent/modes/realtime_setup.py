@@ -73,6 +73,15 @@ def greeting_instruction(greeting: str) -> str:
     return f'The phone call has just been answered. Greet the caller by saying: "{greeting}"'
 
 
+def voicemail_frames(message: str) -> tuple[str, str]:
+    """The frames of a voicemail leg: the message, word for word, as the one response."""
+    words = message.replace('"', "'")
+    text = ("An answering machine took the call and its beep has sounded. Leave this voicemail "
+            f'message word for word and say nothing else: "{words}"')  # fmt: skip
+    item = rt.ConversationItemCreate(item=rt.Item.user_text(text))
+    return rt.dump(item), rt.dump(rt.ResponseCreate())
+
+
 def greeting_frames(plan: CallPlan) -> tuple[str, str]:
     """`conversation.item.create` with the greeting instruction, then `response.create`."""
     item = rt.ConversationItemCreate(

@@ -129,7 +129,11 @@ class RelayRouter:
             async with asyncio.TaskGroup() as group:
                 replies.open(group)
                 try:
-                    if plan.relay.greeting_source == "inworld" and opening:
+                    if plan.voicemail is not None:  # an outbound call reached a machine
+                        await replies.execute(
+                            machine.leave_message(plan.voicemail, time.monotonic())
+                        )
+                    elif plan.relay.greeting_source == "inworld" and opening and greeting:
                         await replies.execute(machine.greet(greeting))
                     if checkpoint is not None:
                         await replies.execute(machine.resume(time.monotonic()))

@@ -38,6 +38,21 @@ def dial(number: str, message: str = "") -> str:
     return str(response)
 
 
+def pause_redirect(seconds: int, url: str) -> str:
+    """Silence for ``seconds``, then fetch new TwiML from ``url`` (POST)."""
+    response = VoiceResponse()
+    response.pause(length=seconds)
+    response.redirect(url, method="POST")
+    return str(response)
+
+
+def hangup() -> str:
+    """End the call now, saying nothing."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
 def empty() -> str:
     """An empty response: Twilio goes on with the call (after `<Connect>`: hangs up)."""
     return str(VoiceResponse())

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import re
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from voiceagent.config import Config, load_config
 from voiceagent.e164 import E164, e164_problem
 from voiceagent.errors import ConfigError
 from voiceagent.report.arms import experiment_weights
+from voiceagent.report.outbound import load_outbound
 from voiceagent.report.page import html_report
 from voiceagent.report.render import render
 from voiceagent.report.stats import Report, build_report
@@ -57,11 +59,13 @@ async def load_report(
     try:
         await migrate(engine)
         calls, turns = await load_rows(engine, since=since, number=number)
+        outbound = await load_outbound(engine, since=since, number=number)
     finally:
         if isinstance(database, str):
             await engine.dispose()
     weights = experiment_weights(config) if config is not None else None
-    return build_report(calls, turns, since=since, weights=weights, **options)
+    report = build_report(calls, turns, since=since, weights=weights, **options)
+    return replace(report, outbound=outbound)
 
 
 def _missing_sqlite(url: str) -> Path | None:

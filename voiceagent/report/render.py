@@ -8,6 +8,7 @@ import json
 from dataclasses import asdict
 from typing import Literal
 
+from voiceagent.report.outbound import outbound_lines
 from voiceagent.report.stats import ArmStats, Quantiles, Report
 
 Format = Literal["table", "json", "csv"]
@@ -89,9 +90,9 @@ def _row(q: Quantiles) -> str:
 def render_table(report: Report) -> str:
     since = report.since.isoformat(timespec="minutes") if report.since else "the beginning"
     lines = [f"voiceagent report: {report.calls} calls, {report.turns} turns since {since}"]
-    if not report.arms:
+    if not report.arms and not report.outbound:
         lines.append("no calls recorded yet")
-    for number in dict.fromkeys(a.number for a in report.arms):
+    for number in sorted({a.number for a in report.arms} | {o.number for o in report.outbound}):
         lines += ["", number]
         ratio = next((r for r in report.ratios if r.number == number), None)
         if ratio is not None and ratio.mismatch:
@@ -105,6 +106,7 @@ def render_table(report: Report) -> str:
                 lines.append(f"  guardrail: {d.worse} is worse on {d.name}: {d.arm_b} - "
                              f"{d.arm_a} = {d.diff:+.3g}, always-valid 95% CI [{d.low:+.3g}, "
                              f"{d.high:+.3g}]")  # fmt: skip
+        lines += outbound_lines(report.outbound, number)
         for c in (c for c in report.comparisons if c.number == number):
             lines.append(f"  {c.metric.removesuffix('_ms')}: {c.verdict}")
     if report.comparisons:

@@ -31,6 +31,7 @@ from voiceagent.report.guardrails import (
     compare_guardrails,
     per_call_values,
 )
+from voiceagent.report.outbound import OutboundStats
 from voiceagent.report.sequential import ALPHA, METHOD, difference, more_calls
 from voiceagent.report.srm import SampleRatio, check_ratio
 from voiceagent.store.records.reading import CallRow, TurnRow
@@ -108,6 +109,7 @@ class Report:
     method: str = METHOD
     ratios: list[SampleRatio] = field(default_factory=list)
     guardrail_diffs: list[GuardrailDiff] = field(default_factory=list)
+    outbound: list[OutboundStats] = field(default_factory=list)
 
 
 def quantiles(values: Sequence[float]) -> Quantiles:

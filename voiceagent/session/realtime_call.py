@@ -37,9 +37,10 @@ from voiceagent.session.commands import (
     SendPhone,
     SendUpstream,
     StopCall,
+    Wake,
 )
 from voiceagent.session.playback import PlaybackTracker
-from voiceagent.session.realtime_tools import RealtimeTools
+from voiceagent.session.realtime_tools import CLOSE_POLL_S, RealtimeTools
 from voiceagent.session.realtime_wire import (
     BENIGN_ERROR_CODES,
     CAPACITY_ERROR_TYPES,
@@ -82,8 +83,17 @@ class RealtimeCall:
         self.capacity_signal: str | None = None
         self._unmarked_ms = 0.0
         self._marked_response: str | None = None
+        self._wake_when_ready = False
         if self.greeting:
             call.latency.start_turn(call.started, "greeting")
+
+    def leave_message(self, now: float) -> None:
+        """A voicemail leg: the greeting frames carry the message; once it was heard the call
+        ends (the tools' closing rule, polled from the session's start)."""
+        if self.tools is None:
+            self.tools = RealtimeTools(self.call, self.tracker)
+        self.tools.end_after_reply(now)
+        self._wake_when_ready = True
 
     # -- Twilio -> us ---------------------------------------------------------------------------
     def receive_media(self, audio: bytes) -> Sequence[str]:
@@ -210,7 +220,8 @@ class RealtimeCall:
             return []
         self.session_ready = True
         log.info("upstream_session_ready")
-        return [SendUpstream(frame) for frame in self.greeting]
+        commands: list[CallCommand] = [SendUpstream(frame) for frame in self.greeting]
+        return [*commands, Wake(CLOSE_POLL_S)] if self._wake_when_ready else commands
 
     def _begin(self, response_id: str, item_id: str | None) -> None:
         if not response_id:

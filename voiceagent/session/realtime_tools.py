@@ -57,6 +57,8 @@ CLOSE_POLL_S = 0.1
 """How often a closing call checks that the agent's last words were heard."""
 GOODBYE_LIMIT_S = 15.0
 """The longest a call waits, after `end_call` / `transfer_call`, for its last words."""
+VOICEMAIL_LIMIT_S = 120.0
+"""The longest a voicemail leg waits for its message to be generated and heard."""
 
 
 class RealtimeTools:
@@ -75,6 +77,13 @@ class RealtimeTools:
         self._follow_up_at: float | None = None
         self._calling: str | None = None  # the last response that called tools
         self._turn_calls = 0  # calls made since the caller's last input
+        self._awaiting_reply = False  # a voicemail leg: its message is not done yet
+        self._ending = ""  # how the call is being ended, when not by a tool ("voicemail")
+
+    def end_after_reply(self, now: float, how: str = "voicemail") -> None:
+        """End the call once the next response is done and heard (a voicemail leg)."""
+        self.closing, self._close_by = EndCall(), now + VOICEMAIL_LIMIT_S
+        self._awaiting_reply, self._ending = True, how
 
     # -- events ---------------------------------------------------------------------------------
     def on_event(self, event: object, now: float, response_id: str | None) -> list[CallCommand]:
@@ -91,6 +100,7 @@ class RealtimeTools:
             self._follow_up_of_turn(event.response.id)
         elif isinstance(event, rt.ResponseDone):
             self._quiet_since = now
+            self._awaiting_reply = False
         calls = self.calls.on_event(event)
         if not calls:
             return []
@@ -149,6 +159,7 @@ class RealtimeTools:
         if self.closing is None or self.call.end_reason is not None:
             return []
         busy = bool(self.running) or self._follow_up_at is not None or generating or playing
+        busy = busy or self._awaiting_reply
         if now < self._close_by and (busy or now - self._quiet_since < FOLLOW_UP_GRACE_S):
             return [Wake(CLOSE_POLL_S)]
         return self._close(timed_out=now >= self._close_by)
@@ -183,8 +194,9 @@ class RealtimeTools:
         action = self.closing
         if isinstance(action, Transfer):
             self.call.transfer = action.destination_name
-        self.call.end(EndReason.AGENT_ENDED, _how(action))
-        log.info("agent_ended_call", how=_how(action), waited_out=timed_out or None)
+        how = self._ending or _how(action)
+        self.call.end(EndReason.AGENT_ENDED, how)
+        log.info("agent_ended_call", how=how, waited_out=timed_out or None)
         return [StopCall()]
 
 

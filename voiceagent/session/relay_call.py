@@ -63,6 +63,14 @@ class RelayCall:
         self._seq = 0
 
     # -- events ---------------------------------------------------------------------------------
+    def leave_message(self, message: str, now: float) -> list[CallCommand]:
+        """A voicemail leg: say ``message`` (as the greeting is said), then end the call once
+        it was heard."""
+        if self.tools is None:
+            self.tools = RelayTools(self.call)
+        self.tools.end_after_reply(now)
+        return self.greet(message)
+
     def greet(self, greeting: str) -> list[CallCommand]:
         """Open the call with the greeting, spoken in the agent's voice."""
         messages = (

@@ -35,6 +35,7 @@ MAX_TOOL_ROUNDS = 3
 """Tool rounds one caller turn may chain before the model must answer in words."""
 CLOSE_POLL_S = 0.2
 GOODBYE_LIMIT_S = 15.0
+VOICEMAIL_LIMIT_S = 120.0  # a voicemail leg: the message generated and heard
 """The longest a call waits, after `end_call` / `transfer_call`, for its last words."""
 END_GRACE_S = 2.0
 """How long Twilio has to close the socket after our `end` before we close it."""
@@ -53,6 +54,11 @@ class RelayTools:
         self._round_calls = 0
         self._close_by = 0.0
         self._end_sent = False
+        self._ending = ""  # how the call is being ended, when not by a tool ("voicemail")
+
+    def end_after_reply(self, now: float, how: str = "voicemail") -> None:
+        """End the call once the replies under way were heard (a voicemail leg)."""
+        self.closing, self._close_by, self._ending = EndCall(), now + VOICEMAIL_LIMIT_S, how
 
     @property
     def tool_choice(self) -> Literal["auto", "none"]:
@@ -114,9 +120,10 @@ class RelayTools:
         if isinstance(action, Transfer):
             self.call.transfer = action.destination_name
             handoff = transfer_handoff(action.destination_name)
-        self.call.end(EndReason.AGENT_ENDED, _how(action))
+        how = self._ending or _how(action)
+        self.call.end(EndReason.AGENT_ENDED, how)
         self._end_sent = True
-        log.info("agent_ended_call", how=_how(action), waited_out=timed_out or None)
+        log.info("agent_ended_call", how=how, waited_out=timed_out or None)
         return [SendPhone(cr.dump(cr.End(handoff_data=handoff))), Wake(END_GRACE_S)]
 
     def _record(self, result: ToolResult) -> None:

@@ -31,6 +31,7 @@ async def place_call(
     http: aiohttp.ClientSession | None = None,
     bad_signature: bool = False,
     twiml: str | None = None,
+    direction: str = "inbound",
     **extras: Any,
 ) -> CallRecord:
     """Place one call; ``extras`` go to the protocol's caller that understands them
@@ -42,10 +43,12 @@ async def place_call(
     session = http or aiohttp.ClientSession()
     try:
         sid = call_sid or new_sid("CA")
-        hooks = Webhooks(target, session, call_form(sid, to, from_, new_sid("AC")), bad_signature)
+        form = call_form(sid, to, from_, new_sid("AC"), direction)
+        hooks = Webhooks(target, session, form, bad_signature)
         status, twiml = (0, twiml) if twiml is not None else await hooks.voice()
         common: dict[str, Any] = {"from_": from_, "call_sid": sid, "http": session,
-                                  "bad_signature": bad_signature, "twiml": twiml}  # fmt: skip
+                                  "bad_signature": bad_signature, "twiml": twiml,
+                                  "direction": direction}  # fmt: skip
         record: CallRecord
         answered = status in (0, 200)  # 0: the caller was given the TwiML
         if answered and "<ConversationRelay" in twiml:

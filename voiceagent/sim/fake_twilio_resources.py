@@ -8,6 +8,9 @@ Twilio sends null). ``RestError`` is a Twilio error answer (``code``, ``message`
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -220,3 +223,35 @@ def page(key: str, items: list[dict[str, Any]], path: str, page_size: int) -> di
     return {key: items[:page_size], "end": max(0, min(len(items), page_size) - 1),
             "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": page_size,
             "previous_page_uri": None, "start": 0, "uri": uri}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RestRequest:
+    """One request as the fake received it (form or query params, and who authenticated)."""
+
+    method: str
+    path: str
+    params: dict[str, list[str]]
+    username: str
+    at: float  # the event loop's clock when it arrived
+
+    def param(self, name: str) -> str:
+        return (self.params.get(name) or [""])[0]
+
+
+def basic_user(
+    header: str, account_sid: str, auth_token: str, api_keys: dict[str, str]
+) -> str | None:
+    """Who an ``Authorization: Basic`` header authenticates: the account SID with its auth
+    token, or an API key SID with its secret; None for anything else."""
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    expected = auth_token if user == account_sid else api_keys.get(user)
+    if expected is None or not hmac.compare_digest(secret.encode(), expected.encode()):
+        return None
+    return user

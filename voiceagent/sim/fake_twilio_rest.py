@@ -17,20 +17,17 @@ its secret (401 with Twilio's 20003 otherwise). Errors: 21201/21213 (no To/From)
 (invalid To/From), 21210 (From not a number of the account), 21205 (no Url/Twiml), 20404
 (unknown resource), 21220 (call in the wrong state). ``received`` keeps every request.
 
-Placing the callee is not this module's job: ``dialer`` (when set) is started for each created
-call and plays it out (``voiceagent.sim.callee``); without one a created call stays queued
-until a test moves it with ``set_status`` / ``end_call``.
+Placing the callee is not this module's job: ``player`` (when set; ``voiceagent.sim.callee``)
+plays each created call out and hears of its REST updates; without one a created call stays
+queued until a test moves it with ``set_status`` / ``end_call``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -43,6 +40,8 @@ from voiceagent.sim.fake_twilio_resources import (
     FakeNumber,
     FakeRecording,
     RestError,
+    RestRequest,
+    basic_user,
     not_found,
     now,
     page,
@@ -50,22 +49,20 @@ from voiceagent.sim.fake_twilio_resources import (
 from voiceagent.sim.fake_twilio_rest_calls import call_from_form, update_call
 from voiceagent.sim.webhooks import new_sid
 
-Dialer = Callable[[FakeCall], Awaitable[None]]
+
+class CallPlayer(Protocol):
+    """Plays the far end of the calls the fake creates (``voiceagent.sim.callee``)."""
+
+    async def play(self, call: FakeCall) -> None:
+        """Ring, answer (or not), fetch and run the call's TwiML until it ends."""
+        ...
+
+    def updated(self, call: FakeCall) -> None:
+        """The call was redirected (new ``Url``/``Twiml``) or ended through the REST API."""
+        ...
+
+
 PARAMS = web.RequestKey("params", dict[str, list[str]])
-
-
-@dataclass(frozen=True, slots=True)
-class RestRequest:
-    """One request as the fake received it (form or query params, and who authenticated)."""
-
-    method: str
-    path: str
-    params: dict[str, list[str]]
-    username: str
-    at: float  # the event loop's clock when it arrived
-
-    def param(self, name: str) -> str:
-        return (self.params.get(name) or [""])[0]
 
 
 @dataclass
@@ -77,7 +74,7 @@ class FakeTwilioRest:
     numbers: Iterable[str] = ()
     api_keys: dict[str, str] = field(default_factory=dict)  # key SID -> secret
     url_map: Callable[[str], str] = identity
-    dialer: Dialer | None = None
+    player: CallPlayer | None = None
     url: str = ""
     received: list[RestRequest] = field(default_factory=list)
     calls: dict[str, FakeCall] = field(default_factory=dict)
@@ -208,17 +205,8 @@ class FakeTwilioRest:
             return web.json_response(err.body(), status=err.status, headers=headers)
 
     def _authenticate(self, request: web.Request) -> str | None:
-        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            user, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        expected = self.auth_token if user == self.account_sid else self.api_keys.get(user)
-        if expected is None or not hmac.compare_digest(secret.encode(), expected.encode()):
-            return None
-        return user
+        header = request.headers.get("Authorization", "")
+        return basic_user(header, self.account_sid, self.auth_token, self.api_keys)
 
     def _params(self, request: web.Request) -> dict[str, list[str]]:
         params: dict[str, list[str]] = request.get(PARAMS, {})
@@ -231,8 +219,8 @@ class FakeTwilioRest:
             raise web.HTTPMethodNotAllowed(request.method, ["GET", "POST"])
         call = call_from_form(self._params(request), self.account_sid, self.owned.values())
         self.calls[call.sid] = call
-        if self.dialer is not None:
-            self.spawn(self.dialer(call))
+        if self.player is not None:
+            self.spawn(self.player.play(call))
         return web.json_response(call.to_json(), status=201)
 
     def _find_call(self, request: web.Request) -> FakeCall:
@@ -244,9 +232,12 @@ class FakeTwilioRest:
     async def _call(self, request: web.Request) -> web.Response:
         call = self._find_call(request)
         if request.method == "POST":
+            redirects = len(call.redirects)
             ending = update_call(call, self._params(request))
             if ending is not None:
                 await self.end_call(call.sid, ending)
+            if self.player is not None and (ending or len(call.redirects) > redirects):
+                self.player.updated(call)
         elif request.method == "DELETE":
             self.calls.pop(call.sid)
             return web.Response(status=204)

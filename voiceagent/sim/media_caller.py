@@ -34,6 +34,7 @@ async def place_call(
     twiml: str | None = None,
     record_timing: bool = False,
     skip_start: bool = False,
+    direction: str = "inbound",
 ) -> MediaCallRecord:
     """Place one simulated Media Streams call and return what the caller observed.
 
@@ -45,7 +46,8 @@ async def place_call(
     try:
         sid = call_sid or new_sid("CA")
         account_sid = new_sid("AC")
-        hooks = Webhooks(target, session, call_form(sid, to, from_, account_sid), bad_signature)
+        form = call_form(sid, to, from_, account_sid, direction)
+        hooks = Webhooks(target, session, form, bad_signature)
         record = MediaCallRecord(call_sid=sid, to=to)
         if twiml is None:
             record.webhook_status, record.twiml = await hooks.voice()

@@ -44,6 +44,7 @@ from voiceagent.sim.fake_options import FakeRealtimeOptions
 from voiceagent.sim.fake_router import FakeRouter
 from voiceagent.sim.hooks_receiver import HooksReceiver
 from voiceagent.sim.hooks_rehearsal import hooks_call, hooks_number
+from voiceagent.sim.outbound_rehearsal import OutboundRehearsal, print_outbound
 from voiceagent.sim.rehearsal_plan import Scenario, capacity_warning, plan_rehearsal
 from voiceagent.sim.script import HangUp, Listen, Pause, Say, Step
 from voiceagent.sim.tool_rehearsal import (
@@ -152,6 +153,8 @@ async def rehearse(args: argparse.Namespace) -> int:
         tool_calls=plan.scripts, call_transcripts=said,
     )  # fmt: skip
     receiver = await HooksReceiver(token).start()
+    outbound = OutboundRehearsal(token)  # the fake Twilio REST API, before the app
+    outbound_settings = await outbound.start() if args.outbound else {}
     async with FakeInworldRealtime(rt_opts) as realtime, ToolServer() as tool_server:
         router = FakeRouter(api_key="sim-key", ttfb_s=args.router_ttfb_ms / 1000,
                             sentence_s=args.router_sentence_ms / 1000,
@@ -162,7 +165,7 @@ async def rehearse(args: argparse.Namespace) -> int:
             public_url=PUBLIC_URL, twilio_auth_token=token, inworld_api_key="sim-key",
             inworld_realtime_url=realtime.url, inworld_router_url=router.url,
             config_path=args.config, database_url=db_url, port=0,
-            realtime_session_budget=budget,
+            realtime_session_budget=budget, **outbound_settings,
             webhook_signing_secret=token, webhook_poll_seconds=0.2,
         )  # fmt: skip
         runner = web.AppRunner(create_app(settings, config), access_log=None)
@@ -182,12 +185,17 @@ async def rehearse(args: argparse.Namespace) -> int:
         hooks_lines: list[str] = []
         if (hooked := hooks_number(config)) is not None:
             hooks_lines = await hooks_call(SimTarget(base, PUBLIC_URL, token), receiver, hooked)
+        target = SimTarget(base, PUBLIC_URL, token)
+        out_lines = await outbound.place(config, target) if args.outbound else []
         await runner.cleanup()  # flushes the call records
         await router.close()
     await receiver.stop()
+    await outbound.close()
     _note_endings(lines, endings)
-    _print_calls(lines, await _recorded(db_url), args.transcripts or len(plan.calls) <= 8)
+    recorded = await _recorded(db_url)
+    _print_calls(lines, recorded, args.transcripts or len(plan.calls) <= 8)
     print("\n".join(hooks_lines))
+    print_outbound(out_lines, {sid: call.texts for sid, call in recorded.items()})
     print("\n" + render(await load_report(db_url, config=config)))
     if plan.warnings:
         print(f"\nnot rehearsed: {len(plan.warnings)} (listed at the top)")
@@ -324,6 +332,13 @@ def add_parser(sub: Any) -> None:
                    help="also rehearse the tools (default): for each number with tools a caller "
                         "per HTTP tool, one per transfer destination, one whose call the agent "
                         "ends; --no-tools leaves them out")  # fmt: skip
+    p.add_argument(
+        "--outbound",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also place outbound calls (default) from the sample outbound numbers: "
+        "to a person, an answering machine and a phone nobody answers",
+    )
     p.add_argument("--verbose", action="store_true", help="show the server's logs")
     p.set_defaults(func=cmd_simulate)
 

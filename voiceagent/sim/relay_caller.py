@@ -43,6 +43,7 @@ async def place_call(
     speed: float = 1.0,
     quiet_s: float = 0.3,
     replay_last: bool = True,
+    direction: str = "inbound",
 ) -> RelayCallRecord:
     """Place one ConversationRelay call and return what the simulated Twilio saw.
 
@@ -54,7 +55,8 @@ async def place_call(
     session = http or aiohttp.ClientSession()
     try:
         sid = call_sid or new_sid("CA")
-        hooks = Webhooks(target, session, call_form(sid, to, from_, new_sid("AC")), bad_signature)
+        form = call_form(sid, to, from_, new_sid("AC"), direction)
+        hooks = Webhooks(target, session, form, bad_signature)
         record = RelayCallRecord(call_sid=sid, to=to, twiml=twiml or "")
         if twiml is None:
             record.webhook_status, record.twiml = await hooks.voice()
@@ -121,7 +123,8 @@ async def _session(
             "type": "setup", "sessionId": session_id, "accountSid": form["AccountSid"],
             "parentCallSid": "", "callSid": record.call_sid, "from": form["From"],
             "to": form["To"], "forwardedFrom": "", "callType": "PSTN", "callerName": "",
-            "direction": "inbound", "callStatus": "RINGING", "customParameters": record.parameters,
+            "direction": form["Direction"], "callStatus": "RINGING",
+            "customParameters": record.parameters,
         })  # fmt: skip
         for message in replay:  # buffered while the socket was down
             record.replayed += 1

@@ -12,6 +12,7 @@ delivered as a ``prompt`` when it interrupted or ``reportInputDuringAgentSpeech`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any, Literal
 
@@ -109,8 +110,9 @@ class RelaySession:
                 await self.caller_input("dtmf", step.digit)
             elif isinstance(step, Listen):
                 await self.listen(step)
-            elif isinstance(step, Pause):
-                await asyncio.sleep(step.ms / 1000)
+            elif isinstance(step, Pause):  # an `end` from the server ends the session at once
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.ended.wait(), step.ms / 1000)
             elif isinstance(step, SendRaw):
                 await self.send(step.data)
             elif isinstance(step, Drop):

@@ -41,11 +41,16 @@ def new_sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
 
-def call_form(call_sid: str, to: str, from_: str, account_sid: str) -> dict[str, str]:
-    """The incoming-call webhook params, as real Twilio sends them (§4.1)."""
+def call_form(
+    call_sid: str, to: str, from_: str, account_sid: str, direction: str = "inbound"
+) -> dict[str, str]:
+    """The incoming-call webhook params, as real Twilio sends them (§4.1); for a call placed
+    through the REST API (``direction="outbound-api"``) ``From`` is the account's number, ``To``
+    the callee, and the call is already in progress when its TwiML is requested."""
+    status = "ringing" if direction == "inbound" else "in-progress"
     return {
         "CallSid": call_sid, "AccountSid": account_sid, "From": from_, "To": to,
-        "CallStatus": "ringing", "ApiVersion": "2010-04-01", "Direction": "inbound",
+        "CallStatus": status, "ApiVersion": "2010-04-01", "Direction": direction,
         "Caller": from_, "Called": to, "FromCountry": "US", "FromState": "CA", "FromCity": "",
         "FromZip": "", "ToCountry": "US", "ToState": "", "ToCity": "", "ToZip": "",
         "CallerCountry": "US", "CallerState": "CA", "CallerCity": "", "CallerZip": "",

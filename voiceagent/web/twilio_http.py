@@ -14,10 +14,12 @@ from aiohttp import web
 from voiceagent.config import E164, CallPlan
 from voiceagent.logging import clip, get_logger, mask_number
 from voiceagent.metrics import RefusalReason
+from voiceagent.outbound.legs import is_outbound, our_number
 from voiceagent.protocols import twiml
 from voiceagent.protocols.signature import is_call_sid
 from voiceagent.runtime import Services
 from voiceagent.web.keys import SERVICES, VERIFIER
+from voiceagent.web.outbound_voice import outbound_leg
 from voiceagent.web.signature_log import rejection_fields
 
 log = get_logger("voiceagent.web")
@@ -50,7 +52,7 @@ async def _form(request: web.Request) -> dict[str, str]:
     return fields
 
 
-async def _signed_form(request: web.Request) -> dict[str, str]:
+async def signed_form(request: web.Request) -> dict[str, str]:
     """The webhook's form fields, or 403 when the signature does not verify."""
     if request.app[SERVICES].settings.insecure_skip_signature:
         return await _form(request)
@@ -138,8 +140,8 @@ async def voice(request: web.Request) -> web.Response:
     if services.calls.draining:
         _refused(services, "draining")
         return web.Response(status=503, text="draining; use the fallback URL")
-    form = await _signed_form(request)
-    call_sid, number = _call_sid(form), form.get("To", "")
+    form = await signed_form(request)
+    call_sid, number = _call_sid(form), our_number(form)  # From, on a call we placed
     if services.calls.count() >= services.settings.max_concurrent_calls:
         return _overloaded(services, call_sid)
     config = services.config.current
@@ -147,6 +149,11 @@ async def voice(request: web.Request) -> web.Response:
     if plan is None:
         _refused(services, "unknown_number", call_sid=call_sid, number=clip(number, 32))
         return _xml(twiml.say_hangup(config.unknown_numbers.message))
+    if is_outbound(form):  # screening while AMD listens, the agent, a voicemail, or hang up
+        leg = await outbound_leg(request.app, plan, call_sid, request.query.get("amd"))
+        if isinstance(leg, str):
+            return _xml(leg)
+        plan = leg
     admitted = await _within_budget(services, plan, call_sid)
     if isinstance(admitted, web.Response):
         return admitted
@@ -172,7 +179,7 @@ async def _with_context(
     events = plan.webhooks.call_events
     if plan.webhooks.call_context is None and events is None and not plan.recording.enabled:
         return plan
-    facts = {"from": form.get("From", ""), "to": form.get("To", ""), "direction": "inbound",
+    facts = {"from": form.get("From", ""), "to": form.get("To", ""), "direction": plan.direction,
              "number": plan.number, "events_url": events.url if events else ""}  # fmt: skip
     await services.stores.context.put_facts(call_sid, facts)
     if services.contexts is None or plan.webhooks.call_context is None:
@@ -185,8 +192,10 @@ async def _with_context(
 
 async def voice_action(request: web.Request) -> web.Response:
     """The `<Connect action>` callback: the mode named in the URL decides what happens next."""
-    form = await _signed_form(request)
+    form = await signed_form(request)
     _call_sid(form)
+    if is_outbound(form):  # the modes find a call's plan by the number it is for: ours
+        form = {**form, "To": our_number(form)}
     query = {k[:FORM_VALUE_CHARS]: v[:FORM_VALUE_CHARS] for k, v in request.query.items()}
     mode = request.app[SERVICES].modes.get(query.get("mode", ""))
     if mode is None:

@@ -106,10 +106,11 @@ def placeholders(template: str) -> set[str]:
 
 def apply_context(plan: CallPlan, context: CallContext | None) -> CallPlan:
     """The plan the call runs with: the answer's agent changes on top of the YAML's, then the
-    placeholders of instructions and greeting filled (also without a context: left empty)."""
+    placeholders of instructions and greeting filled from the call's own variables (an
+    outbound call's) and the answer's, which win (also without a context: unknown ones empty)."""
     answer = context.answer if context is not None else None
     agent = plan.agent
-    variables: dict[str, str] = {}
+    variables: dict[str, str] = dict(plan.variables)
     rejected = None
     if answer is not None:
         changes = {k: v for k, v in answer.agent if v is not None}
@@ -118,7 +119,7 @@ def apply_context(plan: CallPlan, context: CallContext | None) -> CallPlan:
         if answer.greeting is not None:
             changes["greeting"] = answer.greeting
         agent = agent.model_copy(update=changes)
-        variables = dict(answer.variables)
+        variables |= dict(answer.variables)
         rejected = answer.reject.message if answer.reject is not None else None
     templated = any(PLACEHOLDER.search(getattr(agent, f)) for f in TEMPLATED)
     if not templated and not variables and rejected is None and agent is plan.agent:

@@ -22,9 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voiceagent.session.call import CallSession
 from voiceagent.session.latency import TurnTiming
-from voiceagent.store.records.schema import COUNTERS, NOTED, calls, turns, webhook_events
+from voiceagent.store.records.schema import (
+    COUNTERS,
+    NOTED,
+    calls,
+    outbound_calls,
+    turns,
+    webhook_events,
+)
 
-Op = Literal["start", "turn", "end", "recording"]
+Op = Literal["start", "turn", "end", "recording", "outbound"]
 _INT32 = 2**31 - 1
 _INT64 = 2**63 - 1
 
@@ -121,7 +128,7 @@ def fit(table: Table, values: dict[str, Any]) -> dict[str, Any]:
 
 def fitted(record: Record) -> Record:
     """The record with every value fitted to its table."""
-    table = turns if record.op == "turn" else calls
+    table = {"turn": turns, "outbound": outbound_calls}.get(record.op, calls)
     end = fit(calls, record.end) if record.end is not None else None
     events = tuple(fit(webhook_events, event) for event in record.events)
     return Record(record.op, fit(table, record.row), end, events)
@@ -137,6 +144,8 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
             sid = calls.c.call_sid == record.row["call_sid"]
             values = {k: v for k, v in record.row.items() if k.startswith("recording_")}
             await conn.execute(update(calls).where(sid).values(values))
+        elif record.op == "outbound":  # an outbound call's outcome: the latest one wins
+            await conn.execute(_upsert_outbound(conn.dialect.name), record.row)
         elif record.end is not None:
             await _write_end(conn, record.row, record.end)
         for event in record.events:  # the outbox: with the call's record, or not at all
@@ -171,6 +180,17 @@ def _insert_event(dialect_name: str) -> Any:
     """Insert an outbox row; one already there (same event id, written again) is kept."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     return dialect.insert(webhook_events).on_conflict_do_nothing(index_elements=["event_id"])
+
+
+def _upsert_outbound(dialect_name: str) -> Any:
+    """Insert an outbound call's outcome; a later one for the same CallSid replaces it."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    inserting = dialect.insert(outbound_calls)
+    kept = ("status", "answered_by", "ended_at", "duration_s", "arm", "mode")
+    return inserting.on_conflict_do_update(
+        index_elements=[outbound_calls.c.call_sid],
+        set_={name: inserting.excluded[name] for name in kept},
+    )
 
 
 @functools.cache

@@ -126,6 +126,22 @@ webhook_events = Table(
 """The call-events outbox: written with the call's end record, delivered by webhooks/."""
 
 
+outbound_calls = Table(
+    "outbound_calls",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("number", String(32), nullable=False, index=True),
+    Column("experiment", String(64)),
+    Column("arm", String(64)),
+    Column("mode", String(32)),
+    Column("status", String(16), nullable=False),
+    Column("answered_by", String(32)),
+    Column("dialled_at", DateTime(timezone=True), index=True),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("duration_s", Float),
+)
+
+
 def async_url(url: str) -> str:
     """The SQLAlchemy async URL for `url`: plain `postgresql://` / `sqlite://` get a driver."""
     for plain, driver in (

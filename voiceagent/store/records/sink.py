@@ -86,6 +86,10 @@ class RecordingSink:
                "recording_duration_s": recording.get("duration_s")}  # fmt: skip
         self._writer.put(Record("recording", row, None, events))
 
+    def outbound_ended(self, row: dict[str, Any]) -> None:
+        """An outbound call's final status (its `outbound_calls` row), never awaiting."""
+        self._writer.put(Record("outbound", row))
+
     # Lifetime.
     async def start(self) -> None:
         """Start the writer thread; it migrates first (unless told not to), waiting out an
