@@ -264,3 +264,13 @@ async def running_outbound(
                          quiet_s=RELAY_QUIET_S)  # fmt: skip
         fake.player = player
         yield OutboundRig(rig, fake, player)
+
+
+async def until(condition: Callable[[], bool], within_s: float = 30.0) -> None:
+    """Wait until `condition()` is true (checked every 20 ms); AssertionError after
+    `within_s` seconds."""
+    for _ in range(max(1, round(within_s / 0.02))):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")

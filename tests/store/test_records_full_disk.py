@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event, select
 from structlog.testing import capture_logs
 
+from tests.rig import until
 from tests.store.conftest import Database
 from voiceagent.session.call import CallSession, EndReason
 from voiceagent.store.records.schema import calls, migrate, turns
@@ -37,14 +38,6 @@ def _record_call(sink: RecordingSink, call_sid: str) -> None:
     sink.call_ended(call)
 
 
-async def _until(condition: Any) -> None:
-    for _ in range(1500):  # up to 30 s
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 async def test_records_wait_out_a_full_or_read_only_database(database: Database) -> None:
     """While every write fails for lack of space (SQLite FULL) or a read-only transaction
     (PostgreSQL 25006), though `SELECT 1` still answers: nothing is rejected or lost, new
@@ -66,7 +59,7 @@ async def test_records_wait_out_a_full_or_read_only_database(database: Database)
         await sink.start()
         for i in range(4):
             _record_call(sink, f"CAfull{i}")
-        await _until(lambda: not sink.stats.database_up)
+        await until(lambda: not sink.stats.database_up)
         _record_call(sink, "CAduring")  # arrives during the outage: waits in the buffer
         await asyncio.sleep(0.5)
         assert (sink.stats.written, sink.stats.rejected, sink.stats.lost) == (0, 0, 0)

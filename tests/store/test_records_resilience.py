@@ -12,6 +12,7 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
+from tests.rig import until
 from tests.store.conftest import Database
 from tests.store.tcp_gate import TcpGate
 from voiceagent.session.call import CallSession, EndReason
@@ -51,14 +52,6 @@ async def _rows(db: Database, table: Any) -> list[Any]:
             return list((await conn.execute(select(table))).mappings())
     finally:
         await engine.dispose()
-
-
-async def _until(condition: Any) -> None:
-    for _ in range(1500):  # up to 30 s
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture
@@ -116,7 +109,7 @@ async def test_records_wait_while_the_database_is_unreachable_at_start(
         await sink.start()
         for i in range(10):
             sink.call_started(_call(f"CA{i}"))
-        await _until(lambda: not sink.stats.database_up)
+        await until(lambda: not sink.stats.database_up)
         await gate.open()
         await asyncio.wait_for(sink.drained(), 60)
         await sink.stop()
@@ -141,7 +134,7 @@ async def test_records_written_after_the_database_comes_back(
     await asyncio.wait_for(sink.drained(), 60)
     await gate.close()
     _record_call(sink, _call("CAduring"))
-    await _until(lambda: not sink.stats.database_up)
+    await until(lambda: not sink.stats.database_up)
     await gate.open()
     await asyncio.wait_for(sink.drained(), 60)
     await sink.stop()
