@@ -25,10 +25,9 @@ from voiceagent.outbound.legs import (
     amd_action,
 )
 from voiceagent.outbound.service import make_outbound
-from voiceagent.protocols.signature import is_call_sid
 from voiceagent.store.live.outbound_state import OutboundCall
 from voiceagent.web.keys import OUTBOUND, RECORDER, SERVICES
-from voiceagent.web.twilio_http import signed_form
+from voiceagent.web.twilio_http import form_call_sid, signed_form
 
 log = get_logger("voiceagent.outbound")
 
@@ -124,18 +123,11 @@ def _view(call: OutboundCall) -> dict[str, object]:
             "final": call.final}  # fmt: skip
 
 
-def _callback_sid(form: dict[str, str]) -> str:
-    call_sid = form.get("CallSid", "")
-    if not is_call_sid(call_sid):
-        raise web.HTTPBadRequest(text="missing or malformed CallSid")
-    return call_sid
-
-
 async def call_status(request: web.Request) -> web.Response:
     """Twilio's call status callback: the shared record follows; a final status is counted
     once (no-answer, busy, failed, canceled, completed) per number and arm."""
     form = await signed_form(request)
-    call_sid, side = _callback_sid(form), request.app[OUTBOUND]
+    call_sid, side = form_call_sid(form), request.app[OUTBOUND]
     status = form.get("CallStatus", "")[:20]
     duration = form.get("CallDuration", "")
     changes: dict[str, object] = {"status": status}
@@ -176,7 +168,7 @@ async def amd_status(request: web.Request) -> web.Response:
     """Twilio's asynchronous AMD verdict: recorded, and the call moved to the leg it calls
     for (the agent after screening, the voicemail leg, or hung up) with a REST update."""
     form = await signed_form(request)
-    call_sid, side = _callback_sid(form), request.app[OUTBOUND]
+    call_sid, side = form_call_sid(form), request.app[OUTBOUND]
     answered_by = form.get("AnsweredBy", "")
     if answered_by not in ANSWERED_BY:
         log.warning("amd_verdict_unknown", call_sid=call_sid, answered_by=clip(answered_by, 30))

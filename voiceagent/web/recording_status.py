@@ -9,7 +9,7 @@ from aiohttp import web
 
 from voiceagent.logging import clip, get_logger
 from voiceagent.web.keys import SERVICES
-from voiceagent.web.twilio_http import _call_sid, signed_form
+from voiceagent.web.twilio_http import form_call_sid, signed_form
 from voiceagent.webhooks.recordings import recording_from_form
 
 log = get_logger("voiceagent.web")
@@ -17,7 +17,7 @@ log = get_logger("voiceagent.web")
 
 async def recording_status(request: web.Request) -> web.Response:
     form = await signed_form(request)
-    call_sid = _call_sid(form)
+    call_sid = form_call_sid(form)
     services = request.app[SERVICES]
     recording = recording_from_form(form)
     if recording is None:

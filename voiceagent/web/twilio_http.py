@@ -70,7 +70,8 @@ async def signed_form(request: web.Request) -> dict[str, str]:
     return form
 
 
-def _call_sid(form: dict[str, str]) -> str:
+def form_call_sid(form: dict[str, str]) -> str:
+    """The `CallSid` of a signed Twilio form; 400 (logged) when it is missing or malformed."""
     call_sid = form.get("CallSid", "")
     if not is_call_sid(call_sid):
         log.warning("call_sid_invalid", call_sid=clip(call_sid, 40))
@@ -141,7 +142,7 @@ async def voice(request: web.Request) -> web.Response:
         _refused(services, "draining")
         return web.Response(status=503, text="draining; use the fallback URL")
     form = await signed_form(request)
-    call_sid, number = _call_sid(form), our_number(form)  # From, on a call we placed
+    call_sid, number = form_call_sid(form), our_number(form)  # From, on a call we placed
     if services.calls.count() >= services.settings.max_concurrent_calls:
         return _overloaded(services, call_sid)
     config = services.config.current
@@ -193,7 +194,7 @@ async def _with_context(
 async def voice_action(request: web.Request) -> web.Response:
     """The `<Connect action>` callback: the mode named in the URL decides what happens next."""
     form = await signed_form(request)
-    _call_sid(form)
+    form_call_sid(form)
     if is_outbound(form):  # the modes find a call's plan by the number it is for: ours
         form = {**form, "To": our_number(form)}
     query = {k[:FORM_VALUE_CHARS]: v[:FORM_VALUE_CHARS] for k, v in request.query.items()}
