@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from tests.rig import APOLOGY, BAD_STT, PUBLIC, REALTIME_A, REALTIME_B, TOKEN, Rig, StartRig
+from tests.rig import APOLOGY, BAD_STT, PUBLIC, REALTIME_A, REALTIME_B, TOKEN, Rig, StartRig, until
 from tests.rig import realtime_options as options
 from voiceagent.protocols.signature import compute_signature
 from voiceagent.session.call import EndReason
@@ -284,6 +284,11 @@ async def test_no_per_call_state_survives_the_calls(start_rig: StartRig) -> None
     )
     assert await rig.realtime.wait_no_open_sessions(within=10)
     assert rig.services.calls.count() == 0
-    gc.collect()
-    leftovers = [o for o in gc.get_objects() if isinstance(o, RealtimeCall | PlaybackTracker)]
-    assert leftovers == []
+
+    def leftovers() -> list[object]:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, RealtimeCall | PlaybackTracker)]
+
+    # A call leaves the registry before its handler's last lines (records, events) have run; on
+    # a loaded machine its objects are still on that frame for a moment. A real leak never ends.
+    await until(lambda: leftovers() == [], within_s=5)
