@@ -1,5 +1,6 @@
 """The 2026 per-number knobs: ConversationRelay failover and turn taking, Inworld Realtime
-back-channel, fillers and reconnects, and the languages `set_language` may switch to.
+back-channel, fillers and reconnects, the languages `set_language` may switch to and the
+turn-taking presets `set_turn_taking` may switch to.
 
 Frozen and strict like every config model (`config_models.py` uses them); what each one means
 on the wire, and how sure that is, is in docs/protocol-updates-2026.md and docs/knobs.md.
@@ -98,3 +99,55 @@ def check_languages(languages: tuple[LanguageChoice, ...]) -> tuple[LanguageChoi
     if len(codes) > 10:
         raise ValueError("at most 10 languages")
     return languages
+
+
+class TurnTakingSettings(_Model):
+    """How the agent takes turns: the realtime side (Inworld semantic VAD eagerness) and the
+    relay side (the ConversationRelay settings its mid-call `config` message may change).
+    Unset fields stay as they are."""
+
+    # realtime-passthrough
+    eagerness: Literal["low", "medium", "high", "auto"] | None = None
+    # relay-router
+    interruptible: Literal["none", "dtmf", "speech", "any"] | None = None
+    interrupt_sensitivity: Literal["low", "medium", "high"] | None = None
+    speech_timeout_ms: int | None = Field(default=None, ge=100, le=60_000)
+    eot_threshold: float | None = Field(default=None, ge=0, le=1)
+    ignore_backchannel: bool | None = None
+    echo_prompt_filtering: bool | None = None
+    preemptible: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> TurnTakingSettings:
+        if not any(getattr(self, k) is not None for k in ("eagerness", *RELAY_TURN_TAKING)):
+            raise ValueError("set at least one turn-taking setting")
+        return self
+
+    def relay_changes(self) -> dict[str, object]:
+        """The relay side's settings this sets (snake_case, as `RelayKnobs` names them)."""
+        return {k: getattr(self, k) for k in RELAY_TURN_TAKING if getattr(self, k) is not None}
+
+
+class TurnTakingPreset(TurnTakingSettings):
+    """One way of taking turns the agent may switch to mid-call with `set_turn_taking`: a
+    partial `session.update` of the eagerness (realtime), a `config` message (relay)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    description: str = Field(default="", max_length=200, description="when to use it")
+
+
+RELAY_TURN_TAKING = (
+    "interruptible", "interrupt_sensitivity", "speech_timeout_ms", "eot_threshold",
+    "ignore_backchannel", "echo_prompt_filtering", "preemptible",
+)  # fmt: skip
+"""The preset fields ConversationRelay's mid-call `config` message carries."""
+
+
+def check_turn_taking(presets: tuple[TurnTakingPreset, ...]) -> tuple[TurnTakingPreset, ...]:
+    """At most 6 presets, each name once."""
+    names = [preset.name for preset in presets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"turn-taking preset names must be unique, got {names}")
+    if len(names) > 6:
+        raise ValueError("at most 6 turn-taking presets")
+    return presets

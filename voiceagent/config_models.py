@@ -26,8 +26,10 @@ from voiceagent.config_knobs import (
     FailoverLanguage,
     LanguageChoice,
     Responsiveness,
+    TurnTakingPreset,
     UpstreamReconnect,
     check_languages,
+    check_turn_taking,
 )
 from voiceagent.e164 import E164 as E164  # re-exported: other modules import it from here
 from voiceagent.e164 import e164_problem
@@ -39,6 +41,7 @@ Interruptible = Literal["none", "dtmf", "speech", "any"]
 DtmfTemplate = Annotated[str, AfterValidator(check_dtmf_template)]
 Tools = Annotated[tuple[ToolSpec, ...], AfterValidator(check_tool_list)]
 Languages = Annotated[tuple[LanguageChoice, ...], AfterValidator(check_languages)]
+TurnTaking = Annotated[tuple[TurnTakingPreset, ...], AfterValidator(check_turn_taking)]
 DoNotCallFile = Annotated[str | None, AfterValidator(check_do_not_call)]
 
 
@@ -75,6 +78,7 @@ class AgentConfig(_Model):
     failover_greeting: str = "Sorry about that, I'm back. Where were we?"
     tools: Tools = ()  # see voiceagent/tools/spec.py
     languages: Languages = ()  # non-empty: the built-in `set_language` tool (docs/knobs.md)
+    turn_taking: TurnTaking = ()  # non-empty: the built-in `set_turn_taking` tool
 
 
 class AgentOverrides(_Model):
@@ -93,6 +97,7 @@ class AgentOverrides(_Model):
     failover_greeting: str | None = None
     tools: Tools | None = None
     languages: Languages | None = None
+    turn_taking: TurnTaking | None = None
 
 
 class RealtimeKnobs(_Model):

@@ -41,6 +41,22 @@ def _relay_number(**relay: Any) -> dict[str, Any]:
             {"defaults": {"agent": {"languages": [{"code": "es"}, {"code": "es"}]}}},
             "defaults.agent.languages",
         ),
+        (
+            {"defaults": {"agent": {"turn_taking": [{"name": "slow", "eagerness": "sleepy"}]}}},
+            "defaults.agent.turn_taking.0.eagerness",
+        ),
+        (
+            {"numbers": {N: {"agent": {"turn_taking": [{"name": "nothing"}]}}}},
+            f"numbers.{N}.agent.turn_taking.0",
+        ),
+        (
+            {"defaults": {"agent": {"turn_taking": [{"name": "Bad Name", "preemptible": True}]}}},
+            "defaults.agent.turn_taking.0.name",
+        ),
+        (
+            {"defaults": {"agent": {"turn_taking": [{"name": "a", "eagerness": "low"}] * 2}}},
+            "defaults.agent.turn_taking",
+        ),
     ],
 )
 def test_bad_knob_names_its_yaml_path(data: dict[str, Any], path: str) -> None:

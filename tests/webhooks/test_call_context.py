@@ -81,3 +81,34 @@ async def test_context_reject_says_message(start_rig: StartRig, hooks: HooksRece
     realtime = await rig.place_call(CTX_REALTIME, [Listen(), HangUp()])
     assert rig.realtime.sessions == []
     assert realtime.action_twiml is not None and "We are closed today." in realtime.action_twiml
+
+
+async def test_context_sets_the_calls_turn_taking(
+    start_rig: StartRig, hooks: HooksReceiver
+) -> None:
+    """`turn_taking` in the answer: a realtime call's `session.update` carries its eagerness, a
+    relay call's TwiML its ConversationRelay settings (the YAML's are replaced, others kept)."""
+    hooks.context_answer = {
+        "turn_taking": {"eagerness": "low", "interruptible": "dtmf", "speech_timeout_ms": 2500}
+    }
+    rig = await start_rig(config=hooks_config(hooks, events=False), **HOOK_SETTINGS)
+    await rig.place_call(CTX_REALTIME, [Listen(), HangUp()])
+    update = rig.realtime.sessions[0].of_type("session.update")[0]["session"]
+    assert update["audio"]["input"]["turn_detection"]["eagerness"] == "low"
+    relay = await rig.place_call(CTX_RELAY, [Listen(), HangUp()])
+    attributes = relay.relay_attributes
+    assert attributes["interruptible"] == "dtmf" and attributes["speechTimeout"] == "2500"
+    assert attributes["interruptSensitivity"] == "high"  # not in the answer: the YAML's
+    assert _context_count(rig, "applied") == 2
+
+
+async def test_context_turn_taking_out_of_bounds_falls_back(
+    start_rig: StartRig, hooks: HooksReceiver
+) -> None:
+    """A `turn_taking` that fails validation (empty, or a value out of range) leaves the YAML."""
+    rig = await start_rig(config=hooks_config(hooks, events=False), **HOOK_SETTINGS)
+    for bad in ({}, {"speech_timeout_ms": 5}, {"eagerness": "frantic"}):
+        hooks.context_answer = {"turn_taking": bad}
+        relay = await rig.place_call(CTX_RELAY, [Listen(), HangUp()])
+        assert "speechTimeout" not in relay.relay_attributes
+    assert _context_count(rig, "invalid") == 3

@@ -41,7 +41,7 @@ from voiceagent.session.commands import (
 )
 from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.store.live.call_state import CallOutcome
-from voiceagent.tools.language import with_set_language
+from voiceagent.tools.builtins import with_builtins
 from voiceagent.transport.channel import Channel
 from voiceagent.transport.watch import watch
 
@@ -97,8 +97,8 @@ class RealtimePassthrough:
         machine = RealtimeCall(
             run.call, append_ms=plan.realtime.append_ms, mark_ms=plan.realtime.mark_ms,
             greeting=greeting,
-            tools=bool(with_set_language(plan.agent.tools, plan.agent.languages)),
-            dtmf_template=plan.realtime.dtmf_template,
+            tools=bool(with_builtins(plan.agent)),
+            dtmf_template=plan.realtime.dtmf_template, vad=plan.agent.turn_detection.type,
         )  # fmt: skip
         if plan.voicemail is not None:
             machine.leave_message(time.monotonic())

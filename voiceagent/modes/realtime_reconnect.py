@@ -190,9 +190,10 @@ def reconnecting(run: CallRun, machine: RealtimeCall, first: Channel) -> Reconne
     async def resume() -> list[str]:
         messages = run.call.history.messages()
         items = replay_items(messages, cut_reply=bool(after))
+        changes = machine.session_changes()  # `set_language` / `set_turn_taking` stay made
         if after and machine.greeting and not any(m.get("role") == "user" for m in messages):
-            return [session_update(run.plan), *machine.greeting]  # the greeting was cut: again
-        return [session_update(run.plan), *items, *after]
+            return [session_update(run.plan), *changes, *machine.greeting]  # greeting again
+        return [session_update(run.plan), *changes, *items, *after]
 
     return ReconnectingUpstream(
         first, connect=connect, resume=resume, dropped=dropped, call=run.call,

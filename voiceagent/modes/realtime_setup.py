@@ -9,8 +9,8 @@ from typing import Any
 
 from voiceagent.config import CallPlan
 from voiceagent.protocols import inworld_realtime as rt
+from voiceagent.tools.builtins import with_builtins
 from voiceagent.tools.declarations import realtime_tools
-from voiceagent.tools.language import with_set_language
 
 ULAW = "g711_ulaw"
 """The session's audio format both ways: Inworld's own Twilio example uses the legacy string."""
@@ -20,7 +20,7 @@ def session_update(plan: CallPlan) -> str:
     """The one `session.update` of a call: µ-law both ways and the number's agent (with its
     tools, when it has any)."""
     agent = plan.agent
-    tools = with_set_language(agent.tools, agent.languages)
+    tools = with_builtins(agent)
     td = agent.turn_detection
     turn_detection = (
         None

@@ -48,8 +48,8 @@ from voiceagent.session.commands import (
 )
 from voiceagent.session.relay_call import RelayCall
 from voiceagent.session.relay_ledger import InputLedger
+from voiceagent.tools.builtins import with_builtins
 from voiceagent.tools.handoff import handoff_destination
-from voiceagent.tools.language import with_set_language
 
 log = get_logger("voiceagent.relay")
 
@@ -119,7 +119,7 @@ class RelayRouter:
         machine = RelayCall(
             call, instructions=plan.agent.instructions, dtmf_template=plan.relay.dtmf_template,
             apology=plan.agent.apology,
-            tools=bool(with_set_language(plan.agent.tools, plan.agent.languages)),
+            tools=bool(with_builtins(plan.agent)),
             ledger=InputLedger(checkpoint),
         )  # fmt: skip
         if plan.relay.greeting_source == "twilio" and opening:

@@ -20,10 +20,10 @@ from voiceagent.logging import get_logger
 from voiceagent.modes.call_run import CallRun
 from voiceagent.runtime import Services
 from voiceagent.session.commands import CallCommand, CancelTool, RunTool, Wake
+from voiceagent.tools.builtins import with_builtins
 from voiceagent.tools.calls import ToolCall, ToolResult
 from voiceagent.tools.declarations import AnyTool
 from voiceagent.tools.http_runner import HttpToolRunner
-from voiceagent.tools.language import with_set_language
 from voiceagent.tools.spec import HttpToolSpec, process_environ
 from voiceagent.tools.telemetry import log_tool_call
 from voiceagent.tools.toolbox import Toolbox
@@ -43,7 +43,7 @@ class ToolMachine(Protocol):
 
 def call_toolbox(plan: CallPlan, services: Services) -> Toolbox:
     """The call's tools; HTTP tools share the app's HTTP client and environment."""
-    specs: tuple[AnyTool, ...] = with_set_language(plan.agent.tools, plan.agent.languages)
+    specs: tuple[AnyTool, ...] = with_builtins(plan.agent)
     if not any(isinstance(spec, HttpToolSpec) for spec in specs):
         return Toolbox(specs)
     if services.tool_runner is None:  # the app's one runner, made on first use

@@ -67,10 +67,11 @@ class RealtimeCall:
         greeting: Sequence[str] = (),
         tools: bool = False,
         dtmf_template: str = "The caller pressed the key {digit}.",
+        vad: str = "semantic_vad",
     ) -> None:
         self.call = call
         self.tracker = PlaybackTracker(call.history)
-        self.tools = RealtimeTools(call, self.tracker) if tools else None
+        self.tools = RealtimeTools(call, self.tracker, vad) if tools else None
         self.dtmf_template = dtmf_template
         self._reply_after_response = False  # a key press waits for the active response
         self.chunker = AppendChunker(append_ms)
@@ -86,6 +87,10 @@ class RealtimeCall:
         self._wake_when_ready = False
         if self.greeting:
             call.latency.start_turn(call.started, "greeting")
+
+    def session_changes(self) -> tuple[str, ...]:
+        """The partial `session.update`s the call made mid-call (a new session needs them)."""
+        return tuple(self.tools.session_changes.values()) if self.tools is not None else ()
 
     def leave_message(self, now: float) -> None:
         """A voicemail leg: the greeting frames carry the message; once it was heard the call

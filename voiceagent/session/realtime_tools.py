@@ -36,6 +36,7 @@ from voiceagent.session.commands import (
 from voiceagent.session.playback import PlaybackTracker
 from voiceagent.tools.calls import (
     CallAction,
+    ChangeTurnTaking,
     EndCall,
     SwitchLanguage,
     ToolCall,
@@ -46,6 +47,7 @@ from voiceagent.tools.calls import (
 )
 from voiceagent.tools.language import realtime_language_update
 from voiceagent.tools.realtime_calls import FunctionCallTracker
+from voiceagent.tools.turn_taking import realtime_turn_taking_update
 
 log = get_logger("voiceagent.realtime")
 
@@ -64,9 +66,15 @@ VOICEMAIL_LIMIT_S = 120.0
 class RealtimeTools:
     """The tool side of one realtime call (see the module docstring)."""
 
-    def __init__(self, call: CallSession, tracker: PlaybackTracker) -> None:
+    def __init__(
+        self, call: CallSession, tracker: PlaybackTracker, vad: str = "semantic_vad"
+    ) -> None:
         self.call = call
         self.tracker = tracker
+        self.vad = vad  # the session's turn detection type (`set_turn_taking` needs semantic)
+        self.session_changes: dict[str, str] = {}
+        """The partial `session.update`s made mid-call, newest per kind: a replacement session
+        (after an Inworld drop) gets them again after the plan's own."""
         self._speaking = False  # between the caller's speech_started and speech_stopped
         self._held = False  # outputs were cancelled while the caller is speaking
         self.calls = FunctionCallTracker()
@@ -124,10 +132,8 @@ class RealtimeTools:
         if entry is None:
             return []
         commands = self._answer(result, now)
-        if result.ok and isinstance(result.action, SwitchLanguage):  # before the follow-up
-            self.call.languages.append(result.action.code)
-            log.info("language_switched", language=result.action.code)
-            commands.insert(0, SendUpstream(realtime_language_update(result.action)))
+        if result.ok:  # a built-in's session change goes before the follow-up
+            commands[:0] = self._session_change(result.action)
         if self.calls.needs_follow_up:
             self._follow_up_at = now + FOLLOW_UP_GRACE_S
             commands.append(Wake(FOLLOW_UP_GRACE_S))
@@ -136,6 +142,24 @@ class RealtimeTools:
             log.info("call_closing", action=_how(result.action))
             commands.append(Wake(CLOSE_POLL_S))
         return commands
+
+    def _session_change(self, action: object) -> list[CallCommand]:
+        """`set_language` / `set_turn_taking`: the partial `session.update` (if any)."""
+        update: str | None
+        if isinstance(action, SwitchLanguage):
+            self.call.languages.append(action.code)
+            log.info("language_switched", language=action.code)
+            kind, update = "language", realtime_language_update(action)
+        elif isinstance(action, ChangeTurnTaking):
+            update = realtime_turn_taking_update(action.preset, self.vad)
+            log.info("turn_taking_changed", preset=action.preset.name, sent=update is not None)
+            kind = "turn_taking"
+        else:
+            return []
+        if update is None:
+            return []
+        self.session_changes[kind] = update
+        return [SendUpstream(update)]
 
     def caller_input(self, now: float) -> list[CallCommand]:
         """The caller spoke or pressed a key: cancel running calls, answer them `cancelled`."""

@@ -33,7 +33,8 @@ from voiceagent.session.playback import PlaybackTracker
 from voiceagent.session.relay_ledger import InputLedger
 from voiceagent.session.relay_playout import Playout
 from voiceagent.session.relay_tools import CLOSE_POLL_S, RelayTools
-from voiceagent.tools.calls import SwitchLanguage, ToolCall, ToolResult
+from voiceagent.tools.calls import ChangeTurnTaking, SwitchLanguage, ToolCall, ToolResult
+from voiceagent.tools.turn_taking import relay_turn_taking_config
 
 log = get_logger("voiceagent.relay")
 
@@ -212,16 +213,23 @@ class RelayCall:
         tools, timing = self.tools, self._timing_of(self.reply or "")
         switch: list[CallCommand] = []
         if tools is not None and result.call.call_id in tools.pending:
-            switch = self._switch_language(result)
+            switch = self._session_change(result)
         if tools is None or not tools.result(result, now, timing) or timing is None:
             return switch
         messages = ({"role": "system", "content": self.instructions}, *self.call.history.messages())
         return [*switch, self._start(messages, timing, tool_choice=tools.tool_choice)]
 
-    def _switch_language(self, result: ToolResult) -> list[CallCommand]:
-        """`set_language`: Twilio's STT and TTS switch, and the Router voice of what follows."""
+    def _session_change(self, result: ToolResult) -> list[CallCommand]:
+        """`set_language`: Twilio's STT and TTS switch, and the Router voice of what follows;
+        `set_turn_taking`: ConversationRelay's mid-call `config` message."""
         action = result.action
-        if not result.ok or not isinstance(action, SwitchLanguage):
+        if not result.ok:
+            return []
+        if isinstance(action, ChangeTurnTaking):
+            message = relay_turn_taking_config(action.preset)
+            log.info("turn_taking_changed", preset=action.preset.name, sent=message is not None)
+            return [SendPhone(message)] if message is not None else []
+        if not isinstance(action, SwitchLanguage):
             return []
         self.voice = action.voice or self.voice
         self.call.languages.append(action.code)

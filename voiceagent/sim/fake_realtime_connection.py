@@ -122,6 +122,7 @@ class FakeSession:
         if self.vad is None or "format" in ((session.get("audio") or {}).get("input") or {}):
             self._configure_vad()
         self.configured = True
+        self.record.config = orjson.loads(orjson.dumps(self.config))  # as session.updated says
         await self.emit(
             {"type": "session.updated", "session": {"id": self.record.key, **self.config}}
         )

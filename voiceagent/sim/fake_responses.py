@@ -44,6 +44,7 @@ class SessionRecord:
     responses: list[ResponseRecord] = field(default_factory=list)
     vad: list[VadEvent] = field(default_factory=list)
     ignored_response_creates: int = 0  # sent with nothing new after an automatic follow-up
+    config: dict[str, Any] = field(default_factory=dict)  # the session after its updates
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         """Received client events of ``kind`` (appends are only counted, not kept)."""

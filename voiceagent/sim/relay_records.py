@@ -87,6 +87,7 @@ class RelayCallRecord(CallRecord):
 
     protocol: CallProtocol | None = "conversation-relay"
     relay_attributes: dict[str, str] = field(default_factory=dict)
+    applied: dict[str, Any] = field(default_factory=dict)  # mid-call `config` / `language`
     turns: list[TurnRecord] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     errors_sent: list[str] = field(default_factory=list)  # `error`s Twilio answered with

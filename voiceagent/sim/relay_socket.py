@@ -85,6 +85,7 @@ class RelaySession:
             self.player.on_text(message.token, message.last, now, bool(message.preemptible))
         elif isinstance(message, cr.Config | cr.Language):  # applied: Twilio confirms
             changed = message.model_dump(by_alias=True, exclude_none=True, exclude={"type"})
+            self.record.applied |= changed  # rules the rest of the session, reconnects too
             await self.send({"type": "configUpdated", **changed})
         elif isinstance(message, cr.End):
             self.record.handoff_data = message.handoff_data
@@ -149,10 +150,16 @@ class RelaySession:
         turn = self.player.turn
         if turn is not None and turn.prompt is None and "welcomeGreeting" in attributes:
             return attributes.get("welcomeGreetingInterruptible", "any")
-        return attributes.get("interruptible", "any")
+        return self._setting("interruptible", "any")
 
     def _reported(self) -> str:
-        return self.record.relay_attributes.get("reportInputDuringAgentSpeech", "none")
+        return self._setting("reportInputDuringAgentSpeech", "none")
+
+    def _setting(self, name: str, default: str) -> str:
+        """A session setting: as a mid-call `config` changed it, else as the TwiML set it."""
+        if name in self.record.applied:
+            return str(self.record.applied[name])
+        return self.record.relay_attributes.get(name, default)
 
     async def listen(self, step: Listen) -> None:
         """Until the agent is quiet (its reply started, played out, the server silent for

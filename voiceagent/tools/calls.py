@@ -13,6 +13,8 @@ from enum import StrEnum
 
 import orjson
 
+from voiceagent.config_knobs import TurnTakingPreset
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
@@ -67,13 +69,20 @@ class SwitchLanguage:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeTurnTaking:
+    """Take turns another way from now on (`set_turn_taking`): one of the number's presets."""
+
+    preset: TurnTakingPreset
+
+
+@dataclass(frozen=True, slots=True)
 class ToolResult:
     """What one call produced; ``output`` goes back to the model verbatim."""
 
     call: ToolCall
     outcome: ToolOutcome
     output: str
-    action: CallAction | SwitchLanguage | None = None
+    action: CallAction | SwitchLanguage | ChangeTurnTaking | None = None
     duration_ms: float = 0.0
     detail: str = ""  # a short reason for logs (never the secret headers)
 

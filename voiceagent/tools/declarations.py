@@ -14,9 +14,10 @@ from typing import Any
 
 from voiceagent.tools.language import SetLanguageSpec, set_language_parameters
 from voiceagent.tools.spec import EndCallSpec, HttpToolSpec, ToolSpec, TransferCallSpec
+from voiceagent.tools.turn_taking import SetTurnTakingSpec, set_turn_taking_parameters
 
-AnyTool = ToolSpec | SetLanguageSpec
-"""A configured tool, or the built-in `set_language` made from the number's languages."""
+AnyTool = ToolSpec | SetLanguageSpec | SetTurnTakingSpec
+"""A configured tool, or a built-in made from the number's agent settings (tools/builtins.py)."""
 
 END_CALL_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -33,6 +34,8 @@ def parameters_of(spec: AnyTool) -> dict[str, Any]:
         return END_CALL_PARAMETERS
     if isinstance(spec, SetLanguageSpec):
         return set_language_parameters(spec)
+    if isinstance(spec, SetTurnTakingSpec):
+        return set_turn_taking_parameters(spec)
     return transfer_parameters(spec)
 
 

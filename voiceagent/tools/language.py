@@ -78,13 +78,3 @@ def realtime_language_update(action: SwitchLanguage) -> str:
         provider_data={"stt": {"language_hints": hints}},
     )
     return rt.dump(rt.SessionUpdate(session=session))
-
-
-def with_set_language(
-    tools: tuple[Any, ...], languages: tuple[LanguageChoice, ...]
-) -> tuple[Any, ...]:
-    """A number's tools, plus `set_language` when it lists languages (unless a tool of that
-    name exists already)."""
-    if not languages or SET_LANGUAGE in {tool.name for tool in tools}:
-        return tools
-    return (*tools, SetLanguageSpec(languages=languages))

@@ -22,6 +22,7 @@ from voiceagent.tools.calls import EndCall, ToolCall, ToolOutcome, ToolResult, T
 from voiceagent.tools.declarations import AnyTool, parameters_of, realtime_tools, router_tools
 from voiceagent.tools.language import SetLanguageSpec, set_language_result
 from voiceagent.tools.spec import EndCallSpec, HttpToolSpec, TransferCallSpec
+from voiceagent.tools.turn_taking import SetTurnTakingSpec, set_turn_taking_result
 
 END_CALL_OUTPUT = (
     "The call ends once your words so far were heard. If you have not said goodbye yet, say "
@@ -103,6 +104,8 @@ class Toolbox:
             return transfer_result(spec, call, str(arguments["destination"]))
         if isinstance(spec, SetLanguageSpec):
             return set_language_result(spec, call, str(arguments["language"]))
+        if isinstance(spec, SetTurnTakingSpec):
+            return set_turn_taking_result(spec, call, str(arguments["preset"]))
         if self.runner is None:
             return failed(call, ToolOutcome.UNREACHABLE, f"{spec.name} is not available now.")
         return await self.runner.run(spec, call, arguments)

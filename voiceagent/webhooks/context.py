@@ -3,9 +3,10 @@ call's plan. No I/O (the fetch: context_fetch.py).
 
 The answer may carry `variables` (string → string) that fill `{{name}}` placeholders in the
 number's instructions and greeting, `instructions` and `greeting` replacing the YAML's, `agent`
-(the agent fields the YAML allows, validated the same way) and `reject` (say its message, hang
-up). Anything else, or a value out of bounds, fails validation: the call then goes on with the
-YAML settings.
+(the agent fields the YAML allows, validated the same way), `turn_taking` (the call's
+turn-taking settings: the eagerness in realtime, the ConversationRelay settings in relay) and
+`reject` (say its message, hang up). Anything else, or a value out of bounds, fails validation:
+the call then goes on with the YAML settings.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from voiceagent.config_knobs import TurnTakingSettings
 from voiceagent.config_models import AgentOverrides, CallPlan
 
 TEMPLATED = ("instructions", "greeting", "failover_greeting")
@@ -53,6 +55,7 @@ class ContextAnswer(_Strict):
     instructions: str | None = Field(default=None, min_length=1, max_length=20_000)
     greeting: str | None = Field(default=None, min_length=1, max_length=1_000)
     agent: AgentOverrides = AgentOverrides()
+    turn_taking: TurnTakingSettings | None = None
     reject: Reject | None = None
 
 
@@ -109,6 +112,8 @@ def apply_context(plan: CallPlan, context: CallContext | None) -> CallPlan:
     placeholders of instructions and greeting filled from the call's own variables (an
     outbound call's) and the answer's, which win (also without a context: unknown ones empty)."""
     answer = context.answer if context is not None else None
+    if answer is not None and answer.turn_taking is not None:
+        plan = with_turn_taking(plan, answer.turn_taking)
     agent = plan.agent
     variables: dict[str, str] = dict(plan.variables)
     rejected = None
@@ -126,3 +131,14 @@ def apply_context(plan: CallPlan, context: CallContext | None) -> CallPlan:
         return plan
     agent = agent.model_copy(update={f: render(getattr(agent, f), variables) for f in TEMPLATED})
     return plan.model_copy(update={"agent": agent, "variables": variables, "rejected": rejected})
+
+
+def with_turn_taking(plan: CallPlan, settings: TurnTakingSettings) -> CallPlan:
+    """The plan with the context's turn taking: the eagerness of the number's turn detection
+    (the call's `session.update`), the relay settings (the call's TwiML)."""
+    agent = plan.agent
+    if settings.eagerness is not None:
+        detection = agent.turn_detection.model_copy(update={"eagerness": settings.eagerness})
+        agent = agent.model_copy(update={"turn_detection": detection})
+    relay = plan.relay.model_copy(update=settings.relay_changes())
+    return plan.model_copy(update={"agent": agent, "relay": relay})
