@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.rig import StartRig, make_router, rig_config
 from tests.rig import realtime_options as options
 from voiceagent.sim.fake_tool_calls import ScriptedToolCall
-from voiceagent.sim.script import HangUp, Listen, Say
+from voiceagent.sim.script import Drop, HangUp, Listen, Say
 from voiceagent.store.records.schema import calls, make_engine
 
 REALTIME = "+18005550131"
@@ -84,3 +84,15 @@ async def test_realtime_set_language_sends_a_partial_session_update(start_rig: S
     assert outputs[0]["language"] == "es-ES"
     call = await rig.calls.wait_ended(record.call_sid)
     assert call.languages == ["es-ES"]
+
+
+async def test_relay_language_survives_an_application_reconnect(start_rig: StartRig) -> None:
+    """Relay: after `set_language`, our socket drops and Twilio reopens it (its session stays in
+    Spanish): the reconnected leg's Router replies keep the language's Inworld voice."""
+    rig = await _rig(start_rig)
+    script = [Listen(), Say(SPANISH), Listen(), Drop(), Say("Gracias."), Listen(), HangUp()]
+    record = await rig.place_call(RELAY, script)
+    assert record.reconnects == 1
+    voices = [r.body.audio.voice for r in rig.router.requests if r.body and r.body.audio]
+    assert voices[0] == "Clive" and voices[-1] == "Diego", voices
+    assert len(voices) >= 4  # the greeting, the switch, its follow-up, the reconnected turn

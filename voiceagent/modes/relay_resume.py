@@ -11,6 +11,7 @@ inputs, answer an unfinished reply again) is `InputLedger` and `RelayCall.resume
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from voiceagent.logging import get_logger
@@ -35,6 +36,12 @@ async def resume_point(run: CallRun) -> Checkpoint | None:
     if checkpoint is None or checkpoint.leg != leg_of(run.start.parameters):
         return None
     return checkpoint
+
+
+def resumed_voice(run: CallRun, checkpoint: Checkpoint) -> str | None:
+    """The Router voice of the language the call had switched to (`set_language`), if any."""
+    choice = next((c for c in run.plan.agent.languages if c.code == checkpoint.language), None)
+    return choice.voice if choice is not None else None
 
 
 def apply_checkpoint(run: CallRun, checkpoint: Checkpoint) -> None:
@@ -65,6 +72,8 @@ class Checkpointer:
         if self.machine.ledger.pending is not None:
             history = _without_unfinished_reply(history)
         checkpoint = self.machine.ledger.checkpoint(self.leg, history)
+        if self.run.call.languages:  # Twilio keeps its language; the Router voice must follow
+            checkpoint = replace(checkpoint, language=self.run.call.languages[-1])
         await self.run.services.stores.call_state.put_checkpoint(self.run.call.call_sid, checkpoint)
 
 

@@ -30,7 +30,12 @@ from voiceagent.modes.relay_attributes import (
     failover_languages,
     relay_attributes,
 )
-from voiceagent.modes.relay_resume import Checkpointer, apply_checkpoint, resume_point
+from voiceagent.modes.relay_resume import (
+    Checkpointer,
+    apply_checkpoint,
+    resume_point,
+    resumed_voice,
+)
 from voiceagent.modes.relay_speaker import ClipSpeaker, TextSpeaker
 from voiceagent.modes.tool_tasks import ToolTasks, call_toolbox
 from voiceagent.modes.transfer import transfer_twiml
@@ -122,6 +127,8 @@ class RelayRouter:
             tools=bool(with_builtins(plan.agent)),
             ledger=InputLedger(checkpoint),
         )  # fmt: skip
+        if checkpoint is not None:
+            machine.voice = resumed_voice(run, checkpoint)
         if plan.relay.greeting_source == "twilio" and opening:
             call.history.open_assistant("greeting").text = greeting
         replies = _Replies(run, machine)

@@ -50,6 +50,7 @@ class Checkpoint:
     pending: str | None = None
     reconnects: int = 0
     inputs: int = 0
+    language: str | None = None  # the code `set_language` switched to last (its Router voice)
 
 
 def fingerprint(kind: str, value: str, seq: int) -> str:
@@ -67,6 +68,7 @@ def dump_checkpoint(checkpoint: Checkpoint) -> bytes:
             "p": checkpoint.pending,
             "r": checkpoint.reconnects,
             "i": checkpoint.inputs,
+            "g": checkpoint.language,
         }
     )
 
@@ -79,7 +81,7 @@ def load_checkpoint(data: bytes) -> Checkpoint | None:
         if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in history):
             raise TypeError("history messages need a role")
         answered = tuple(str(a) for a in fields["a"])[-ANSWERED_KEPT:]
-        pending = fields["p"]
+        pending, language = fields["p"], fields.get("g")
         return Checkpoint(
             leg=str(fields["l"]),
             history=history,
@@ -87,6 +89,7 @@ def load_checkpoint(data: bytes) -> Checkpoint | None:
             pending=None if pending is None else str(pending),
             reconnects=int(fields["r"]),
             inputs=int(fields["i"]),
+            language=None if language is None else str(language)[:40],
         )
     except (ValueError, KeyError, TypeError) as exc:
         log.error("call_checkpoint_unreadable", error=type(exc).__name__)
