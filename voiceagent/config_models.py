@@ -338,5 +338,6 @@ class CallPlan(_Model):
     recording: Recording = Recording()
     variables: dict[str, str] = {}
     rejected: str | None = None  # the call context's `reject` message: say it, hang up
+    context: str | None = None  # how the call context settled and what it set (names only)
     direction: Literal["inbound", "outbound"] = "inbound"
     voicemail: str | None = None  # an outbound call's voicemail leg: say this, then hang up

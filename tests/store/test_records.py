@@ -161,7 +161,7 @@ async def test_migrations_run_at_start_and_are_idempotent(database: Database) ->
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
     finally:
         await engine.dispose()
-    assert version == [("0006",)]  # the newest migration
+    assert version == [("0007",)]  # the newest migration
 
 
 async def test_killed_process_keeps_every_finished_turn(database: Database) -> None:

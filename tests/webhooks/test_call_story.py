@@ -46,7 +46,7 @@ async def test_calls_show_and_list(start_rig: StartRig, hooks: HooksReceiver) ->
     assert code == 0, err
     assert f"call {sid} to {CTX_REALTIME}" in out
     assert "plan: mode realtime-passthrough" in out
-    assert "context: variables first_name, open_order" in out
+    assert "context: applied: variables first_name, open_order; greeting" in out
     assert "agent greeting #0: response" in out and "(upstream" in out and "ours" in out
     assert "heard: " in out
     assert "end: caller_hangup by caller" in out
@@ -57,6 +57,22 @@ async def test_calls_show_and_list(start_rig: StartRig, hooks: HooksReceiver) ->
     assert CTX_RELAY in out and sid not in out
     code, _, err = await run_cli("calls", "--database", database, "show", new_sid("CA"))
     assert code == 1 and "no call" in err
+
+
+async def test_calls_show_tells_the_context_without_an_events_hook(
+    start_rig: StartRig, hooks: HooksReceiver
+) -> None:
+    """The call's record keeps how its context settled (names, never values), so `calls show`
+    tells it for a number with no events webhook, a fallback included."""
+    hooks.context_delay_s = 1.0
+    config = hooks_config(hooks, timeout_ms=200, events=False)
+    rig = await start_rig(config=config, records=True, **HOOK_SETTINGS)
+    sid = new_sid("CA")
+    await rig.place_call(CTX_RELAY, [Listen(), HangUp()], call_sid=sid)
+    await rig.stop()  # the writer flushes
+    code, out, err = await run_cli("calls", "--database", rig.settings.database_url, "show", sid)
+    assert code == 0, err
+    assert "context: timeout" in out and "webhook" not in out
 
 
 async def test_dashboard_call_page(start_rig: StartRig, hooks: HooksReceiver) -> None:

@@ -56,6 +56,7 @@ async def serve_call(
         call_sid=start.call_sid, number=number, mode=mode.name,
         arm=plan.arm if plan else None, experiment=plan.experiment if plan else None,
         stream_sid=start.stream_sid, record_transcripts=bool(plan and plan.record_transcripts),
+        context=plan.context if plan else None,
     )  # fmt: skip
     call.counters.frames_in = start.frames_read
     bind_call(start.call_sid, number, mode.name, arm=call.arm)

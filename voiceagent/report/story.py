@@ -29,7 +29,9 @@ def story_lines(story: dict[str, Any]) -> list[str]:
         + (f", experiment {call['experiment']} arm {call['arm']}" if call.get("arm") else ""),
     ]
     variables = next((e["variables"] for e in events if e["variables"]), None)
-    if variables:
+    if call.get("context"):
+        lines.append(f"{'':12}  context: {call['context']}")
+    elif variables:
         lines.append(f"{'':12}  context: variables {', '.join(sorted(variables))}")
     if call.get("failover_from"):
         lines.append(f"{'':12}  failover: from {call['failover_from']} to {call['mode']}")

@@ -66,6 +66,7 @@ class CallSession:
     counters: CallCounters = field(default_factory=CallCounters)
     providers: list[str] = field(default_factory=list)  # named by configUpdated (failover)
     languages: list[str] = field(default_factory=list)  # switched to with set_language
+    context: str | None = None  # how its call context settled (CallPlan.context)
     history: History = field(default_factory=History)
     latency: LatencyClock = field(default_factory=LatencyClock)
     tool_log: list[dict[str, Any]] = field(default_factory=list)

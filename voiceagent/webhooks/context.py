@@ -112,6 +112,8 @@ def apply_context(plan: CallPlan, context: CallContext | None) -> CallPlan:
     placeholders of instructions and greeting filled from the call's own variables (an
     outbound call's) and the answer's, which win (also without a context: unknown ones empty)."""
     answer = context.answer if context is not None else None
+    if context is not None:
+        plan = plan.model_copy(update={"context": context_summary(context)})
     if answer is not None and answer.turn_taking is not None:
         plan = with_turn_taking(plan, answer.turn_taking)
     agent = plan.agent
@@ -142,3 +144,22 @@ def with_turn_taking(plan: CallPlan, settings: TurnTakingSettings) -> CallPlan:
         agent = agent.model_copy(update={"turn_detection": detection})
     relay = plan.relay.model_copy(update=settings.relay_changes())
     return plan.model_copy(update={"agent": agent, "relay": relay})
+
+
+def context_summary(context: CallContext) -> str:
+    """How the context settled and what its answer set, for the call's record: names only,
+    never values (`applied: variables first_name, open_order; greeting; turn_taking`)."""
+    answer = context.answer
+    if answer is None:
+        return context.status.value
+    parts = []
+    if answer.variables:
+        parts.append("variables " + ", ".join(sorted(answer.variables)))
+    parts += [name for name in ("instructions", "greeting") if getattr(answer, name) is not None]
+    changed = sorted(k for k, v in answer.agent if v is not None)
+    if changed:
+        parts.append("agent " + ", ".join(changed))
+    if answer.turn_taking is not None:
+        parts.append("turn_taking")
+    text = f"{context.status.value}: {'; '.join(parts)}" if parts else context.status.value
+    return text[:300]

@@ -64,6 +64,7 @@ def call_row(call: CallSession) -> dict[str, Any]:
         "arm": call.arm,
         "mode": call.mode,
         "failover_from": call.failover_from,
+        "context": call.context,
         "started_at": datetime.fromtimestamp(call.started_wall, UTC),
     }
 

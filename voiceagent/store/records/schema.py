@@ -78,6 +78,7 @@ calls = Table(
     Column("upstream_failure", String(32)),
     Column("ended_by", String(32)),
     Column("transfer", String(40)),
+    Column("context", String(300)),
     *(Column(name, String(100)) for name in NOTED),
     *(Column(name, Integer, nullable=False, server_default="0") for name in COUNTERS),
     Column("duration_s", Float),
