@@ -36,3 +36,27 @@ async def test_outbound_call_events_say_outbound(start_rig: StartRig, hooks: Hoo
     ended = events[event_id(sid, "call.ended")]
     assert ended["direction"] == "outbound" and ended["from"] == OUT and ended["to"] == PERSON
     assert ended["variables"]["name"] == "Ann" and ended["variables"]["first_name"] == "Ada"
+
+
+MACHINE = "+14155550182"
+
+
+async def test_voicemail_fills_the_contexts_variables(
+    start_rig: StartRig, hooks: HooksReceiver
+) -> None:
+    """A machine answers a number with a context webhook: the voicemail message says the
+    dial's variable and the context's (it is filled once the context answered)."""
+    message = "Hi {{name}} ({{first_name}}), order {{open_order}} is ready."
+    outbound = {"amd": True, "voicemail": {"action": "leave_message", "message": message}}
+    hooks_ = {"call_context": {"url": hooks.context_url}}
+    config = rig_config(**{OUT: {"mode": "realtime-passthrough", "outbound": outbound,
+                                 "webhooks": hooks_}})  # fmt: skip
+    async with running_outbound(start_rig, {MACHINE: Callee("machine")}, config=config,
+                                **HOOK_SETTINGS) as out:  # fmt: skip
+        status, body = await out.dial(OUT, MACHINE, name="Ann")
+        assert status == 201
+        sid = body["call_sid"]
+        record = await out.callees.wait(sid)
+        assert record.amd_posted == "machine_end_beep"
+        said = [r.text for s in out.rig.realtime.sessions if sid in s.key for r in s.responses]
+    assert said == ["Hi Ann (Ada), order A-1042 is ready."]

@@ -101,8 +101,8 @@ def leg_plan(
     *, amd: str | None,
 ) -> CallPlan:  # fmt: skip
     """The call's plan for ``leg``: outbound, its variables filled into the agent's
-    instructions, greeting and voicemail message (a number with a call-context webhook has the
-    agent's texts filled once the context answered, its variables over these). The agent
+    instructions, greeting and voicemail message (a number with a call-context webhook has
+    these texts filled once the context answered, its variables over these). The agent
     greets on its leg when it speaks first, or when the callee already spoke (AMD heard a
     person, or gave no verdict in time)."""
     agent = plan.agent
@@ -111,8 +111,10 @@ def leg_plan(
         agent = agent.model_copy(update={f: render(getattr(agent, f), variables) for f in texts})
     greets = outbound.first_speaker == "agent" or amd is not None
     update: dict[str, object] = {"direction": "outbound", "variables": dict(variables)}
-    if leg is Leg.VOICEMAIL:
-        update["voicemail"] = render(outbound.voicemail.message, variables)
+    if leg is Leg.VOICEMAIL:  # with a context webhook, filled once it answered (its variables)
+        message = outbound.voicemail.message
+        hooked = plan.webhooks.call_context is not None
+        update["voicemail"] = message if hooked else render(message, variables)
         update["relay"] = plan.relay.model_copy(update={"greeting_source": "inworld"})
     elif not greets:
         agent = agent.model_copy(update={"greeting": ""})

@@ -22,7 +22,8 @@ from voiceagent.config_knobs import TurnTakingSettings
 from voiceagent.config_models import AgentOverrides, CallPlan
 
 TEMPLATED = ("instructions", "greeting", "failover_greeting")
-"""The agent texts whose `{{name}}` placeholders the context's variables fill."""
+"""The agent texts whose `{{name}}` placeholders the context's variables fill (and an outbound
+voicemail leg's message, `CallPlan.voicemail`)."""
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]{0,63})\s*\}\}")
 MAX_ANSWER_BYTES = 64 * 1024
 VarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -129,10 +130,14 @@ def apply_context(plan: CallPlan, context: CallContext | None) -> CallPlan:
         variables |= dict(answer.variables)
         rejected = answer.reject.message if answer.reject is not None else None
     templated = any(PLACEHOLDER.search(getattr(agent, f)) for f in TEMPLATED)
+    voicemail = plan.voicemail  # an outbound call's voicemail leg
+    templated = templated or bool(voicemail and PLACEHOLDER.search(voicemail))
     if not templated and not variables and rejected is None and agent is plan.agent:
         return plan
     agent = agent.model_copy(update={f: render(getattr(agent, f), variables) for f in TEMPLATED})
-    return plan.model_copy(update={"agent": agent, "variables": variables, "rejected": rejected})
+    voicemail = render(voicemail, variables) if voicemail is not None else None
+    return plan.model_copy(update={"agent": agent, "variables": variables, "rejected": rejected,
+                                   "voicemail": voicemail})  # fmt: skip
 
 
 def with_turn_taking(plan: CallPlan, settings: TurnTakingSettings) -> CallPlan:
