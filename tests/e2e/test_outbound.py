@@ -274,6 +274,22 @@ async def test_a_dial_waits_for_a_free_realtime_session(start_rig: StartRig, con
         assert creates[1] - creates[0] >= 1.5  # the first call's whole conversation
 
 
+async def test_a_ringing_call_holds_its_realtime_session(start_rig: StartRig, config: Any) -> None:
+    """A dialled call holds a lease of the shared session budget while it rings (a reservation
+    taken before the create, so no other instance can take the slot meanwhile): with one
+    session, the next dial waits for the first one's final status, which frees the slot."""
+    async with running_outbound(start_rig, CALLEES, config=config,
+                                realtime_session_budget=1) as out:  # fmt: skip
+        status, first = await out.dial(OUT_RT, NOBODY)
+        assert status == 201 and await out.rig.services.budget.in_use() == 1
+        status, _ = await out.dial(OUT_RT, PERSON, name="B")
+        assert status == 201
+        rang = out.twilio.calls[first["call_sid"]]
+        creates = [r.at for r in out.twilio.received if r.path.endswith("/Calls.json")]
+        assert rang.status == "no-answer"
+        assert creates[1] - creates[0] >= 0.45  # the first one rang out (no_answer_s 0.5)
+
+
 async def test_max_concurrent_holds_the_next_dial_until_a_call_ends(
     start_rig: StartRig, tmp_path: Path
 ) -> None:

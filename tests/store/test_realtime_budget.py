@@ -95,3 +95,36 @@ async def test_unreachable_redis_falls_back_to_a_local_budget() -> None:
         assert await budget.acquire("CA2")
     finally:
         await budget.close()
+
+
+async def test_a_dial_reservation_becomes_the_calls_lease(redis_url: str) -> None:
+    """A dial reserves a slot for as long as the call may ring (its own lease time, longer than
+    the budget's), across instances; `rekey` hands it to the CallSid with its expiry, and the
+    set outlives the shorter leases taken after it."""
+    key = f"voiceagent:test:sessions:{uuid.uuid4().hex}"
+    a, b = _budget(redis_url, key, cap=1, lease_s=0.2), _budget(redis_url, key, cap=1, lease_s=0.2)
+    try:
+        assert await a.acquire("dial-1", lease_s=1.0)
+        assert not await b.acquire("dial-2", lease_s=1.0)  # the other instance waits
+        await b.rekey("dial-1", "CAone")  # rekeyed from any instance
+        await b.rekey("dial-nobody", "CAnobody")  # no lease: nothing happens
+        await asyncio.sleep(0.3)  # past the budget's lease time, not the reservation's
+        assert not await b.acquire("dial-2", lease_s=1.0) and await b.in_use() == 1
+        assert await a.acquire("CAone")  # /voice takes the call's own lease: it holds one
+        await a.release("CAone")
+        assert await b.acquire("dial-2", lease_s=1.0) and await a.in_use() == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_memory_budget_rekeys_with_the_reservations_expiry() -> None:
+    clock = Clock()
+    budget = MemoryRealtimeBudget(cap=1, lease_s=10, clock=clock)
+    assert await budget.acquire("dial-1", lease_s=100)
+    await budget.rekey("dial-1", "CA1")
+    clock.now += 50  # past the budget's lease time: the reservation's still holds
+    assert budget.holds("CA1") and not budget.holds("dial-1")
+    assert not await budget.acquire("CA2")
+    clock.now += 51
+    assert await budget.acquire("CA2")

@@ -2,16 +2,19 @@
 
 ``Dialer.dial`` checks the rules (``rules.check_dial``: outbound number, E.164, do-not-call,
 calling hours), then waits, never failing over, until the number is under its
-``max_concurrent`` and, when its calls may run realtime, a Realtime session is free (leases
-held plus this instance's calls still ringing); then it takes the next CPS slot and asks
-Twilio to create the call with AMD and status callbacks; the call is kept in the shared
-outbound store for ``/voice`` and the callbacks, on whichever instance they land. A call that
-never connects never reaches ``/voice``, so it never holds an Inworld session lease.
+``max_concurrent`` and, when its calls may run realtime, it holds a lease of the shared Realtime
+session budget (a reservation, taken atomically across instances, for as long as the call may
+ring and be screened); then it takes the next CPS slot and asks Twilio to create the call with
+AMD and status callbacks; the reservation becomes the call's lease (its CallSid), which
+``/voice`` then renews as any realtime call's. The call is kept in the shared outbound store for
+``/voice`` and the callbacks, on whichever instance they land; its final status (or the lease's
+expiry) frees the slot of a call that never connected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +28,6 @@ from voiceagent.outbound.legs import SCREEN_S
 from voiceagent.outbound.pacing import Pacer
 from voiceagent.outbound.rules import DoNotCall, check_dial, clean_variables
 from voiceagent.runtime import Services
-from voiceagent.store.live.factory import budget_settings
 from voiceagent.store.live.outbound_state import OutboundCall, OutboundStore
 from voiceagent.transport.twilio_rest import CallRequest, TwilioRest
 
@@ -60,7 +62,6 @@ class Dialer:
         self.services, self.rest, self.store, self.pacer = services, rest, store, pacer
         self.wait_s, self._now = wait_s, now
         self._lists: DoNotCall | None = None
-        self._ringing: dict[str, float] = {}  # realtime-capable calls dialled here, not answered
         self._locks: dict[str, asyncio.Lock] = {}
 
     def do_not_call(self, config: Config) -> DoNotCall:
@@ -81,14 +82,24 @@ class Dialer:
         Twilio's refusal)."""
         outbound, variables = self.check(request)
         realtime = may_hold_a_session(self.services, request.from_)
+        reservation = f"dial-{secrets.token_hex(8)}" if realtime else None
         lock = self._locks.setdefault(request.from_, asyncio.Lock())
-        async with lock:  # this instance's dials of a number queue for its capacity in order
-            waited = await self._capacity(request.from_, outbound, realtime)
-            await self.pacer.slot()
-            call = await self._create(request, outbound, variables)
-        if realtime:
-            limit = outbound.ring_timeout_s + (SCREEN_S if outbound.amd else 0) + 15
-            self._ringing[call.call_sid] = time.monotonic() + limit
+        budget = self.services.budget
+        try:
+            async with lock:  # this instance's dials of a number queue for capacity in order
+                waited = await self._capacity(request.from_, outbound, reservation)
+                await self.pacer.slot()
+                call = await self._create(request, outbound, variables)
+        except BaseException:  # refused, cancelled (Ctrl-C): the reserved slot is free again
+            if reservation is not None:
+                await budget.release(reservation)
+            raise
+        if reservation is not None:
+            plan = self.services.config.current.plan_for(request.from_, call.call_sid)
+            if plan is not None and self.services.modes[plan.mode].holds_realtime_session:
+                await budget.rekey(reservation, call.call_sid)  # the call's lease from now on
+            else:  # its arm runs relay: no session
+                await budget.release(reservation)
         log.info("outbound_dialled", call_sid=call.call_sid, number=request.from_,
                  amd=outbound.amd, waited_ms=round(waited * 1000))  # fmt: skip
         return call
@@ -118,14 +129,17 @@ class Dialer:
         await self.store.put(call)
         return call
 
-    async def _capacity(self, number: str, outbound: OutboundConfig, realtime: bool) -> float:
-        """Wait until the number may dial again; the seconds waited (OutboundRefused BUSY
-        after ``wait_s``)."""
+    async def _capacity(
+        self, number: str, outbound: OutboundConfig, reservation: str | None
+    ) -> float:
+        """Wait until the number may dial again, holding `reservation`'s lease of the Realtime
+        session budget if given; the seconds waited (OutboundRefused BUSY after ``wait_s``)."""
         started = time.monotonic()
+        ring_s = outbound.ring_timeout_s + (SCREEN_S if outbound.amd else 0) + 15
         while True:
             full = await self.store.active(number) >= outbound.max_concurrent
-            if not full and realtime:
-                full = not await self._session_free()
+            if not full and reservation is not None:
+                full = not await self.services.budget.acquire(reservation, ring_s)
             if not full:
                 return time.monotonic() - started
             if time.monotonic() - started >= self.wait_s:
@@ -133,15 +147,3 @@ class Dialer:
                                       f"{self.wait_s:.0f} s (max_concurrent or the Realtime "
                                       "session budget)")  # fmt: skip
             await asyncio.sleep(POLL_S)
-
-    async def _session_free(self) -> bool:
-        """Whether a Realtime session is free for one more call: leases in use plus the calls
-        this instance dialled that may still take one (ringing, or screened while AMD
-        listens: not yet connected to the agent, not ended)."""
-        now = time.monotonic()
-        for sid, expires in list(self._ringing.items()):
-            call = await self.store.get(sid)
-            if now > expires or call is None or call.final or call.connected:
-                del self._ringing[sid]
-        cap, _ = budget_settings(self.services.settings)
-        return await self.services.budget.in_use() + len(self._ringing) < cap

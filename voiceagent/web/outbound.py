@@ -141,6 +141,7 @@ async def call_status(request: web.Request) -> web.Response:
         return web.Response(status=204)
     after, was_final = updated
     if after.final and not was_final:
+        await request.app[SERVICES].budget.release(call_sid)  # its reservation, if it never ran
         side.metrics.ended(after.number, after.arm, after.status, after.answered_by)
         _record(request.app, after)
         log.info("outbound_call_ended", call_sid=call_sid, number=after.number, arm=after.arm,

@@ -33,8 +33,14 @@ class RealtimeBudget(Protocol):
     last_in_use: int
     """Sessions in use as of the last operation (for a gauge that cannot await)."""
 
-    async def acquire(self, call_sid: str) -> bool:
-        """Take a slot for the call (or refresh the one it holds); False at the cap."""
+    async def acquire(self, call_sid: str, lease_s: float | None = None) -> bool:
+        """Take a slot for the call (or refresh the one it holds) for `lease_s` (default: the
+        budget's); False at the cap."""
+        ...
+
+    async def rekey(self, old: str, new: str) -> None:
+        """Move the lease held under `old` (a dial's reservation) to `new` (its CallSid),
+        keeping its expiry; no-op if `old` holds none."""
         ...
 
     async def renew(self, call_sid: str) -> bool:
@@ -83,13 +89,18 @@ class MemoryRealtimeBudget:
             del self._leases[call_sid]
         return now
 
-    async def acquire(self, call_sid: str) -> bool:
+    async def acquire(self, call_sid: str, lease_s: float | None = None) -> bool:
         now = self._drop_expired()
         granted = call_sid in self._leases or len(self._leases) < self.cap
         if granted:
-            self._leases[call_sid] = now + self.lease_s
+            self._leases[call_sid] = now + (self.lease_s if lease_s is None else lease_s)
         self.last_in_use = len(self._leases)
         return granted
+
+    async def rekey(self, old: str, new: str) -> None:
+        expiry = self._leases.pop(old, None)
+        if expiry is not None:
+            self._leases[new] = expiry
 
     async def renew(self, call_sid: str) -> bool:
         return await self.acquire(call_sid)
@@ -116,9 +127,10 @@ class MemoryRealtimeBudget:
         return None
 
 
-# KEYS[1] = the lease set; ARGV = op ("acquire" | "renew" | "release" | "count"), call_sid,
-# cap, lease ms. Acquire and renew both extend a held lease or take a free slot (a lease that
-# expired during a stall is taken back if there is room). Returns {1|0, leases in use}.
+# KEYS[1] = the lease set; ARGV = op ("acquire" | "renew" | "release" | "count" | "rekey"),
+# call_sid, cap, lease ms, new call_sid (rekey). Acquire and renew both extend a held lease or
+# take a free slot (a lease that expired during a stall is taken back if there is room); rekey
+# moves a lease to another member with its expiry. Returns {1|0, leases in use}.
 _LEASE_SCRIPT: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -127,11 +139,20 @@ local op, sid, cap, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4
 local ok = 0
 if op == 'release' then
   redis.call('ZREM', KEYS[1], sid)
+elseif op == 'rekey' then
+  local expiry = redis.call('ZSCORE', KEYS[1], sid)
+  if expiry then
+    redis.call('ZREM', KEYS[1], sid)
+    redis.call('ZADD', KEYS[1], expiry, ARGV[5])
+    ok = 1
+  end
 elseif op ~= 'count' then
   local held = redis.call('ZSCORE', KEYS[1], sid)
   if held or redis.call('ZCARD', KEYS[1]) < cap then
     redis.call('ZADD', KEYS[1], now + lease, sid)
-    redis.call('PEXPIRE', KEYS[1], lease)
+    if redis.call('PTTL', KEYS[1]) < lease then  -- the set outlives its longest lease
+      redis.call('PEXPIRE', KEYS[1], lease)
+    end
     ok = 1
   end
 end
@@ -160,9 +181,12 @@ class RedisRealtimeBudget:
         self._script = backend.redis.register_script(_LEASE_SCRIPT)
         self._local = MemoryRealtimeBudget(cap, lease_s)
 
-    async def _run(self, op: str, call_sid: str = "") -> bool | None:
+    async def _run(
+        self, op: str, call_sid: str = "", lease_s: float | None = None, new: str = ""
+    ) -> bool | None:
         """The script's verdict, or None if Redis is down."""
-        args: list[str | int] = [op, call_sid, self.cap, round(self.lease_s * 1000)]
+        lease_ms = round((self.lease_s if lease_s is None else lease_s) * 1000)
+        args: list[str | int] = [op, call_sid, self.cap, lease_ms, new]
         reply = await self._backend.attempt(
             f"session_{op}", lambda _: self._script(keys=[self._key], args=args)
         )
@@ -172,11 +196,17 @@ class RedisRealtimeBudget:
         self.last_in_use = int(count) + len(self._local)
         return bool(ok)
 
-    async def acquire(self, call_sid: str) -> bool:
-        granted = await self._run("acquire", call_sid)
+    async def acquire(self, call_sid: str, lease_s: float | None = None) -> bool:
+        granted = await self._run("acquire", call_sid, lease_s)
         if granted is None:
-            return await self._local.acquire(call_sid)
+            return await self._local.acquire(call_sid, lease_s)
         return granted
+
+    async def rekey(self, old: str, new: str) -> None:
+        if self._local.holds(old):  # reserved while Redis was down
+            await self._local.rekey(old, new)
+        else:
+            await self._run("rekey", old, new=new)
 
     async def renew(self, call_sid: str) -> bool:
         if self._local.holds(call_sid):  # a lease taken while Redis was down
