@@ -187,8 +187,8 @@ async def test_outbound_table_in_chromium_is_drawn_and_escaped(
 ) -> None:
     """In Chromium: the outbound table under the dialling number, one row per arm with its
     counts and the share reaching voicemail; none under a number that dialled nothing; a
-    number with outbound records only gets its table (no arm table); a hostile arm name from
-    the records is shown as text, never run."""
+    number with outbound records only gets its table (no arm table, no chart notes); a hostile
+    arm name from the records is shown as text, never run."""
     config = outbound_config()
     async with running_outbound(start_rig, CALLEES, config=config, records=True) as out:
         expected = await dial_both_arms(out, per_arm=2)
@@ -212,8 +212,10 @@ async def test_outbound_table_in_chromium_is_drawn_and_escaped(
     tables = await page.evaluate("""[...document.querySelectorAll('section.number')].map((s) =>
       [s.querySelector('h2').textContent, s.querySelectorAll('table.arms:not(.outbound)').length,
        [...s.querySelectorAll('table.outbound tr')].map((r) =>
-         [...r.children].map((c) => c.textContent))])""")
-    by_number = {number: (arm_tables, rows) for number, arm_tables, rows in tables}
+         [...r.children].map((c) => c.textContent)), s.innerText.includes('drawn once')])""")
+    by_number = {number: (arm_tables, rows) for number, arm_tables, rows, _ in tables}
+    waiting = {number: note for number, *_, note in tables}
+    assert waiting[REALTIME_A] and not waiting[ONLY_ROWS]  # no turns to chart: no note either
     assert by_number[REALTIME_A][1] == []
     _, rows = by_number[OUT_EXP]
     head, body = rows[0], {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}

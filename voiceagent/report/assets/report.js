@@ -244,7 +244,7 @@
     document.getElementById("numbers").append(section);
     intervalChart(grid, number.comparisons);
     for (const [metric, lines] of Object.entries(number.ecdf)) ecdfChart(grid, metric, lines, arms);
-    overTimeChart(grid, number.over_time, arms, bucket, step, data.min_time_points || 3);
+    if (arms.length) overTimeChart(grid, number.over_time, arms, bucket, step, data.min_time_points || 3);
     countsChart(grid, "calls, failovers, upstream errors by kind", number.outcomes, arms,
       (k) => !k.startsWith("ended: "), false);
     countsChart(grid, "how calls ended", number.outcomes, arms, (k) => k.startsWith("ended: "), true);
