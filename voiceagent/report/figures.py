@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from voiceagent.report.details import CallDetail, Details, TurnDetail
+from voiceagent.report.outbound import outbound_section
 from voiceagent.report.stats import Report, metric_values
 
 DISTRIBUTIONS = ("response_ms", "greeting_ms", "heard_ms", "fetch_ms")
@@ -146,6 +147,7 @@ def _number(
         "ecdf": ecdfs,
         "over_time": {a.arm: over_time(by_arm[a.arm][1], size) for a in arms},
         "outcomes": {a.arm: outcomes(*by_arm[a.arm]) for a in arms},
+        "outbound": outbound_section(report.outbound, number),
     }
 
 
@@ -175,7 +177,9 @@ def page_data(
     size, bucket = bucket_size(t.at for t in details.turns)
     numbers = []
     compared = {c.number for c in report.comparisons}
-    for number in sorted({a.number for a in report.arms}, key=lambda n: (n not in compared, n)):
+    dialled = {o.number for o in report.outbound}
+    for number in sorted({a.number for a in report.arms} | dialled,
+                         key=lambda n: (n not in compared, n)):  # fmt: skip
         by_arm = {arm: grouped[(n, arm)] for (n, arm) in grouped if n == number}
         section = _number(number, report, by_arm, (settings or {}).get(number, {}), size)
         section["slowest"] = [_timeline(calls[sid], turns_of[sid], texts or {})
@@ -187,6 +191,7 @@ def page_data(
         "source": source,
         "calls": report.calls,
         "turns": report.turns,
+        "dialled": sum(o.dialled for o in report.outbound),
         "bucket": bucket,
         "bucket_s": size,
         "stats": report.settings,

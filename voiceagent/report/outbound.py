@@ -1,16 +1,27 @@
 """Outbound outcomes in the report: per number and arm, the dialled calls by final status and
-by AMD verdict (the `outbound_calls` records, one per dialled call)."""
+by AMD verdict (the `outbound_calls` records, one per dialled call), with the shares of the
+dialled calls that were answered, reached a person and reached voicemail. The table report,
+its JSON and the HTML page (and dashboard) all show these figures."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from voiceagent.outbound.legs import MACHINE
 from voiceagent.store.records.schema import outbound_calls
+
+# Columns in this order (Twilio's final statuses, AMD's verdicts); a value recorded outside
+# them (none today) is shown after them.
+STATUSES = ("completed", "no-answer", "busy", "failed", "canceled")
+VERDICTS = ("human", "machine_start", "machine_end_beep", "machine_end_silence",
+            "machine_end_other", "fax", "unknown")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +31,23 @@ class OutboundStats:
     dialled: int
     statuses: dict[str, int] = field(default_factory=dict)
     answered_by: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def voicemail(self) -> int:
+        """Calls AMD judged a machine (the voicemail leg, or a hang-up by policy)."""
+        return sum(n for verdict, n in self.answered_by.items() if verdict in MACHINE)
+
+    @property
+    def no_verdict(self) -> int:
+        """Calls without an AMD verdict: not answered, or AMD off for the number."""
+        return self.dialled - sum(self.answered_by.values())
+
+    def rates(self) -> dict[str, float | None]:
+        """Shares of the dialled calls: answered (`completed`), a person, voicemail."""
+        people = self.answered_by.get("human", 0)
+        counts = {"answered": self.statuses.get("completed", 0), "person": people,
+                  "voicemail": self.voicemail}  # fmt: skip
+        return {k: round(n / self.dialled, 4) if self.dialled else None for k, n in counts.items()}
 
 
 async def load_outbound(
@@ -57,3 +85,22 @@ def outbound_lines(stats: list[OutboundStats], number: str) -> list[str]:
         lines.append(f"  outbound arm {s.arm}: {s.dialled} dialled: {status}; "
                      f"answered by {verdict}")  # fmt: skip
     return lines
+
+
+def outbound_json(stats: OutboundStats) -> dict[str, Any]:
+    """One number and arm's outcomes, JSON-ready (the JSON report and the HTML page)."""
+    return {**asdict(stats), "voicemail": stats.voicemail, "no_verdict": stats.no_verdict,
+            "rates": stats.rates()}  # fmt: skip
+
+
+def outbound_section(stats: Sequence[OutboundStats], number: str) -> dict[str, Any] | None:
+    """`number`'s outbound table for the page: its columns (every final status, the verdicts
+    recorded) and a row per arm; None when the number dialled nothing."""
+    rows = [s for s in stats if s.number == number]
+    if not rows:
+        return None
+    seen = {k for s in rows for k in s.statuses}, {k for s in rows for k in s.answered_by}
+    statuses = [*STATUSES, *sorted(seen[0] - set(STATUSES))]
+    verdicts = [v for v in VERDICTS if v in seen[1]] + sorted(seen[1] - set(VERDICTS))
+    return {"statuses": statuses, "answered_by": verdicts,
+            "arms": [outbound_json(s) for s in rows]}  # fmt: skip

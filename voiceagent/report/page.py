@@ -4,7 +4,7 @@ and the live `/dashboard`."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,17 +16,20 @@ from voiceagent.report.details import Details, load_details, load_texts
 from voiceagent.report.experiments import experiment_statuses
 from voiceagent.report.figures import Texts, page_data, slowest_everywhere
 from voiceagent.report.html import render_html
+from voiceagent.report.outbound import OutboundStats, load_outbound
 from voiceagent.report.stats import build_report
 from voiceagent.store.records.schema import make_engine, migrate
 
 
 @dataclass(frozen=True, slots=True)
 class Records:
-    """What the page is made from: the calls and turns, and the slowest calls' transcripts."""
+    """What the page is made from: the calls and turns, the slowest calls' transcripts and
+    the outbound calls' outcomes."""
 
     details: Details
     texts: Texts
     since: datetime | None = None
+    outbound: list[OutboundStats] = field(default_factory=list)
 
 
 async def load_records(
@@ -43,10 +46,11 @@ async def load_records(
             await migrate(engine)
         details = await load_details(engine, since=since, number=number)
         texts = await load_texts(engine, slowest_everywhere(details))
+        outbound = await load_outbound(engine, since=since, number=number)
     finally:
         if isinstance(database, str):
             await engine.dispose()
-    return Records(details, texts, since)
+    return Records(details, texts, since, outbound)
 
 
 def build_page(
@@ -64,6 +68,7 @@ def build_page(
     weights = experiment_weights(config) if config is not None else None
     report = build_report(*records.details.rows(), since=records.since, weights=weights,
                           **options)  # fmt: skip
+    report = replace(report, outbound=records.outbound)
     numbers = dict.fromkeys(a.number for a in report.arms)
     settings = {n: arm_settings(config, n) for n in numbers} if config is not None else {}
     data = page_data(report, records.details, settings=settings, texts=records.texts,

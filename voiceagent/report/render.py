@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 from typing import Literal
 
-from voiceagent.report.outbound import outbound_lines
+from voiceagent.report.outbound import outbound_json, outbound_lines
 from voiceagent.report.stats import ArmStats, Quantiles, Report
 
 Format = Literal["table", "json", "csv"]
@@ -28,6 +28,7 @@ def render(report: Report, fmt: Format = "table") -> str:
 def render_json(report: Report) -> str:
     data = asdict(report)
     data["since"] = report.since.isoformat() if report.since else None
+    data["outbound"] = [outbound_json(s) for s in report.outbound]
     return json.dumps(data, indent=2)
 
 

@@ -210,6 +210,26 @@
     return el("table", { class: "arms guardrails" }, el("thead", {}, head), el("tbody", {}, ...rows));
   }
 
+  const share = (n, of) => (of ? ` (${pct(n / of)})` : "");
+
+  function outboundTable(number) {
+    const out = number.outbound;
+    if (!out || !out.arms.length) return null;
+    const head = el("tr", {}, ...["arm", "dialled", ...out.statuses, ...out.answered_by.map((v) =>
+      `answered by ${v}`), "no verdict", "reached voicemail", "reached a person"].map((h) => el("th", {}, h)));
+    const rows = out.arms.map((a) => {
+      const count = (n) => el("td", {}, `${n}${share(n, a.dialled)}`);
+      return el("tr", {}, el("td", {}, a.arm), el("td", {}, a.dialled),
+        ...out.statuses.map((k) => count(a.statuses[k] || 0)),
+        ...out.answered_by.map((k) => count(a.answered_by[k] || 0)), count(a.no_verdict),
+        el("td", {}, pct(a.rates.voicemail)), el("td", {}, pct(a.rates.person)));
+    });
+    return el("div", { class: "outbound" }, el("h3", {}, "outbound calls"),
+      el("p", { class: "note" }, "per arm: calls dialled by final status and by AMD verdict " +
+        "(answered_by), each with its share of the calls dialled; voicemail: any machine verdict"),
+      el("table", { class: "arms outbound" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+  }
+
   function numberSection(number, bucket, step, data) {
     const arms = number.arms.map((a) => a.arm);
     const verdicts = number.comparisons.map((c) =>
@@ -218,13 +238,13 @@
     const grid = el("div", { class: "grid" });
     const section = el("section", { class: "number" }, el("h2", {}, number.number),
       ratio ? el("p", { class: ratio.mismatch ? "mismatch" : "ratio" }, ratio.note) : null,
-      armTable(number), guardrailTable(number),
+      number.arms.length ? armTable(number) : null, guardrailTable(number), outboundTable(number),
       verdicts.length ? el("ul", { class: "verdicts" }, ...verdicts) : null,
       verdicts.length ? el("p", { class: "method" }, `verdicts: ${data.method}`) : null, grid);
     document.getElementById("numbers").append(section);
     intervalChart(grid, number.comparisons);
     for (const [metric, lines] of Object.entries(number.ecdf)) ecdfChart(grid, metric, lines, arms);
-    overTimeChart(grid, number.over_time, arms, bucket, step, data.min_time_points || 3);
+    if (arms.length) overTimeChart(grid, number.over_time, arms, bucket, step, data.min_time_points || 3);
     countsChart(grid, "calls, failovers, upstream errors by kind", number.outcomes, arms,
       (k) => !k.startsWith("ended: "), false);
     countsChart(grid, "how calls ended", number.outcomes, arms, (k) => k.startsWith("ended: "), true);
@@ -282,6 +302,7 @@
     state.callLink = data.call_link || null;
     const since = data.since ? `since ${data.since}` : "all records";
     document.getElementById("summary").textContent = `${data.calls} calls, ${data.turns} turns, ` +
+      (data.dialled ? `${data.dialled} outbound calls dialled, ` : "") +
       `${since}; generated ${data.generated_at}` + (data.source ? ` from ${data.source}` : "");
     const banner = document.getElementById("banner");
     banner.hidden = !data.simulated;
