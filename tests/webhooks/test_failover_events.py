@@ -6,11 +6,14 @@ after the hold (real receiver, SQLite records, simulated Twilio)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import select
 
 from tests.rig import PUBLIC, Rig, StartRig, realtime_options, rig_config, webhook_form
@@ -24,6 +27,7 @@ from voiceagent.webhooks.events import event_id
 NUMBER = "+18005550136"
 SHORT_HOLD_S = 1.5
 LONG_HOLD_S = 60.0
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _config(hooks: HooksReceiver) -> Config:
@@ -133,5 +137,53 @@ async def test_relay_action_without_a_leg_releases_the_realtime_event(
         )
         assert code == 200
     assert "<ConversationRelay" not in twiml  # the call ends: empty, or the apology
+    events = await hooks.wait_events(1, within=15)
+    _assert_realtime_event(events[event_id(call_sid, "call.ended")], call_sid)
+
+
+async def _two_instances(
+    start_rig: StartRig, hooks: HooksReceiver, tmp_path: Path, hold_s: float
+) -> tuple[Rig, Rig]:
+    """Two instances sharing Redis (plans, outcomes) and one records database (the outbox),
+    as behind a load balancer."""
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (OSError, aioredis.ConnectionError) as exc:
+        pytest.skip(f"no Redis server answers at {REDIS_URL} ({type(exc).__name__})")
+    finally:
+        await client.aclose()
+    shared = {"redis_url": REDIS_URL, "records": False,
+              "database_url": f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite3'}"}  # fmt: skip
+    a = await _failing_rig(start_rig, hooks, hold_s, **shared)
+    return a, await _failing_rig(start_rig, hooks, hold_s, **shared)
+
+
+async def test_failover_leg_on_another_instance_replaces_the_event(
+    start_rig: StartRig, hooks: HooksReceiver, tmp_path: Path
+) -> None:
+    """The realtime leg ends on instance A, its relay leg runs on instance B for longer than
+    the hold: B's event replaces A's in the shared outbox; one `call.ended` arrives."""
+    a, b = await _two_instances(start_rig, hooks, tmp_path, SHORT_HOLD_S)
+    call_sid, twiml = await _realtime_leg(a)
+    script = [Listen(), Pause(ms=round(SHORT_HOLD_S * 2500)), HangUp()]
+    await b.place_call(NUMBER, script, call_sid=call_sid, twiml=twiml)
+    evt = event_id(call_sid, "call.ended")
+    events = await hooks.wait_events(1)
+    await asyncio.sleep(SHORT_HOLD_S * 2)
+    assert [d.event_id for d in hooks.deliveries] == [evt]
+    assert events[evt]["failover_from"] == "realtime-passthrough"
+
+
+async def test_release_on_another_instance_sends_the_event_at_once(
+    start_rig: StartRig, hooks: HooksReceiver, tmp_path: Path
+) -> None:
+    """The realtime leg ends on instance A; the relay leg's `<Connect action>` (the caller hung
+    up while Twilio connected it) lands on instance B: A's held event goes out at once."""
+    a, b = await _two_instances(start_rig, hooks, tmp_path, LONG_HOLD_S)
+    call_sid, twiml = await _realtime_leg(a)
+    fields = {"SessionStatus": "completed", "CallStatus": "completed", "SessionDuration": "0"}
+    code, _ = await b.post_signed(_action_path(twiml), webhook_form(NUMBER, call_sid, **fields))
+    assert code == 200
     events = await hooks.wait_events(1, within=15)
     _assert_realtime_event(events[event_id(call_sid, "call.ended")], call_sid)
