@@ -84,7 +84,7 @@ def _agent_turn(call: CallSession, turn: TurnTiming, at: str) -> dict[str, Any]:
 def call_ended_payload(
     call: CallSession, plan: CallPlan, facts: dict[str, str], recording: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """The `call.ended` event of a call whose last leg just ended."""
+    """The `call.ended` event of a call whose leg just ended (as if no other leg followed)."""
     ended = call.ended if call.ended is not None else call.started + call.duration_s
     payload: dict[str, Any] = {
         "type": "call.ended",
