@@ -70,7 +70,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
                 realtime=InworldRealtime(http, settings), router=InworldRouter(http, settings),
             )  # fmt: skip
             _warn_insecure(settings)
-            recorder = _telemetry(services)
+            recorder = services.records = _telemetry(services)
             if recorder is not None:  # outbound outcomes are records too (web/outbound.py)
                 app[RECORDER] = recorder
             hooks = start_webhooks(services, recorder)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,10 +27,16 @@ from voiceagent.store.live.realtime_budget import RealtimeBudget
 from voiceagent.tools.http_runner import HttpToolRunner
 from voiceagent.transport.upstream import RealtimeConnector, RouterClient
 from voiceagent.webhooks.context import apply_context
-from voiceagent.webhooks.events import call_ended_payload, is_last_leg, outbox_row
+from voiceagent.webhooks.events import (
+    call_ended_payload,
+    leg_may_follow,
+    outbox_row,
+    placeholder_row,
+)
 
 if TYPE_CHECKING:
     from voiceagent.metrics import Metrics
+    from voiceagent.store.records.sink import RecordingSink
     from voiceagent.webhooks.context_fetch import CallContexts
     from voiceagent.webhooks.recordings import Recordings
 
@@ -121,6 +128,7 @@ class Services:
     tool_runner: HttpToolRunner | None = None  # made on a number's first HTTP tool call
     contexts: CallContexts | None = None
     recordings: Recordings | None = None
+    records: RecordingSink | None = None  # the records database's writer (DATABASE_URL)
 
     @property
     def clips(self) -> ClipStore:
@@ -147,24 +155,38 @@ class Services:
         return await self.contexts.settle(plan, call_sid)  # the call's context applied
 
     async def finish_call(self, call: CallSession, plan: CallPlan | None = None) -> None:
-        """Record the outcome for `/voice/action` (any instance) and hand the call to the sink
-        (with its `call.ended` event when the plan has a call-events hook and no leg follows)."""
-        if plan is not None and plan.webhooks.call_events is not None and is_last_leg(call, plan):
+        """Record the outcome for `/voice/action` (any instance) and hand the call to the sink,
+        with its `call.ended` event when the plan has a call-events hook: provisional (held
+        for WEBHOOK_FAILOVER_HOLD_SECONDS, webhooks/events.py) when a failover leg may follow,
+        whose own event then replaces it."""
+        held = False
+        if plan is not None and plan.webhooks.call_events is not None:
             facts = await self.stores.context.get_facts(call.call_sid) or {}
             recording = None
             if self.recordings is not None and plan.recording.enabled:
                 recording = await self.recordings.recording_of(call.call_sid)
             payload = call_ended_payload(call, plan, facts, recording)
-            call.events.append(outbox_row(payload, plan.webhooks.call_events.url))
+            held = leg_may_follow(call, plan)
+            hold_s = self.settings.webhook_failover_hold_seconds if held else 0.0
+            call.events.append(outbox_row(payload, plan.webhooks.call_events.url, hold_s=hold_s))
         outcome = CallOutcome(
             reason=call.end_reason or EndReason.INTERNAL_ERROR,
             upstream_failure=call.upstream_failure,
             mode=call.mode,
             history=tuple(call.history.messages()),
             transfer=call.transfer,
+            event_held=held,
         )
         await self.stores.call_state.put_outcome(call.call_sid, outcome)
         self.sink.call_ended(call)
+
+    def call_ends_here(self, call_sid: str, outcome: CallOutcome | None) -> None:
+        """A `<Connect action>` callback ends the call without another leg: the `call.ended`
+        its last leg held for a failover leg (`outcome.event_held`) is due at once."""
+        if outcome is not None and outcome.event_held and self.records is not None:
+            now = datetime.now(UTC)
+            self.records.event_timing(call_sid, placeholder_row(call_sid, now, now))
+            log.info("call_event_released", call_sid=call_sid)
 
     async def take_outcome(self, call_sid: str) -> CallOutcome | None:
         """How the call's last stream ended (once: the callback consumes it)."""

@@ -30,6 +30,13 @@ DEFAULT_CONFIG = Path("config/voiceagent.yaml")
 MIN_ADMIN_TOKEN_CHARS = 32
 """An ADMIN_TOKEN shorter than this is refused at start (it guards /dashboard and reload)."""
 
+FAILOVER_HOLD_S = 90.0
+"""How long a failed realtime leg's provisional `call.ended` waits for the failover leg that
+replaces it (WEBHOOK_FAILOVER_HOLD_SECONDS): longer than Twilio needs to request the
+`<Connect action>` callback and open the ConversationRelay socket (seconds), so the relay leg's
+event always comes first; when no leg follows and no callback released the event early (the
+caller hung up meanwhile), the business gets it this late."""
+
 
 class Settings(BaseSettings):
     """Process-wide settings; one instance per app, never module-level state.
@@ -93,6 +100,7 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(default=60.0, gt=0)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_failover_hold_seconds: float = Field(default=FAILOVER_HOLD_S, gt=0)
     # Twilio's REST API (outbound calls, recordings): the account, and an API key pair as an
     # alternative to the auth token; the base URL moves it onto a fake in tests and simulate.
     twilio_account_sid: str = ""

@@ -56,6 +56,7 @@ def _outcome(**fields: object) -> CallOutcome:
         "mode": "realtime-passthrough",
         "history": ({"role": "user", "content": "Remember banana."},),
         "transfer": "sales",
+        "event_held": True,
     }
     return CallOutcome(**(base | fields))  # type: ignore[arg-type]
 

@@ -30,6 +30,7 @@ from voiceagent.session.call import CallSession, EndReason
 from voiceagent.store.live.realtime_budget import hold
 from voiceagent.transport.channel import Channel
 from voiceagent.transport.watch import watch
+from voiceagent.webhooks.event_hold import hold_event, holds_event
 
 log = get_logger("voiceagent.call")
 
@@ -100,7 +101,8 @@ async def serve_call(
 
 async def _supervised(run: CallRun, mode: Mode) -> None:
     """The mode's conversation, with the phone watched for silence and stuck sends; a realtime
-    call holds its lease of the shared Inworld session budget (renewed, released at the end)."""
+    call holds its lease of the shared Inworld session budget (renewed, released at the end);
+    a leg after a failed one holds the call's provisional `call.ended` (webhooks/event_hold.py)."""
     services, sid = run.services, run.call.call_sid
     settings = services.settings
     idle = settings.phone_idle_timeout if mode.phone_sends_continuously else None
@@ -112,6 +114,9 @@ async def _supervised(run: CallRun, mode: Mode) -> None:
     watchers = [asyncio.create_task(phone_watch)]
     if mode.holds_realtime_session:
         watchers.append(asyncio.create_task(hold(services.budget, sid)))
+    if services.records is not None and holds_event(run.call, run.plan, run.start.parameters):
+        hold_s = settings.webhook_failover_hold_seconds  # an earlier leg's event waits for it
+        watchers.append(asyncio.create_task(hold_event(services.records, sid, hold_s)))
     try:
         await mode.converse(run)
     finally:

@@ -122,19 +122,24 @@ class RealtimePassthrough:
             await _close(upstream)
 
     async def action(self, form: Mapping[str, str], services: Services) -> str:
-        """After a transfer the agent made: `<Dial>`; after an upstream failure: fail over or
-        apologise; after any other end: nothing."""
+        """After an upstream failure: fail over; else the call ends here (its held `call.ended`
+        goes now): after a transfer the agent made `<Dial>`, after a failure an apology,
+        after any other end nothing."""
         call_sid = form.get("CallSid", "")
         outcome = await services.take_outcome(call_sid)
         plan = await services.plan_for_call(call_sid, form.get("To", ""))
+        if (
+            plan is not None and outcome is not None and outcome.transfer is None
+            and outcome.reason is EndReason.UPSTREAM_FAILED
+        ):  # fmt: skip
+            failover = await _failover(plan, call_sid, outcome, services)
+            if failover is not None:
+                return failover
+        services.call_ends_here(call_sid, outcome)
         if outcome is not None and outcome.transfer is not None:
             return transfer_twiml(plan, outcome.transfer, call_sid)
         if outcome is None or outcome.reason not in APOLOGY_REASONS:
             return twiml.empty()
-        if plan is not None and outcome.reason is EndReason.UPSTREAM_FAILED:
-            failover = await _failover(plan, call_sid, outcome, services)
-            if failover is not None:
-                return failover
         config = services.config.current
         apology = plan.agent.apology if plan is not None else config.defaults.agent.apology
         log.info("action_apology", call_sid=clip(call_sid, 40), reason=outcome.reason.value)

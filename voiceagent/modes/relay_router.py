@@ -167,7 +167,9 @@ class RelayRouter:
                         error_code=clip(form.get("ErrorCode", ""), 20))  # fmt: skip
             if plan is not None and plan.mode == self.name and attempt <= RECONNECT_ATTEMPTS:
                 return self.twiml(plan, call_sid, services, attempt=attempt + 1)
-        await services.take_outcome(call_sid)
+        # No leg follows: a failover leg that never ran leaves the failed leg's outcome here,
+        # whose held `call.ended` goes now.
+        services.call_ends_here(call_sid, await services.take_outcome(call_sid))
         destination = handoff_destination(form.get("HandoffData"))
         if status == "ended" and destination is not None:
             return transfer_twiml(plan, destination, call_sid)

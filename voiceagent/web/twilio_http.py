@@ -205,7 +205,8 @@ async def voice_action(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     rejected = await _rejected(services, form)
     if rejected is not None:  # a realtime stream the call context refused
-        await services.take_outcome(form.get("CallSid", ""))
+        call_sid = form.get("CallSid", "")
+        services.call_ends_here(call_sid, await services.take_outcome(call_sid))
         return _xml(twiml.say_hangup(rejected))
     # The action URL's own query (mode, attempt, ...) is signed too; form fields win.
     return _xml(await mode.action({**query, **form}, services))

@@ -1,15 +1,23 @@
 """Call events as the business receives them, and the outbox rows that carry them. No I/O.
 
-`call.ended` is built when a call's last leg ends and written to the outbox with the call's
-end record (one transaction); `call.recording_ready` follows when Twilio reports a recording
-after the call's event was built. Each event has a stable id (the receiver deduplicates by
-it): the same call always gets the same `call.ended` id.
+`call.ended` is built when a call's leg ends and written to the outbox with the leg's end
+record (one transaction); `call.recording_ready` follows when Twilio reports a recording after
+the call's event was built. Each event has a stable id (the receiver deduplicates by it): the
+same call always gets the same `call.ended` id, whichever leg wrote it.
+
+A leg that another leg may follow (a realtime leg that failed upstream, on a number with a
+fallback mode) writes its event as *provisional*: complete for a call that ended there, but
+held for WEBHOOK_FAILOVER_HOLD_SECONDS. A failover leg holds it on while it runs and replaces
+it with its own when it ends; a `<Connect action>` callback that ends the call instead releases
+it (due at once). Holding and releasing write a *placeholder* (`placeholder_row`): it only
+moves a provisional event's due time, and waits, without a body, for an event not written yet
+(another instance's writer is a second behind). The rules: rows.py `_insert_event`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -19,7 +27,11 @@ from voiceagent.session.call import CallSession, EndReason
 from voiceagent.session.latency import TurnTiming
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+PROVISIONAL, PLACEHOLDER = "provisional", "placeholder"
+DUE = (PENDING, PROVISIONAL)
+"""Statuses of rows still to deliver."""
 MAX_TURNS = 500
+CALL_ENDED = "call.ended"
 
 
 def event_id(call_sid: str, kind: str) -> str:
@@ -31,10 +43,11 @@ def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds")
 
 
-def is_last_leg(call: CallSession, plan: CallPlan) -> bool:
-    """Whether no other leg follows this one: a realtime leg that failed upstream, on a number
-    with a fallback mode, hands over to a relay leg (which then sends the call's event)."""
-    return not (
+def leg_may_follow(call: CallSession, plan: CallPlan) -> bool:
+    """Whether another leg may follow this one: a realtime leg that failed upstream, on a
+    number with a fallback mode, may hand over to a relay leg (whose event then replaces this
+    leg's provisional one)."""
+    return (
         call.end_reason is EndReason.UPSTREAM_FAILED
         and call.failover_from is None
         and plan.fallback_mode not in (None, plan.mode)
@@ -71,11 +84,11 @@ def _agent_turn(call: CallSession, turn: TurnTiming, at: str) -> dict[str, Any]:
 def call_ended_payload(
     call: CallSession, plan: CallPlan, facts: dict[str, str], recording: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """The `call.ended` event of a call whose last leg just ended."""
+    """The `call.ended` event of a call whose leg just ended (as if no other leg followed)."""
     ended = call.ended if call.ended is not None else call.started + call.duration_s
     payload: dict[str, Any] = {
         "type": "call.ended",
-        "event_id": event_id(call.call_sid, "call.ended"),
+        "event_id": event_id(call.call_sid, CALL_ENDED),
         "call_sid": call.call_sid,
         "from": facts.get("from", ""),
         "to": facts.get("to", plan.number),
@@ -115,8 +128,11 @@ def recording_ready_payload(
     }
 
 
-def outbox_row(payload: dict[str, Any], url: str, now: datetime | None = None) -> dict[str, Any]:
-    """The outbox row delivering `payload` to `url` (due at once)."""
+def outbox_row(
+    payload: dict[str, Any], url: str, now: datetime | None = None, *, hold_s: float = 0.0
+) -> dict[str, Any]:
+    """The outbox row delivering `payload` to `url`: due at once, or (`hold_s` > 0) a
+    provisional row due after `hold_s` seconds unless a later leg replaces it first."""
     now = now or datetime.now(UTC)
     return {
         "event_id": payload["event_id"],
@@ -124,8 +140,24 @@ def outbox_row(payload: dict[str, Any], url: str, now: datetime | None = None) -
         "type": payload["type"],
         "url": url,
         "body": orjson.dumps(payload).decode(),
-        "status": PENDING,
+        "status": PROVISIONAL if hold_s > 0 else PENDING,
         "attempts": 0,
         "created_at": now,
-        "next_attempt_at": now,
+        "next_attempt_at": now + timedelta(seconds=hold_s),
+    }
+
+
+def placeholder_row(call_sid: str, due: datetime, now: datetime | None = None) -> dict[str, Any]:
+    """When the call's provisional `call.ended` is due: at once (`due` = now: no leg follows)
+    or later (a failover leg is running). Never delivered itself; it has no body."""
+    return {
+        "event_id": event_id(call_sid, CALL_ENDED),
+        "call_sid": call_sid,
+        "type": CALL_ENDED,
+        "url": "",
+        "body": "",
+        "status": PLACEHOLDER,
+        "attempts": 0,
+        "created_at": now or datetime.now(UTC),
+        "next_attempt_at": due,
     }

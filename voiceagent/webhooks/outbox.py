@@ -1,6 +1,7 @@
 """The call-events outbox in the records database: leasing, settling, listing, redelivering.
 
-A row is due when it is `pending` and its `next_attempt_at` has come. An instance takes a due
+A row is due when it is `pending` (or `provisional`: webhooks/events.py) and its
+`next_attempt_at` has come; a `placeholder` is never delivered. An instance takes a due
 row by a conditional UPDATE (it must still be due and unleased, or its lease expired): on
 PostgreSQL and SQLite alike exactly one instance wins it, so two instances never both deliver
 one attempt. The lease outlives the request's timeout; a row whose holder died (SIGKILL) is due
@@ -17,7 +18,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from voiceagent.store.records.schema import webhook_events as t
-from voiceagent.webhooks.events import DELIVERED, FAILED, PENDING
+from voiceagent.webhooks.events import DELIVERED, DUE, FAILED, PENDING, PLACEHOLDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class Leased:
 
 def _takeable(now: datetime) -> Any:
     return and_(
-        t.c.status == PENDING,
+        t.c.status.in_(DUE),
         t.c.next_attempt_at <= now,
         or_(t.c.lease_until.is_(None), t.c.lease_until < now),
     )
@@ -112,10 +113,11 @@ async def list_events(
 
 
 async def redeliver(conn: AsyncConnection, event_id: str, now: datetime) -> bool:
-    """Make an event due again now (a failed or delivered one too); False if unknown."""
+    """Make an event due again now (a failed or delivered one too); False if unknown (or a
+    placeholder: nothing to send yet)."""
     result = await conn.execute(
         update(t)
-        .where(t.c.event_id == event_id)
+        .where(t.c.event_id == event_id, t.c.status != PLACEHOLDER)
         .values(
             status=PENDING, next_attempt_at=now, lease_until=None, lease_owner=None, created_at=now
         )
@@ -125,5 +127,5 @@ async def redeliver(conn: AsyncConnection, event_id: str, now: datetime) -> bool
 
 async def depth(conn: AsyncConnection) -> int:
     """Events still to deliver."""
-    count = await conn.execute(select(func.count()).where(t.c.status == PENDING))
+    count = await conn.execute(select(func.count()).where(t.c.status.in_(DUE)))
     return int(count.scalar_one())

@@ -55,7 +55,9 @@ class CallOutcome:
     """How a call's phone socket ended, kept briefly for the `<Connect action>` callback.
 
     `history` is the conversation a failover or reconnect leg carries on with (chat-completions
-    messages, tool calls included); `transfer` names the transfer destination a tool chose.
+    messages, tool calls included); `transfer` names the transfer destination a tool chose;
+    `event_held`: the leg wrote the call's `call.ended` as provisional, held for a failover
+    leg (a callback that ends the call instead releases it: `Services.call_ends_here`).
     """
 
     reason: EndReason
@@ -63,6 +65,7 @@ class CallOutcome:
     mode: str
     history: tuple[Message, ...] = ()
     transfer: str | None = None
+    event_held: bool = False
 
     def bounded(self) -> CallOutcome:
         """This outcome with its history capped: the newest messages, at most
@@ -106,6 +109,7 @@ def dump_outcome(outcome: CallOutcome) -> bytes:
             "m": outcome.mode,
             "t": outcome.transfer,
             "h": list(outcome.history),
+            "e": outcome.event_held,
         }
     )
 
@@ -123,6 +127,7 @@ def load_outcome(data: bytes) -> CallOutcome | None:
             mode=str(fields["m"]),
             history=history,
             transfer=fields.get("t"),
+            event_held=fields.get("e") is True,
         )
     except (ValueError, KeyError, TypeError) as exc:
         log.error("call_outcome_unreadable", error=type(exc).__name__)

@@ -2,7 +2,10 @@
 
 Rows: the call row is inserted at start (an upsert: a failover leg of the same CallSid takes
 over its mode), each turn is inserted when it finishes, and the call row is updated at the end
-(counters are added, so a call served by two legs keeps both legs' counts).
+(counters are added, so a call served by two legs keeps both legs' counts). Outbox rows go with
+their record: an event is written once, except that a final event replaces a provisional one
+and placeholders move a provisional one's due time, while nobody has tried to deliver it
+(`_insert_event`; webhooks/events.py says when each is written).
 
 `fit()` is the boundary: every value is made to fit its column before it reaches the database
 (strings truncated to the column's length, NUL and unencodable characters removed, integers
@@ -16,7 +19,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Integer, String, Table, Text, bindparam, func, insert, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,8 +46,9 @@ from voiceagent.store.records.schema import (
     turns,
     webhook_events,
 )
+from voiceagent.webhooks.events import PENDING, PLACEHOLDER, PROVISIONAL
 
-Op = Literal["start", "turn", "end", "recording", "outbound"]
+Op = Literal["start", "turn", "end", "recording", "outbound", "event"]
 _INT32 = 2**31 - 1
 _INT64 = 2**63 - 1
 
@@ -150,7 +167,8 @@ async def write(conn: AsyncConnection, records: list[Record]) -> None:
         elif record.end is not None:
             await _write_end(conn, record.row, record.end)
         for event in record.events:  # the outbox: with the call's record, or not at all
-            await conn.execute(_insert_event(conn.dialect.name), event)
+            placing = event.get("status") == PLACEHOLDER
+            await conn.execute(_insert_event(conn.dialect.name, placing), event)
     rows = [record.row for record in records if record.op == "turn"]
     if rows:
         await conn.execute(insert(turns), rows)
@@ -177,10 +195,38 @@ def _upsert_start(dialect_name: str) -> Any:
 
 
 @functools.cache
-def _insert_event(dialect_name: str) -> Any:
-    """Insert an outbox row; one already there (same event id, written again) is kept."""
+def _insert_event(dialect_name: str, placing: bool = False) -> Any:
+    """Insert an outbox row (one statement on PostgreSQL and SQLite: an upsert on the event
+    id, which also orders two instances writing one event). A row already there is kept as it
+    is once anyone has tried to deliver it (an attempt made, or a lease taken). Until then:
+
+    - a final event replaces a provisional event or a placeholder, due when it says (now);
+    - a provisional event fills in a placeholder, due when the placeholder says;
+    - a placeholder (`placing`) moves a provisional event's (or placeholder's) due time;
+    - anything else is kept as it is: the same event written again (a reconnect leg's), a
+      provisional event after a final one, a placeholder after a final one.
+    """
+    t = webhook_events
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(webhook_events).on_conflict_do_nothing(index_elements=["event_id"])
+    inserting = dialect.insert(t)
+    new = inserting.excluded
+    untried = and_(t.c.attempts == 0, t.c.lease_until.is_(None))
+    if placing:
+        return inserting.on_conflict_do_update(
+            index_elements=[t.c.event_id],
+            set_={"next_attempt_at": new.next_attempt_at},
+            where=and_(untried, t.c.status.in_((PROVISIONAL, PLACEHOLDER))),
+        )
+    replaceable = or_(
+        t.c.status == PLACEHOLDER, and_(t.c.status == PROVISIONAL, new.status == PENDING)
+    )
+    due = case((new.status == PENDING, new.next_attempt_at), else_=t.c.next_attempt_at)
+    replaced = ("call_sid", "type", "url", "body", "status", "created_at")
+    return inserting.on_conflict_do_update(
+        index_elements=[t.c.event_id],
+        set_={**{name: new[name] for name in replaced}, "next_attempt_at": due},
+        where=and_(untried, replaceable),
+    )
 
 
 def _upsert_outbound(dialect_name: str) -> Any:

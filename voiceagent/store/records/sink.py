@@ -86,6 +86,10 @@ class RecordingSink:
                "recording_duration_s": recording.get("duration_s")}  # fmt: skip
         self._writer.put(Record("recording", row, None, events))
 
+    def event_timing(self, call_sid: str, placeholder: dict[str, Any]) -> None:
+        """When the call's provisional event is due (webhooks/events.py `placeholder_row`)."""
+        self._writer.put(Record("event", {"call_sid": call_sid}, None, (placeholder,)))
+
     def outbound_ended(self, row: dict[str, Any]) -> None:
         """An outbound call's final status (its `outbound_calls` row), never awaiting."""
         self._writer.put(Record("outbound", row))
