@@ -22,6 +22,7 @@ from voiceagent.config import CallPlan
 from voiceagent.errors import CallOver, ChannelClosed, ProtocolError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.call_run import CallRun, CallStart, call_parameters
+from voiceagent.modes.realtime_filler import gap_filler
 from voiceagent.modes.realtime_reconnect import reconnecting
 from voiceagent.modes.realtime_setup import greeting_frames, session_update, voicemail_frames
 from voiceagent.modes.registry import ModeName, PhoneProtocol
@@ -98,7 +99,7 @@ class RealtimePassthrough:
             run.call, append_ms=plan.realtime.append_ms, mark_ms=plan.realtime.mark_ms,
             greeting=greeting,
             tools=bool(with_set_language(plan.agent.tools, plan.agent.languages)),
-            dtmf_template=plan.realtime.dtmf_template,
+            dtmf_template=plan.realtime.dtmf_template, filler=gap_filler(run),
         )  # fmt: skip
         if plan.voicemail is not None:
             machine.leave_message(time.monotonic())
