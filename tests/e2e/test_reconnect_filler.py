@@ -3,14 +3,17 @@ mid-reply, the simulated Twilio caller records what reaches it."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from pathlib import Path
 from typing import Any
 
-from tests.rig import StartRig, realtime_options, rig_config
+from tests.rig import StartRig, realtime_options, rig_config, until
 from voiceagent.audio import speech_like_ulaw, wrap_wav
-from voiceagent.session.gap_filler import FILLER_MARK
+from voiceagent.session.gap_filler import FILLER_MARK, GapFiller
+from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.sim.media_playback import MediaCallRecord, Outbound
-from voiceagent.sim.script import HangUp, Listen, Say
+from voiceagent.sim.script import HangUp, Listen, Pause, Say
 
 FILLER = "+18005550107"
 SCRIPT = [Listen(), Say(ms=600), Listen(), Say(ms=600, seed=2), Listen(), HangUp()]
@@ -101,3 +104,28 @@ async def test_failed_reconnect_clears_the_filler_before_the_failover(
     assert record.action_twiml is not None and "<ConversationRelay" in record.action_twiml
     call = await rig.ended(record.call_sid)
     assert call.upstream_failure == "dropped" and call.counters.upstream_fillers == 1
+
+
+async def test_a_hang_up_mid_gap_leaves_no_filler_behind(
+    start_rig: StartRig, tmp_path: Path
+) -> None:
+    """The caller hangs up while the new session is still opening and the filler not yet due:
+    nothing is played, and the call's machine and filler are gone with the call (the timer
+    does not outlive it)."""
+    options = realtime_options(drop_mid_reply=2, drop_sessions=1, connect_delay_s=1.5)
+    rig = await start_rig(realtime=options, config=_filler_config(tmp_path, 8000))
+    record = await rig.place_call(FILLER, [Listen(), Say(ms=600), Pause(ms=900), HangUp()])
+    call = await rig.ended(record.call_sid)
+    assert call.counters.upstream_fillers == 0 and _filler_span(record) is None
+    assert rig.realtime.sessions[0].responses[1].status == "dropped"
+    assert call.counters.upstream_reconnects == 0  # hung up before the new session opened
+
+    def timers() -> list[asyncio.Task[Any]]:
+        return [t for t in asyncio.all_tasks() if "FillerPlayer" in repr(t.get_coro())]
+
+    def leftovers() -> list[object]:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, RealtimeCall | GapFiller)]
+
+    await until(lambda: timers() == [], within_s=2)  # not the 8 s it was set to wait
+    await until(lambda: leftovers() == [], within_s=5)

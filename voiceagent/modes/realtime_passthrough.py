@@ -120,6 +120,7 @@ class RealtimePassthrough:
         except* CallOver:
             pass
         finally:
+            upstream.release()
             await _close(upstream)
 
     async def action(self, form: Mapping[str, str], services: Services) -> str:

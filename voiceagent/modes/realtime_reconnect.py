@@ -95,15 +95,16 @@ class ReconnectingUpstream:
             self.dropped_frames += 1  # `receive` sees the close and replaces the session
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        self._release()
+        self.release()
         await self.inner.close(code, reason)
 
     async def abort(self, reason: str) -> None:
-        self._release()
+        self.release()
         await self.inner.abort(reason)
 
-    def _release(self) -> None:
-        """Never reconnect again, and let go of the call (a watcher may hold this a while)."""
+    def release(self) -> None:
+        """Never reconnect again, stop a gap's filler, and let go of the call (a watcher may
+        hold this a while). The call's end does it, even when the session is already closed."""
         self._ours = True
         self._connect = self._resume = self._dropped = _gone
         self._worth_it = _never
