@@ -16,7 +16,12 @@ Per call, measured at the caller (monotonic clocks of one process):
   caller's speech → first audio of the answer, the turn after the reconnect): the gap as a
   ratio of an ordinary answer's wait.
 
-Run: `.venv/bin/python benchmarks/realtime_reconnect.py [--calls 50]`.
+With `--filler-after MS` the number has a 2 s reconnect filler played `MS` into a gap, and
+`--connect-delay MS` makes each new session that slow to open: the gap heard is then the
+silence before the filler (or the answer), and the fillers played are counted.
+
+Run: `.venv/bin/python benchmarks/realtime_reconnect.py [--calls 50] [--filler-after 500
+--connect-delay 800]`.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import argparse
 import asyncio
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +38,9 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.rig import REALTIME_A, realtime_options, running_rig
+from tests.rig import REALTIME_A, realtime_options, rig_config, running_rig
+from voiceagent.audio import speech_like_ulaw, wrap_wav
+from voiceagent.config import Config
 from voiceagent.sim.script import HangUp, Listen, Say
 
 SCRIPT = [Listen(), Say(ms=600), Listen(), Say(ms=600, seed=2), Listen(), HangUp()]
@@ -44,11 +52,21 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def _one(rig: Any) -> tuple[float, float, float] | None:
+def _filler_config(folder: str, after_ms: int) -> Config:
+    """The rig's config with a 2 s filler on REALTIME_A, played `after_ms` into a gap."""
+    clip = Path(folder) / "filler.wav"
+    clip.write_bytes(wrap_wav(speech_like_ulaw(2000, seed=5), 8000))
+    knobs = {"filler": str(clip), "filler_after_ms": after_ms}
+    return rig_config(**{REALTIME_A: {"mode": "realtime-passthrough",
+                                      "realtime": {"upstream_reconnect": knobs}}})  # fmt: skip
+
+
+async def _one(rig: Any, delay_s: float) -> tuple[float, float, float] | None:
     """(gap heard, drop → new audio, reference turn latency) of one call, in ms."""
     fake = rig.realtime
     before = len(fake.sessions)
-    fake.options = realtime_options(drop_mid_reply=2, drop_sessions=before + 1)
+    fake.options = realtime_options(drop_mid_reply=2, drop_sessions=before + 1,
+                                    connect_delay_s=delay_s)  # fmt: skip
     record = await rig.place_call(REALTIME_A, SCRIPT, record_timing=True)
     dropped = fake.sessions[before]
     if dropped.closed is None or len(fake.sessions) < before + 2 or not record.clears:
@@ -63,21 +81,26 @@ async def _one(rig: Any) -> tuple[float, float, float] | None:
     return (resumed - cleared) * 1000, (resumed - dropped.closed) * 1000, latencies[-1]
 
 
-async def main(calls: int) -> None:
+async def main(calls: int, filler_after: int | None, connect_delay: int) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     gaps, bounds, refs, missed = [], [], [], 0
-    async with running_rig() as rig:
+    folder = tempfile.TemporaryDirectory()
+    config = _filler_config(folder.name, filler_after) if filler_after is not None else None
+    async with running_rig(config=config) as rig:
         for _ in range(calls):
-            figures = await _one(rig)
+            figures = await _one(rig, connect_delay / 1000)
             if figures is None:
                 missed += 1
                 continue
             gaps.append(figures[0])
             bounds.append(figures[1])
             refs.append(figures[2])
-        reconnects = sum(c.counters.upstream_reconnects for c in rig.calls.ended.values())
+        ended = rig.calls.ended.values()
+        reconnects = sum(c.counters.upstream_reconnects for c in ended)
+        fillers = sum(c.counters.upstream_fillers for c in ended)
+    folder.cleanup()
     print(f"realtime reconnect: {len(gaps)} forced drops measured ({missed} not), "
-          f"{reconnects} reconnects recorded")  # fmt: skip
+          f"{reconnects} reconnects recorded, {fillers} fillers played")  # fmt: skip
     if not gaps:
         return
     for name, values in (("gap heard", gaps), ("drop -> new audio", bounds),
@@ -91,4 +114,7 @@ async def main(calls: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50)
-    asyncio.run(main(parser.parse_args().calls))
+    parser.add_argument("--filler-after", type=int, default=None, metavar="MS")
+    parser.add_argument("--connect-delay", type=int, default=0, metavar="MS")
+    args = parser.parse_args()
+    asyncio.run(main(args.calls, args.filler_after, args.connect_delay))

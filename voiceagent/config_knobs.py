@@ -8,13 +8,16 @@ on the wire, and how sure that is, is in docs/protocol-updates-2026.md and docs/
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from voiceagent.config_filler import check_filler
 
 RelayTtsProvider = Literal["ElevenLabs", "Google", "Amazon"]
 RelaySttProvider = Literal["Deepgram", "Google"]
 LanguageCode = Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+FillerFile = Annotated[str | None, AfterValidator(check_filler)]
 
 
 class _Model(BaseModel):
@@ -67,11 +70,14 @@ class Responsiveness(_Model):
 class UpstreamReconnect(_Model):
     """How a realtime call replaces a dropped Inworld Realtime session before failing over:
     `attempts` new sessions, the first at once, then `backoff_ms` apart, doubling (at most a
-    second), all within `within_ms`."""
+    second), all within `within_ms`. `filler`: a WAV clip (config_filler.py) the caller hears
+    when the new session has not started answering `filler_after_ms` after the drop."""
 
     attempts: int = Field(default=3, ge=0, le=10)
     backoff_ms: int = Field(default=100, ge=0, le=5000)
     within_ms: int = Field(default=4000, ge=100, le=30_000)
+    filler: FillerFile = Field(default=None, min_length=1, max_length=1000)
+    filler_after_ms: int = Field(default=500, ge=0, le=10_000)
 
 
 class LanguageChoice(_Model):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from voiceagent.config import CallPlan, Config, load_config
+from voiceagent.config_filler import FillerClips
 from voiceagent.errors import ConfigError
 from voiceagent.logging import get_logger
 from voiceagent.modes.registry import ModeRegistry
@@ -44,13 +45,17 @@ log = get_logger("voiceagent.runtime")
 
 
 class ConfigHolder:
-    """The current per-number config; a reload swaps it for new calls only."""
+    """The current per-number config and the filler clips it names (read at each load); a
+    reload swaps them for new calls only."""
 
     def __init__(self, config: Config) -> None:
         self.current = config
+        self.fillers = FillerClips.of(config)
         self.version = 1
 
     def replace(self, config: Config) -> None:
+        """Swap in `config` (ConfigError, and nothing changes, if a filler cannot be read)."""
+        self.fillers = FillerClips.of(config)
         self.current = config
         self.version += 1
 

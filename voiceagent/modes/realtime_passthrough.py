@@ -22,6 +22,7 @@ from voiceagent.config import CallPlan
 from voiceagent.errors import CallOver, ChannelClosed, ProtocolError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.call_run import CallRun, CallStart, call_parameters
+from voiceagent.modes.realtime_filler import gap_filler
 from voiceagent.modes.realtime_reconnect import reconnecting
 from voiceagent.modes.realtime_setup import greeting_frames, session_update, voicemail_frames
 from voiceagent.modes.registry import ModeName, PhoneProtocol
@@ -99,6 +100,7 @@ class RealtimePassthrough:
             greeting=greeting,
             tools=bool(with_builtins(plan.agent)),
             dtmf_template=plan.realtime.dtmf_template, vad=plan.agent.turn_detection.type,
+            filler=gap_filler(run),
         )  # fmt: skip
         if plan.voicemail is not None:
             machine.leave_message(time.monotonic())
@@ -119,6 +121,7 @@ class RealtimePassthrough:
         except* CallOver:
             pass
         finally:
+            upstream.release()
             await _close(upstream)
 
     async def action(self, form: Mapping[str, str], services: Services) -> str:

@@ -8,7 +8,8 @@ conversation as heard (session/upstream_resume.py) and, if a reply was cut, `res
 and goes on returning that session's frames: the pumps never see the gap. Frames sent while
 no session is open (caller audio, mostly) are dropped and counted. Only when every attempt
 fails does `receive` return None, and the mode's failover (relay or apology) applies as before.
-Each replacement is counted (`upstream_reconnects`) and logged (`upstream_reconnected`).
+Each replacement is counted (`upstream_reconnects`) and logged (`upstream_reconnected`, with
+`filler=True` when the number's filler was played in the gap: modes/realtime_filler.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from voiceagent.config_knobs import UpstreamReconnect
 from voiceagent.errors import ChannelClosed, UpstreamError
 from voiceagent.logging import clip, get_logger
 from voiceagent.modes.call_run import CallRun
+from voiceagent.modes.realtime_filler import FillerPlayer
 from voiceagent.modes.realtime_setup import session_update
 from voiceagent.session.call import CallSession
 from voiceagent.session.realtime_call import RealtimeCall
@@ -45,9 +47,11 @@ class ReconnectingUpstream:
         self, first: Channel, *, connect: Connect, resume: Resume, dropped: Dropped,
         knobs: UpstreamReconnect, call: CallSession, worth_it: Callable[[], bool] = lambda: True,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        filler: FillerPlayer | None = None,
     ) -> None:  # fmt: skip
         self.inner = first
         self._connect, self._resume, self._dropped = connect, resume, dropped
+        self._filler = filler
         self._knobs = knobs
         self._call, self._sleep, self._worth_it = call, sleep, worth_it
         self._ours = False  # closed or aborted by us: never reconnect
@@ -91,18 +95,22 @@ class ReconnectingUpstream:
             self.dropped_frames += 1  # `receive` sees the close and replaces the session
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        self._release()
+        self.release()
         await self.inner.close(code, reason)
 
     async def abort(self, reason: str) -> None:
-        self._release()
+        self.release()
         await self.inner.abort(reason)
 
-    def _release(self) -> None:
-        """Never reconnect again, and let go of the call (a watcher may hold this a while)."""
+    def release(self) -> None:
+        """Never reconnect again, stop a gap's filler, and let go of the call (a watcher may
+        hold this a while). The call's end does it, even when the session is already closed."""
         self._ours = True
         self._connect = self._resume = self._dropped = _gone
         self._worth_it = _never
+        if self._filler is not None:
+            self._filler.cancel()
+            self._filler = None
 
     async def receive(self) -> str | bytes | None:
         while True:
@@ -125,8 +133,11 @@ class ReconnectingUpstream:
         deadline = started + self._knobs.within_ms / 1000
         log.warning("upstream_dropped", reason=clip(self.inner.close_reason, 120))
         self._reconnecting = True
+        filler = self._filler
         try:
             await self._dropped()
+            if filler is not None:
+                filler.gap_started()
             for attempt, delay in enumerate(backoff_delays(self._knobs), start=1):
                 if delay and time.monotonic() + delay < deadline:
                     await self._sleep(delay)
@@ -138,15 +149,20 @@ class ReconnectingUpstream:
                     continue
                 self.inner = channel
                 self._call.counters.upstream_reconnects += 1
+                if filler is not None:
+                    filler.reconnected()
                 log.info(
                     "upstream_reconnected", attempt=attempt,
                     ms=round((time.monotonic() - started) * 1000, 1),
                     dropped_frames=self.dropped_frames,
+                    filler=filler is not None and filler.played_in_gap,
                 )  # fmt: skip
                 return True
         finally:
             self._reconnecting = False
         log.warning("upstream_reconnect_failed", seconds=round(time.monotonic() - started, 2))
+        if filler is not None:
+            await filler.gave_up()
         return False
 
     async def _open(self, within_s: float, attempt: int) -> Channel | None:
@@ -175,7 +191,8 @@ def _never() -> bool:
 
 
 def reconnecting(run: CallRun, machine: RealtimeCall, first: Channel) -> ReconnectingUpstream:
-    """The call's upstream: `first`, replaced by new sessions of the same call as needed."""
+    """The call's upstream: `first`, replaced by new sessions of the same call as needed (with
+    the machine's filler, if the plan has one, played in the gaps)."""
     after: list[str] = []  # what the new session gets after the replay (a cut reply again)
 
     async def connect() -> Channel:
@@ -195,9 +212,13 @@ def reconnecting(run: CallRun, machine: RealtimeCall, first: Channel) -> Reconne
             return [session_update(run.plan), *changes, *machine.greeting]  # greeting again
         return [session_update(run.plan), *changes, *items, *after]
 
+    knobs = run.plan.realtime.upstream_reconnect
+    filler = None
+    if machine.filler is not None:
+        filler = FillerPlayer(machine, run.send_phone, after_ms=knobs.filler_after_ms)
     return ReconnectingUpstream(
-        first, connect=connect, resume=resume, dropped=dropped, call=run.call,
-        knobs=run.plan.realtime.upstream_reconnect,
+        first, connect=connect, resume=resume, dropped=dropped, call=run.call, knobs=knobs,
+        filler=filler,
         # a session that never got ready, or closed after a capacity refusal, was refused:
         # that is today's failover, not a drop
         worth_it=lambda: machine.session_ready and machine.capacity_signal is None,

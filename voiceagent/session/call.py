@@ -41,6 +41,7 @@ class CallCounters:
     tool_errors: int = 0  # tool calls that failed (`ToolResult.is_error`)
     reconnects: int = 0  # ConversationRelay applicationReconnect legs resumed
     upstream_reconnects: int = 0  # Inworld Realtime sessions replaced mid-call
+    upstream_fillers: int = 0  # reconnect gaps the configured filler was played in
     provider_switches: int = 0  # ConversationRelay configUpdated naming a provider
 
 
@@ -129,6 +130,7 @@ class CallSession:
             "tool_errors": c.tool_errors,
             "reconnects": c.reconnects,
             "upstream_reconnects": c.upstream_reconnects,
+            "upstream_fillers": c.upstream_fillers,
             "provider_switches": c.provider_switches,
             "providers": ",".join(self.providers) or None,
             "languages": ",".join(self.languages) or None,

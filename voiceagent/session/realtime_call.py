@@ -11,6 +11,8 @@ feed it what arrives (Twilio frames, Inworld events) and send what it returns, i
   ``response.cancel`` only while a response is active, then ``conversation.item.truncate`` at
   the heard milliseconds; late audio of the cancelled response is dropped;
 - the agent greets once the session is configured (``session.updated``);
+- a reconnect gap's filler (session/gap_filler.py) is cleared when the new session's audio
+  starts or the caller barges in;
 - a DTMF key reaches the model as a user message worded by the number's template;
 - tools (function calls, their follow-up, the agent ending or transferring the call) are
   decided by ``RealtimeTools`` (session/realtime_tools.py) when the number has any;
@@ -39,6 +41,7 @@ from voiceagent.session.commands import (
     StopCall,
     Wake,
 )
+from voiceagent.session.gap_filler import FillerStep, GapFiller
 from voiceagent.session.playback import PlaybackTracker
 from voiceagent.session.realtime_tools import CLOSE_POLL_S, RealtimeTools
 from voiceagent.session.realtime_wire import (
@@ -68,8 +71,10 @@ class RealtimeCall:
         tools: bool = False,
         dtmf_template: str = "The caller pressed the key {digit}.",
         vad: str = "semantic_vad",
+        filler: GapFiller | None = None,
     ) -> None:
         self.call = call
+        self.filler = filler
         self.tracker = PlaybackTracker(call.history)
         self.tools = RealtimeTools(call, self.tracker, vad) if tools else None
         self.dtmf_template = dtmf_template
@@ -110,6 +115,8 @@ class RealtimeCall:
         echo = self.tracker.mark_echoed(name)
         if echo is not None and echo.first:
             self.call.latency.heard(now)
+        elif echo is None and self.filler is not None:
+            self.filler.mark_echoed(name)
 
     def phone_ended(self) -> list[str]:
         """The caller's side is over: the remainder of the caller's audio, if any."""
@@ -136,6 +143,12 @@ class RealtimeCall:
         if not self.tracker.accepts_audio(rid):
             self.stale_deltas += 1
             return _NONE
+        filler = self.filler
+        if filler is not None and filler.state is not filler.IDLE:  # a gap ends: clear first
+            return (*filler.agent_audio(), *self._audio_frames(delta, rid, now))
+        return self._audio_frames(delta, rid, now)
+
+    def _audio_frames(self, delta: rt.AudioDelta, rid: str, now: float) -> tuple[str, ...]:
         latency = self.call.latency
         latency.upstream_byte(now)
         latency.audio_out(now)
@@ -176,8 +189,27 @@ class RealtimeCall:
             now, generating=self.active_response is not None, playing=self.tracker.playing
         )
 
+    def filler_due(self) -> tuple[list[str], bool]:
+        """`filler_after_ms` into a reconnect gap: (frames for Twilio, ask again soon)."""
+        filler = self.filler
+        if filler is None:
+            return [], False
+        step = filler.due(agent_playing=self.tracker.playing)
+        if step is FillerStep.PLAY:
+            self.call.counters.upstream_fillers += 1
+            log.info("reconnect_filler_played", ms=round(ulaw_ms(len(filler.clip))))
+            return filler.frames(), False
+        return [], step is FillerStep.LATER
+
+    def reconnect_failed(self) -> list[str]:
+        """No new session: frames for Twilio before the failover (a filler playing is cleared)."""
+        return self.filler.give_up() if self.filler is not None else []
+
     def _on_upstream(self, event: rt.ParsedServerEvent, now: float) -> list[CallCommand]:
         if isinstance(event, rt.SpeechStarted):
+            if self.filler is not None:
+                clear = [SendPhone(frame) for frame in self.filler.barge_in()]
+                return [*clear, *self._barge_in(now)]
             return self._barge_in(now)
         if isinstance(event, rt.SpeechStopped):
             self.call.counters.turns += 1

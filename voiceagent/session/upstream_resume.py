@@ -53,11 +53,13 @@ def _item(role: str, text: str) -> rt.Item:
 def machine_replaced(machine: RealtimeCall) -> tuple[list[str], list[str]]:
     """Tell the call's machine its session was replaced: (frames for Twilio, frames for the new
     session after its replay). A reply in flight is cut where the caller's heard it (Twilio
-    `clear`) and asked for again."""
+    `clear`) and asked for again; a reconnect gap starts for the filler."""
     active = machine.active_response is not None
     machine.active_response = None
     machine.pending_text = ""
     machine.capacity_signal = None
+    if machine.filler is not None:
+        machine.filler.gap_started(reply_owed=active)
     if not active:
         return [], []
     machine.tracker.speech_started()  # what was heard stays in the history, the rest is cut

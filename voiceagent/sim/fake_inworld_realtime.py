@@ -69,6 +69,8 @@ class FakeInworldRealtime:
         if refuse is not None:
             self.refused.append(refuse)
             return web.json_response({"error": "refused by fault injection"}, status=refuse)
+        if opts.connect_delay_s and self.sessions:  # a slow new session, not a refusal
+            await asyncio.sleep(opts.connect_delay_s)
         over = opts.max_sessions is not None and self.open_sessions >= opts.max_sessions
         if over and opts.over_capacity == "refuse":
             self.refused.append(429)

@@ -47,6 +47,7 @@ class FakeRealtimeOptions:
     drop_mid_reply: int | None = None  # kill the socket after the first audio of response N
     drop_sessions: int | None = None  # ... in the first N sessions opened only (None: all)
     refuse_after_sessions: int | None = None  # refuse upgrades (503) once N sessions opened
+    connect_delay_s: float = 0.0  # hold each upgrade after the first session (slow reconnect)
     error_after_update: dict[str, Any] | None = None  # an `error` event after session.updated
     untyped_after_update: bool = False  # frames with no `type` after session.updated
     # recording
