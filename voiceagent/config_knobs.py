@@ -97,13 +97,17 @@ class LanguageChoice(_Model):
         return self.name or self.code
 
 
+def _unique(keys: list[str], what: str, most: int) -> None:
+    """At most `most` entries, each key once (a built-in tool's enum)."""
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{what} must be unique, got {keys}")
+    if len(keys) > most:
+        raise ValueError(f"at most {most} {what}")
+
+
 def check_languages(languages: tuple[LanguageChoice, ...]) -> tuple[LanguageChoice, ...]:
     """At most 10 languages, each code once."""
-    codes = [language.code for language in languages]
-    if len(set(codes)) != len(codes):
-        raise ValueError(f"language codes must be unique, got {codes}")
-    if len(codes) > 10:
-        raise ValueError("at most 10 languages")
+    _unique([language.code for language in languages], "language codes", 10)
     return languages
 
 
@@ -151,9 +155,5 @@ RELAY_TURN_TAKING = (
 
 def check_turn_taking(presets: tuple[TurnTakingPreset, ...]) -> tuple[TurnTakingPreset, ...]:
     """At most 6 presets, each name once."""
-    names = [preset.name for preset in presets]
-    if len(set(names)) != len(names):
-        raise ValueError(f"turn-taking preset names must be unique, got {names}")
-    if len(names) > 6:
-        raise ValueError("at most 6 turn-taking presets")
+    _unique([preset.name for preset in presets], "turn-taking preset names", 6)
     return presets

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict
 
 from voiceagent.config_knobs import LanguageChoice
 from voiceagent.protocols import inworld_realtime as rt
-from voiceagent.tools.calls import SwitchLanguage, ToolCall, ToolOutcome, ToolResult, failed
+from voiceagent.tools.calls import SwitchLanguage, ToolCall, ToolOutcome, ToolResult
+from voiceagent.tools.choices import choice_parameters, not_a_choice
 
 SET_LANGUAGE = "set_language"
 
@@ -35,30 +36,15 @@ class SetLanguageSpec(BaseModel):
 
 def set_language_parameters(spec: SetLanguageSpec) -> dict[str, Any]:
     """`{"language": enum of the codes}`, each with its name in the description."""
-    names = "; ".join(f"{c.code}: {c.label}" for c in spec.languages)
-    return {
-        "type": "object",
-        "properties": {
-            "language": {
-                "type": "string",
-                "enum": [c.code for c in spec.languages],
-                "description": f"The language to switch to. Options: {names}.",
-            }
-        },
-        "required": ["language"],
-        "additionalProperties": False,
-    }
+    options = [(c.code, c.label) for c in spec.languages]
+    return choice_parameters("language", options, "The language to switch to.")
 
 
 def set_language_result(spec: SetLanguageSpec, call: ToolCall, code: str) -> ToolResult:
     """The `SwitchLanguage` action for an allowed code; any other is refused (second lock)."""
     choice = next((c for c in spec.languages if c.code == code), None)
     if choice is None:
-        allowed = ", ".join(c.code for c in spec.languages)
-        return failed(
-            call, ToolOutcome.INVALID_ARGUMENTS, f"{code!r} is not available. Allowed: {allowed}.",
-            detail=f"language {code[:20]!r} not allowed",
-        )  # fmt: skip
+        return not_a_choice(call, code, [c.code for c in spec.languages], "language")
     output = orjson.dumps(
         {"ok": True, "language": code, "message": f"Now speak {choice.label} only."}
     ).decode()

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from voiceagent.config_knobs import TurnTakingPreset
 from voiceagent.protocols import conversation_relay as cr
 from voiceagent.protocols import inworld_realtime as rt
-from voiceagent.tools.calls import ChangeTurnTaking, ToolCall, ToolOutcome, ToolResult, failed
+from voiceagent.tools.calls import ChangeTurnTaking, ToolCall, ToolOutcome, ToolResult
+from voiceagent.tools.choices import choice_parameters, not_a_choice
 
 SET_TURN_TAKING = "set_turn_taking"
 
@@ -38,31 +39,15 @@ class SetTurnTakingSpec(BaseModel):
 
 def set_turn_taking_parameters(spec: SetTurnTakingSpec) -> dict[str, Any]:
     """`{"preset": enum of the names}`, each with its description."""
-    names = "; ".join(f"{p.name}: {p.description}" if p.description else p.name
-                      for p in spec.presets)  # fmt: skip
-    return {
-        "type": "object",
-        "properties": {
-            "preset": {
-                "type": "string",
-                "enum": [p.name for p in spec.presets],
-                "description": f"The way of taking turns to switch to. Options: {names}.",
-            }
-        },
-        "required": ["preset"],
-        "additionalProperties": False,
-    }
+    options = [(p.name, p.description) for p in spec.presets]
+    return choice_parameters("preset", options, "The way of taking turns to switch to.")
 
 
 def set_turn_taking_result(spec: SetTurnTakingSpec, call: ToolCall, name: str) -> ToolResult:
     """The `ChangeTurnTaking` action for a listed preset; any other is refused (second lock)."""
     preset = next((p for p in spec.presets if p.name == name), None)
     if preset is None:
-        allowed = ", ".join(p.name for p in spec.presets)
-        return failed(
-            call, ToolOutcome.INVALID_ARGUMENTS, f"{name!r} is not a preset. Allowed: {allowed}.",
-            detail=f"preset {name[:32]!r} not allowed",
-        )  # fmt: skip
+        return not_a_choice(call, name, [p.name for p in spec.presets], "preset")
     output = orjson.dumps({"ok": True, "turn_taking": preset.name}).decode()
     return ToolResult(call, ToolOutcome.OK, output, action=ChangeTurnTaking(preset))
 
