@@ -8,12 +8,15 @@ import gc
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from tests.rig import StartRig, realtime_options, rig_config, until
 from voiceagent.audio import speech_like_ulaw, wrap_wav
 from voiceagent.session.gap_filler import FILLER_MARK, GapFiller
 from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.sim.media_playback import MediaCallRecord, Outbound
 from voiceagent.sim.script import HangUp, Listen, Pause, Say
+from voiceagent.store.records.schema import calls, make_engine
 
 FILLER = "+18005550107"
 SCRIPT = [Listen(), Say(ms=600), Listen(), Say(ms=600, seed=2), Listen(), HangUp()]
@@ -49,7 +52,7 @@ async def test_slow_reconnect_plays_the_filler_then_clears_it_for_the_reply(
     (all of it, then its mark), then a clear, then the new answer; the conversation goes on,
     the filler is in no history, replay or turn, and it is counted."""
     options = realtime_options(drop_mid_reply=2, drop_sessions=1, connect_delay_s=0.8)
-    rig = await start_rig(realtime=options, config=_filler_config(tmp_path, 200))
+    rig = await start_rig(realtime=options, config=_filler_config(tmp_path, 200), records=True)
     record = await rig.place_call(FILLER, SCRIPT)
     span = _filler_span(record)
     assert span is not None, "the caller received the filler"
@@ -74,6 +77,15 @@ async def test_slow_reconnect_plays_the_filler_then_clears_it_for_the_reply(
     assert said and all(text in spoken for text in said if text)  # the agent's words only
     replayed = [e["item"]["role"] for e in second.of_type("conversation.item.create")]
     assert replayed[0] == "assistant" and replayed[-1] == "user"  # greeting ... cut turn
+    await rig.stop()  # the writer flushes: the call's record counts the filler
+    engine = make_engine(rig.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.execute(select(calls).where(calls.c.call_sid == record.call_sid))
+            row = found.mappings().one()
+    finally:
+        await engine.dispose()
+    assert (row["upstream_fillers"], row["upstream_reconnects"]) == (1, 1)
 
 
 async def test_fast_reconnect_stays_silent(start_rig: StartRig, tmp_path: Path) -> None:

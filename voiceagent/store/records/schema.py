@@ -49,6 +49,7 @@ COUNTERS = (
     "reconnects",
     "upstream_reconnects",
     "provider_switches",
+    "upstream_fillers",
 )
 NOTED = ("languages", "providers")
 """Comma-separated names a leg noted (set_language, configUpdated); a later leg's replace them."""
