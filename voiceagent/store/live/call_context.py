@@ -101,16 +101,12 @@ class RedisCallContext:
 
     async def put_facts(self, call_sid: str, facts: Facts) -> None:
         data = orjson.dumps(facts)
-        key = _key(call_sid, "facts")
-        if await self._backend.attempt(
-            "put_facts", lambda r: r.set(key, data, px=self._ttl_ms)
-        ) is DOWN:  # fmt: skip
+        if not await self._backend.put("put_facts", _key(call_sid, "facts"), data, self._ttl_ms):
             await self._local.put_facts(call_sid, facts)
 
     async def get_facts(self, call_sid: str) -> Facts | None:
-        key = _key(call_sid, "facts")
-        data = await self._backend.attempt("get_facts", lambda r: r.get(key))
-        if isinstance(data, bytes):
+        data = await self._backend.get("get_facts", _key(call_sid, "facts"))
+        if data is not None:
             try:
                 value = orjson.loads(data)
             except orjson.JSONDecodeError:
@@ -131,32 +127,22 @@ class RedisCallContext:
     async def put_context(self, call_sid: str, value: bytes) -> None:
         value = value[:MAX_VALUE_BYTES]
         key = _key(call_sid, "context")
-        if await self._backend.attempt(
-            "put_context", lambda r: r.set(key, value, px=self._ttl_ms)
-        ) is DOWN:  # fmt: skip
+        if not await self._backend.put("put_context", key, value, self._ttl_ms):
             await self._local.put_context(call_sid, value)
 
     async def get_context(self, call_sid: str) -> bytes | None:
-        key = _key(call_sid, "context")
-        data = await self._backend.attempt("get_context", lambda r: r.get(key))
-        if isinstance(data, bytes):
-            return data
-        return await self._local.get_context(call_sid)
+        data = await self._backend.get("get_context", _key(call_sid, "context"))
+        return data if data is not None else await self._local.get_context(call_sid)
 
     async def put_note(self, call_sid: str, name: str, value: bytes) -> None:
         value = value[:MAX_VALUE_BYTES]
         key = _key(call_sid, "note:" + name)
-        if await self._backend.attempt(
-            "put_note", lambda r: r.set(key, value, px=self._ttl_ms)
-        ) is DOWN:  # fmt: skip
+        if not await self._backend.put("put_note", key, value, self._ttl_ms):
             await self._local.put_note(call_sid, name, value)
 
     async def get_note(self, call_sid: str, name: str) -> bytes | None:
-        key = _key(call_sid, "note:" + name)
-        data = await self._backend.attempt("get_note", lambda r: r.get(key))
-        if isinstance(data, bytes):
-            return data
-        return await self._local.get_note(call_sid, name)
+        data = await self._backend.get("get_note", _key(call_sid, "note:" + name))
+        return data if data is not None else await self._local.get_note(call_sid, name)
 
     async def close(self) -> None:
         return None

@@ -277,9 +277,7 @@ class RedisCallState:
         outcome = outcome.bounded()
         data = dump_outcome(outcome)
         key = _call_key(call_sid, "outcome")
-        if await self._backend.attempt(
-            "put_outcome", lambda r: r.set(key, data, px=self._outcome_ms)
-        ) is DOWN:  # fmt: skip
+        if not await self._backend.put("put_outcome", key, data, self._outcome_ms):
             await self._local.put_outcome(call_sid, outcome)
 
     async def take_outcome(self, call_sid: str) -> CallOutcome | None:

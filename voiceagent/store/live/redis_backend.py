@@ -133,6 +133,15 @@ class RedisBackend:
         self.health.succeeded()
         return result
 
+    async def put(self, op: str, key: str, value: bytes, ttl_ms: int) -> bool:
+        """SET `key` with a time to live; False if Redis is down (keep it in memory instead)."""
+        return await self.attempt(op, lambda r: r.set(key, value, px=ttl_ms)) is not DOWN
+
+    async def get(self, op: str, key: str) -> bytes | None:
+        """GET `key`: its bytes, or None if it is absent or Redis is down (try memory)."""
+        data = await self.attempt(op, lambda r: r.get(key))
+        return data if isinstance(data, bytes) else None
+
     async def close(self) -> None:
         await self.redis.aclose()
 
