@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 
 from voiceagent.app import create_app
 from voiceagent.config import Config, parse_config
@@ -30,6 +31,7 @@ from voiceagent.sim.fake_router import FakeRouter
 from voiceagent.sim.fake_twilio_rest import FakeTwilioRest
 from voiceagent.sim.script import CallRecord, Script
 from voiceagent.sim.webhooks import SimTarget, Webhooks, call_form, new_sid
+from voiceagent.store.records.schema import calls, make_engine
 from voiceagent.web.keys import SERVICES
 
 PUBLIC = "https://voice.example.test"
@@ -175,6 +177,16 @@ class Rig:
     async def stop(self) -> None:
         """Stop the app now (its writer flushes the records); the fakes stop at teardown."""
         await self.server.close()
+
+    async def call_row(self, call_sid: str) -> dict[str, Any]:
+        """The call's row in the records database (after `stop()` flushed the writer)."""
+        engine = make_engine(self.settings.database_url)
+        try:
+            async with engine.connect() as conn:
+                found = await conn.execute(select(calls).where(calls.c.call_sid == call_sid))
+                return dict(found.mappings().one())
+        finally:
+            await engine.dispose()
 
     async def ended(self, call_sid: str, within: float = 10.0) -> CallSession:
         """The server's CallSession once its call_ended milestone arrived."""

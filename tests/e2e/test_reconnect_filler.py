@@ -8,15 +8,12 @@ import gc
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from tests.rig import StartRig, realtime_options, rig_config, until
 from voiceagent.audio import speech_like_ulaw, wrap_wav
 from voiceagent.session.gap_filler import FILLER_MARK, GapFiller
 from voiceagent.session.realtime_call import RealtimeCall
 from voiceagent.sim.media_playback import MediaCallRecord, Outbound
 from voiceagent.sim.script import HangUp, Listen, Pause, Say
-from voiceagent.store.records.schema import calls, make_engine
 
 FILLER = "+18005550107"
 SCRIPT = [Listen(), Say(ms=600), Listen(), Say(ms=600, seed=2), Listen(), HangUp()]
@@ -78,13 +75,7 @@ async def test_slow_reconnect_plays_the_filler_then_clears_it_for_the_reply(
     replayed = [e["item"]["role"] for e in second.of_type("conversation.item.create")]
     assert replayed[0] == "assistant" and replayed[-1] == "user"  # greeting ... cut turn
     await rig.stop()  # the writer flushes: the call's record counts the filler
-    engine = make_engine(rig.settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            found = await conn.execute(select(calls).where(calls.c.call_sid == record.call_sid))
-            row = found.mappings().one()
-    finally:
-        await engine.dispose()
+    row = await rig.call_row(record.call_sid)
     assert (row["upstream_fillers"], row["upstream_reconnects"]) == (1, 1)
 
 

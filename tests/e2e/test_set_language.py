@@ -6,13 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import select
 
 from tests.rig import StartRig, make_router, rig_config
 from tests.rig import realtime_options as options
 from voiceagent.sim.fake_tool_calls import ScriptedToolCall
 from voiceagent.sim.script import Drop, HangUp, Listen, Say
-from voiceagent.store.records.schema import calls, make_engine
 
 REALTIME = "+18005550131"
 RELAY = "+18005550132"
@@ -54,13 +52,7 @@ async def test_relay_set_language_switches_twilio_and_the_router_voice(start_rig
     call = await rig.calls.wait_ended(record.call_sid)
     assert call.languages == ["es-ES"] and record.errors_sent == []
     await rig.stop()  # the writer flushes
-    engine = make_engine(rig.settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            row = await conn.execute(select(calls).where(calls.c.call_sid == record.call_sid))
-            values = row.mappings().one()
-    finally:
-        await engine.dispose()
+    values = await rig.call_row(record.call_sid)
     assert values["languages"] == "es-ES" and values["provider_switches"] == 0
 
 

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from tests.rig import PUBLIC, TOKEN, Rig, StartRig, rig_config
 from tests.webhooks.conftest import HOOK_SETTINGS
@@ -17,7 +16,6 @@ from voiceagent.sim.fake_twilio_rest import FakeTwilioRest
 from voiceagent.sim.hooks_receiver import HooksReceiver
 from voiceagent.sim.script import HangUp, Listen, Pause
 from voiceagent.sim.webhooks import new_sid
-from voiceagent.store.records.schema import calls, make_engine
 from voiceagent.webhooks.events import event_id
 
 RECORDED = "+18005550161"
@@ -74,13 +72,7 @@ async def test_recording_after_the_call(
     rec = next(r for r in fake.recordings.values() if r.call_sid == sid)
     assert ready["recording_url"] == fake.media_url(rec)
     assert all(d.verified for d in hooks.deliveries)
-    engine = make_engine(rig.settings.database_url)
-    try:
-        async with engine.connect() as conn:
-            row = (await conn.execute(select(calls).where(calls.c.call_sid == sid))).mappings()
-            found = row.one()
-    finally:
-        await engine.dispose()
+    found = await rig.call_row(sid)
     assert found["recording_url"] == fake.media_url(rec) and found["recording_sid"] == rec.sid
     assert found["recording_duration_s"] is not None
 
