@@ -16,6 +16,19 @@ import urllib.request
 from typing import Any
 
 
+def admin_endpoint(args: argparse.Namespace, or_else: str = "") -> tuple[str, str] | None:
+    """The running server's base URL and ADMIN_TOKEN, from `--url` / `--token` or the settings;
+    None (said on stderr, with `or_else` as another way) when there is no token."""
+    from voiceagent.settings import load_settings
+
+    settings = load_settings()
+    token = args.token or settings.admin_token
+    if not token:
+        print(f"ADMIN_TOKEN is empty: set it (server and here){or_else}", file=sys.stderr)
+        return None
+    return args.url or f"http://127.0.0.1:{settings.port}", token
+
+
 def request_reload(base_url: str, token: str, timeout: float = 10.0) -> tuple[int, dict[str, Any]]:
     """POST `{base_url}/admin/reload`; the HTTP status and the JSON (or text) answer."""
     request = urllib.request.Request(
@@ -43,14 +56,10 @@ def cmd_reload(args: argparse.Namespace) -> int:
             return 2
         print(f"sent SIGHUP to {args.pid}; the server logs config_reloaded or the error")
         return 0
-    from voiceagent.settings import load_settings
-
-    settings = load_settings()
-    token = args.token or settings.admin_token
-    if not token:
-        print("ADMIN_TOKEN is empty: set it (server and here), or use --pid", file=sys.stderr)
+    endpoint = admin_endpoint(args, ", or use --pid")
+    if endpoint is None:
         return 2
-    url = args.url or f"http://127.0.0.1:{settings.port}"
+    url, token = endpoint
     try:
         status, body = request_reload(url, token)
     except (urllib.error.URLError, OSError) as exc:

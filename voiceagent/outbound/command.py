@@ -86,14 +86,12 @@ def _variables(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from voiceagent.settings import load_settings
+    from voiceagent.reload import admin_endpoint
 
-    settings = load_settings()
-    token = args.token or settings.admin_token
-    if not token:
-        print("ADMIN_TOKEN is empty: set it (server and here)", file=sys.stderr)
+    endpoint = admin_endpoint(args)
+    if endpoint is None:
         return 2
-    url = args.url or f"http://127.0.0.1:{settings.port}"
+    url, token = endpoint
     try:
         variables = _variables(args.var)
         if args.csv is not None:
